@@ -1,0 +1,295 @@
+"""Flax Linen op modules (DARTS, RobustDARTS, NAS-Bench-201) and the op registry.
+
+Every module takes ``x [B, H, W, C_in]`` and ``train`` (BatchNorm: batch statistics and running-average
+update when True, running averages when False) and is general enough for evaluation networks:
+``C_in == C_out`` or not where it makes sense, stride 1 or 2, ``affine`` BatchNorm or not.
+The arithmetic lives in :mod:`shapley_nas_jax.ops.primitives`; modules here only own parameter shapes.
+
+Parameter shapes: depthwise kernels ``[k, k, C]``, pointwise kernels ``[C_in, C_out]``, dense kernels
+``[k, k, C_in, C_out]``; initialised like PyTorch's default (uniform +-1/sqrt(fan_in)).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from shapley_nas_jax.ops import primitives as P
+
+# PyTorch BatchNorm2d(momentum=0.1, eps=1e-5) == flax momentum 0.9.
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-5
+
+
+def torch_default_init(fan_in: int):
+    """PyTorch's default conv init (kaiming_uniform with a=sqrt(5)): U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    bound = 1.0 / math.sqrt(fan_in)
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+class BatchNorm(nn.Module):
+    """BatchNorm over the channel axis; ``affine`` adds scale and bias (PyTorch ``affine``)."""
+
+    affine: bool = False
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        return nn.BatchNorm(
+            use_running_average=not train,
+            momentum=BN_MOMENTUM,
+            epsilon=BN_EPSILON,
+            use_bias=self.affine,
+            use_scale=self.affine,
+            name="bn",
+        )(x)
+
+
+class DepthwiseConv(nn.Module):
+    """Depthwise conv, kernel ``[k, k, C_in]``, no bias. Padding defaults to ``dilation*(k-1)//2``."""
+
+    kernel_size: int
+    stride: int = 1
+    dilation: int = 1
+    padding: int | None = None
+
+    @nn.compact
+    def __call__(self, x):
+        k, c = self.kernel_size, x.shape[-1]
+        kernel = self.param("kernel", torch_default_init(k * k), (k, k, c))
+        return P.depthwise_conv(x, kernel, self.stride, self.dilation, self.padding)
+
+
+class PointwiseConv(nn.Module):
+    """1x1 conv, kernel ``[C_in, C_out]``, no bias."""
+
+    features: int
+    stride: int = 1
+
+    @nn.compact
+    def __call__(self, x):
+        cin = x.shape[-1]
+        kernel = self.param("kernel", torch_default_init(cin), (cin, self.features))
+        return P.pointwise_conv(x, kernel, self.stride)
+
+
+class Conv(nn.Module):
+    """Dense conv, kernel ``[k, k, C_in, C_out]``, no bias."""
+
+    features: int
+    kernel_size: int
+    stride: int = 1
+    padding: int = 0
+    dilation: int = 1
+
+    @nn.compact
+    def __call__(self, x):
+        k, cin = self.kernel_size, x.shape[-1]
+        kernel = self.param("kernel", torch_default_init(k * k * cin), (k, k, cin, self.features))
+        return P.conv(x, kernel, self.stride, self.padding, self.dilation)
+
+
+class ReLUConvBN(nn.Module):
+    """ReLU -> conv kxk (stride, padding) -> BN. Also NB201's ``nor_conv_kxk``."""
+
+    C_out: int
+    kernel_size: int = 1
+    stride: int = 1
+    padding: int = 0
+    affine: bool = False
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = nn.relu(x)
+        x = Conv(self.C_out, self.kernel_size, self.stride, self.padding, name="conv")(x)
+        return BatchNorm(self.affine, name="bn")(x, train)
+
+
+class SepConv(nn.Module):
+    """DARTS separable conv: (ReLU, dw kxk stride s, pw C_in->C_in, BN, ReLU, dw kxk, pw C_in->C_out, BN).
+
+    Parameters with ``affine=False``: ``2*k*k*C_in + C_in*C_in + C_in*C_out``.
+    """
+
+    C_out: int
+    kernel_size: int = 3
+    stride: int = 1
+    affine: bool = False
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        c_in, k = x.shape[-1], self.kernel_size
+        x = nn.relu(x)
+        x = DepthwiseConv(k, self.stride, name="dw1")(x)
+        x = PointwiseConv(c_in, name="pw1")(x)
+        x = BatchNorm(self.affine, name="bn1")(x, train)
+        x = nn.relu(x)
+        x = DepthwiseConv(k, 1, name="dw2")(x)
+        x = PointwiseConv(self.C_out, name="pw2")(x)
+        return BatchNorm(self.affine, name="bn2")(x, train)
+
+
+class DilConv(nn.Module):
+    """DARTS dilated separable conv: ReLU, dw kxk (stride s, dilation d), pw C_in->C_out, BN."""
+
+    C_out: int
+    kernel_size: int = 3
+    stride: int = 1
+    dilation: int = 2
+    affine: bool = False
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = nn.relu(x)
+        x = DepthwiseConv(self.kernel_size, self.stride, self.dilation, name="dw")(x)
+        x = PointwiseConv(self.C_out, name="pw")(x)
+        return BatchNorm(self.affine, name="bn")(x, train)
+
+
+class Pool3x3(nn.Module):
+    """3x3 max or average pool (padding 1, average without padded pixels), optionally followed by BN.
+
+    ``bn=True`` is DARTS/PC-DARTS search behaviour; the Shapley-NAS reference code and evaluation
+    networks have no BN after pools.
+    """
+
+    kind: str = "max"  # "max" | "avg"
+    stride: int = 1
+    bn: bool = False
+    affine: bool = False
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        if self.kind == "max":
+            x = P.max_pool_3x3(x, self.stride)
+        elif self.kind == "avg":
+            x = P.avg_pool_3x3(x, self.stride)
+        else:
+            raise ValueError(f"unknown pool kind {self.kind!r}")
+        if self.bn:
+            x = BatchNorm(self.affine, name="bn")(x, train)
+        return x
+
+
+class Identity(nn.Module):
+    """``skip_connect`` at stride 1."""
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        return x
+
+
+class FactorizedReduce(nn.Module):
+    """Halve H and W: ReLU, two 1x1 stride-2 convs (on x and on x shifted by one pixel), concat, BN.
+
+    Kernels ``[C_in, C_out//2]`` each, so ``C_out`` must be even. ``skip_connect`` at stride 2.
+    """
+
+    C_out: int
+    affine: bool = False
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        if self.C_out % 2:
+            raise ValueError(f"FactorizedReduce needs an even C_out, got {self.C_out}")
+        x = nn.relu(x)
+        a = PointwiseConv(self.C_out // 2, stride=2, name="conv1")(x)
+        b = PointwiseConv(self.C_out // 2, stride=2, name="conv2")(P.shift_one_pixel(x))
+        return BatchNorm(self.affine, name="bn")(jnp.concatenate([a, b], axis=-1), train)
+
+
+class Zero(nn.Module):
+    """``none``: zeros with the strided input's shape."""
+
+    stride: int = 1
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        return jnp.zeros_like(P.subsample(x, self.stride))
+
+
+class Noise(nn.Module):
+    """RobustDARTS ``noise``: fresh i.i.d. N(0, 1) with the strided input's shape, independent of the
+    input values; draws from the ``"noise"`` rng stream; no parameters."""
+
+    stride: int = 1
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        shape = P.subsample(x, self.stride).shape
+        return jax.random.normal(self.make_rng("noise"), shape, x.dtype)
+
+
+# ----------------------------------------------------------------------------- registry
+
+OpBuilder = Callable[..., nn.Module]
+_OPS: dict[str, OpBuilder] = {}
+
+
+def register_op(name: str, builder: OpBuilder, *, overwrite: bool = False) -> None:
+    """Register ``builder(C, stride, affine, name=None, **options) -> nn.Module`` under ``name``.
+
+    ``C`` is the output channel count (== input channels in a cell), ``name`` the Flax module name
+    to give the op, ``options`` extra keywords (e.g. ``pool_bn``) that a builder may ignore.
+    """
+    if name in _OPS and not overwrite:
+        raise ValueError(f"op {name!r} is already registered (pass overwrite=True to replace it)")
+    _OPS[name] = builder
+
+
+def known_ops() -> tuple[str, ...]:
+    """Registered op names, sorted."""
+    return tuple(sorted(_OPS))
+
+
+def make_op(name: str, C: int, stride: int = 1, affine: bool = False, module_name: str | None = None, **options):
+    """Build the op registered as ``name`` with ``C`` output channels; ValueError for unknown ops."""
+    try:
+        builder = _OPS[name]
+    except KeyError:
+        raise ValueError(f"unknown op {name!r}; known ops: {', '.join(known_ops())}") from None
+    return builder(C, stride, affine, name=module_name, **options)
+
+
+def _skip(C, stride, affine, name=None, **_):
+    return Identity(name=name) if stride == 1 else FactorizedReduce(C, affine, name=name)
+
+
+def _pool(kind):
+    def build(C, stride, affine, name=None, pool_bn=False, **_):
+        return Pool3x3(kind, stride, pool_bn, affine, name=name)
+
+    return build
+
+
+def _sep(k):
+    return lambda C, stride, affine, name=None, **_: SepConv(C, k, stride, affine, name=name)
+
+
+def _dil(k):
+    return lambda C, stride, affine, name=None, **_: DilConv(C, k, stride, 2, affine, name=name)
+
+
+def _nor_conv(k):
+    return lambda C, stride, affine, name=None, **_: ReLUConvBN(C, k, stride, k // 2, affine, name=name)
+
+
+register_op("none", lambda C, stride, affine, name=None, **_: Zero(stride, name=name))
+register_op("noise", lambda C, stride, affine, name=None, **_: Noise(stride, name=name))
+register_op("skip_connect", _skip)
+register_op("max_pool_3x3", _pool("max"))
+register_op("avg_pool_3x3", _pool("avg"))
+register_op("sep_conv_3x3", _sep(3))
+register_op("sep_conv_5x5", _sep(5))
+register_op("sep_conv_7x7", _sep(7))
+register_op("dil_conv_3x3", _dil(3))
+register_op("dil_conv_5x5", _dil(5))
+register_op("nor_conv_1x1", _nor_conv(1))
+register_op("nor_conv_3x3", _nor_conv(3))
