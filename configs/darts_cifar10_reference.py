@@ -1,0 +1,15 @@
+"""Reproduces the original code's CIFAR-10 search (train_search.py, run/search_cifar10_shapley.sh).
+
+    shapley-nas search --config configs/darts_cifar10_reference.py --workdir runs/c10-ref
+
+7 ops (avg, max, skip, sep3, sep5, dil3, dil5; no `none`), PC-DARTS K=4, no post-pool BN, batch 256, SGD lr 0.1
+cosine to 0, 50 epochs with 25 warm-up, one Shapley estimate (M=10, eta=0.5, 1024-image augmented value batch
+per permutation, mean - std) and alpha update (z-score per cell type, momentum 0.8 from 1e-3*N(0,1), step 0.1)
+at the start of each later epoch. Needs tfds `cifar10` prepared. The paper's CIFAR-10 result: Table 3.
+"""
+
+from shapley_nas_jax.config import reference_cifar10_config
+
+
+def get_config():
+    return reference_cifar10_config()

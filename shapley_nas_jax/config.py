@@ -1,0 +1,199 @@
+"""The search config schema: every option, its default, and validation with one-line errors.
+
+Experiment files in ``configs/`` start from :func:`base_config` and override what they change, so the
+set of keys is defined in one place and a mistyped ``--config.x.y=...`` override is refused by
+ml_collections before anything runs.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from shapley_nas_jax.errors import ConfigError
+
+SEARCH_METHODS = ("shapley", "darts_1st", "darts_2nd", "random")
+ALPHA_CADENCES = ("epoch", "steps")
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """Defaults: the reference code's CIFAR-10 search (train_search.py), on the embedded digits data."""
+    c = ml_collections.ConfigDict()
+    c.seed = 2
+    c.space = "darts_reference"
+
+    c.data = ml_collections.ConfigDict()
+    c.data.name = "digits"  # digits | cifar10 | cifar100 | svhn_cropped | imagenet2012 | imagenet16_120 | folder:<root>
+    c.data.data_dir = ""  # tfds data_dir ("" = tfds default)
+    c.data.split = "train"
+    c.data.image_size = 0  # 0 = native size; otherwise resize (folders, ImageNet, digits)
+    c.data.train_fraction = 0.5  # share of the split that trains the weights
+    c.data.value_fraction = 0.0  # share that scores coalitions (0 = the rest)
+    c.data.crop_padding = 4  # random crop with this padding (0 = off)
+    c.data.flip = True  # random horizontal flip
+    c.data.cutout = 0  # cutout length (0 = off)
+    c.data.augment_value_batches = True  # the reference scores coalitions on augmented images
+
+    c.model = ml_collections.ConfigDict()
+    c.model.channels = 16
+    c.model.layers = 8  # DARTS cells (reductions at 1/3 and 2/3)
+    c.model.cells_per_stage = 5  # NB201 cells per stage
+    c.model.partial_channels = 4  # PC-DARTS K (1 = off)
+    c.model.edge_normalization = False  # PC-DARTS edge betas
+    c.model.pool_bn = False  # BN after pooling ops (DARTS: True, reference: False)
+    c.model.renormalize = False  # renormalise mixing weights over the surviving ops of a coalition
+    c.model.stem = "cifar"  # cifar | imagenet
+
+    c.train = ml_collections.ConfigDict()
+    c.train.epochs = 50
+    c.train.batch_size = 256
+    c.train.learning_rate = 0.1
+    c.train.learning_rate_min = 0.0
+    c.train.momentum = 0.9
+    c.train.weight_decay = 3e-4
+    c.train.grad_clip = 5.0
+    c.train.lr_warmup_epochs = 0  # linear LR warm-up (the ImageNet search uses 5)
+    c.train.eval_batches = 2  # value-split batches scored each epoch to report value accuracy
+
+    c.search = ml_collections.ConfigDict()
+    c.search.method = "shapley"  # shapley | darts_1st | darts_2nd | random
+    c.search.warmup_epochs = 25  # alpha frozen while the weights warm up
+    c.search.alpha_cadence = "epoch"  # epoch: one update at the start of each epoch; steps: every N weight steps
+    c.search.alpha_every_steps = 0  # N for alpha_cadence="steps"
+    c.search.freeze_alpha = False  # never move alpha (DARTS+Shapley* ablation)
+    c.search.final_shapley = False  # estimate Shapley values at the end and derive the genotype from them
+    c.search.derive_from = "alpha"  # alpha | shapley (op strengths used for the genotype)
+    c.search.random_samples = 100  # budget of the random-search baseline
+    c.search.benchmark = ""  # NB201 table or nats_bench file: log the benchmark accuracy every epoch
+
+    c.shapley = ml_collections.ConfigDict()
+    c.shapley.samples = 10  # M permutations per estimate
+    c.shapley.truncation = 0.5  # eta: a chain stops once v < eta * v(full); 1.0 = stop at the first drop
+    c.shapley.truncated = "zero"  # zero: truncated players count as 0 (reference) | exclude
+    c.shapley.aggregate = "mean_minus_std"  # mean (paper) | mean_minus_std (reference)
+    c.shapley.sampling = "uniform"  # uniform | antithetic
+    c.shapley.chunk_size = 8  # prefixes scored per chain per batched call
+    c.shapley.value_batch_size = 1024  # images per permutation (a fresh batch each)
+    c.shapley.metric = "accuracy"  # accuracy | neg_cross_entropy
+    c.shapley.bn_mode = "running"  # running | batch (each coalition's own batch statistics)
+    c.shapley.players = "all"  # all | normal | reduce (restrict the game to one cell type)
+
+    c.alpha_rule = ml_collections.ConfigDict()
+    c.alpha_rule.name = "reference"  # reference (z-score, noisy momentum) | paper (eqs. 6-7)
+    c.alpha_rule.momentum = 0.8
+    c.alpha_rule.step_size = 0.1
+    c.alpha_rule.init_scale = 1e-3  # reference: momentum buffer starts at init_scale * N(0, 1)
+
+    c.darts = ml_collections.ConfigDict()
+    c.darts.learning_rate = 3e-4
+    c.darts.b1 = 0.5
+    c.darts.b2 = 0.999
+    c.darts.weight_decay = 1e-3
+
+    c.checkpoint = ml_collections.ConfigDict()
+    c.checkpoint.keep = 3
+    return c
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _one_of(value, choices, key: str) -> None:
+    _require(value in choices, f"{key}={value!r} is not valid; choose one of {', '.join(map(str, choices))}")
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Raise ConfigError (one line: what is wrong, what would be right) for any invalid option."""
+    from shapley_nas_jax.spaces import list_spaces
+
+    _one_of(config.space, list_spaces(), "space")
+    _require(0 < config.data.train_fraction < 1, f"data.train_fraction={config.data.train_fraction} must lie in (0, 1)")
+    _require(
+        0 <= config.data.value_fraction <= 1 - config.data.train_fraction,
+        f"data.value_fraction={config.data.value_fraction} must lie in [0, 1 - train_fraction]",
+    )
+    _require(config.model.channels >= 1, f"model.channels={config.model.channels} must be >= 1")
+    _require(config.model.layers >= 3, f"model.layers={config.model.layers} must be >= 3 (two reduction cells)")
+    _require(config.model.partial_channels >= 1, "model.partial_channels must be >= 1 (1 = off)")
+    _require(
+        config.model.channels % config.model.partial_channels == 0,
+        f"model.channels={config.model.channels} must be divisible by model.partial_channels={config.model.partial_channels}",
+    )
+    _one_of(config.model.stem, ("cifar", "imagenet"), "model.stem")
+    _require(config.train.epochs >= 1, f"train.epochs={config.train.epochs} must be >= 1")
+    _require(config.train.batch_size >= 1, f"train.batch_size={config.train.batch_size} must be >= 1")
+    _require(config.train.learning_rate > 0, "train.learning_rate must be > 0")
+    _one_of(config.search.method, SEARCH_METHODS, "search.method")
+    _require(
+        0 <= config.search.warmup_epochs <= config.train.epochs,
+        f"search.warmup_epochs={config.search.warmup_epochs} must lie in [0, train.epochs={config.train.epochs}]",
+    )
+    _one_of(config.search.alpha_cadence, ALPHA_CADENCES, "search.alpha_cadence")
+    if config.search.alpha_cadence == "steps":
+        _require(config.search.alpha_every_steps >= 1, "search.alpha_every_steps must be >= 1 with alpha_cadence='steps'")
+    _one_of(config.search.derive_from, ("alpha", "shapley"), "search.derive_from")
+    if config.search.derive_from == "shapley":
+        _require(
+            config.search.method == "shapley" or config.search.final_shapley,
+            "search.derive_from='shapley' needs Shapley values: use search.method='shapley' or search.final_shapley=True",
+        )
+    _require(config.shapley.samples >= 1, f"shapley.samples={config.shapley.samples} must be >= 1 (M permutations)")
+    _require(
+        0 < config.shapley.truncation <= 1,
+        f"shapley.truncation={config.shapley.truncation} must lie in (0, 1] (eta, relative to the full supernet's value)",
+    )
+    _one_of(config.shapley.truncated, ("zero", "exclude"), "shapley.truncated")
+    _one_of(config.shapley.aggregate, ("mean", "mean_minus_std"), "shapley.aggregate")
+    _one_of(config.shapley.sampling, ("uniform", "antithetic"), "shapley.sampling")
+    if config.shapley.sampling == "antithetic":
+        _require(config.shapley.samples % 2 == 0, "shapley.sampling='antithetic' needs an even shapley.samples")
+    _require(config.shapley.chunk_size >= 1, "shapley.chunk_size must be >= 1")
+    _require(config.shapley.value_batch_size >= 1, "shapley.value_batch_size must be >= 1")
+    _one_of(config.shapley.metric, ("accuracy", "neg_cross_entropy"), "shapley.metric")
+    _one_of(config.shapley.bn_mode, ("running", "batch"), "shapley.bn_mode")
+    _one_of(config.shapley.players, ("all", "normal", "reduce"), "shapley.players")
+    _require(0 <= config.alpha_rule.momentum < 1, "alpha_rule.momentum must lie in [0, 1)")
+    _require(config.alpha_rule.step_size > 0, "alpha_rule.step_size must be > 0")
+    _require(config.checkpoint.keep >= 1, "checkpoint.keep must be >= 1")
+
+
+def reference_cifar10_config() -> ml_collections.ConfigDict:
+    """The original code's CIFAR-10 search (train_search.py + run/search_cifar10_shapley.sh)."""
+    c = base_config()
+    c.data.name = "cifar10"
+    return c
+
+
+def paper_cifar10_config() -> ml_collections.ConfigDict:
+    """The paper's equations (Sec. 3.3-3.4, 4.1): DARTS op set, mean aggregation, eqs. 6-7, 15 warm-up epochs."""
+    c = reference_cifar10_config()
+    c.space = "darts"
+    c.search.warmup_epochs = 15
+    c.shapley.aggregate = "mean"
+    c.alpha_rule.name = "paper"
+    return c
+
+
+def nb201_config(dataset: str) -> ml_collections.ConfigDict:
+    """Shapley-NAS on the NAS-Bench-201 cell (16 channels, 5 cells per stage, no partial channels)."""
+    c = base_config()
+    c.space = "nb201"
+    c.data.name = dataset
+    c.model.partial_channels = 1
+    c.train.batch_size = 64
+    c.train.learning_rate = 0.025
+    c.train.learning_rate_min = 0.001
+    c.train.weight_decay = 5e-4
+    c.shapley.value_batch_size = 512
+    return c
+
+
+def robust_darts_config(space: str, dataset: str) -> ml_collections.ConfigDict:
+    """Shapley-NAS on a RobustDARTS stress space (Table 1): the reference search with another op table."""
+    c = base_config()
+    c.space = space
+    c.data.name = dataset
+    if dataset == "svhn_cropped":
+        c.data.flip = False  # flipped digits are different characters
+    return c

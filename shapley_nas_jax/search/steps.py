@@ -1,0 +1,247 @@
+"""Pure search steps: weight step, Shapley step, DARTS steps, all jitted with the state donated.
+
+`SearchProgram` holds everything static about a search (model, optimizers, game, options) and exposes
+the steps as jitted functions of `(state, batch...)`. Nothing here performs I/O; `loop.py` drives it.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from shapley_nas_jax import alpha_rules, models, shapley
+from shapley_nas_jax.search.game import SupernetGame, player_positions
+from shapley_nas_jax.search.state import (
+    STREAM_ALPHA,
+    STREAM_ARCH_STATE,
+    STREAM_FINAL,
+    STREAM_PARAMS,
+    STREAM_SHAPLEY,
+    STREAM_WEIGHT_STEP,
+    SearchState,
+    stream_key,
+)
+from shapley_nas_jax.spaces import SearchSpace
+from shapley_nas_jax.value import make_value_fn
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+
+def learning_rate_schedule(train: ml_collections.ConfigDict, steps_per_epoch: int):
+    """Per-epoch cosine from learning_rate to learning_rate_min (optionally after a linear warm-up).
+
+    The rate is constant within an epoch, like PyTorch's CosineAnnealingLR stepped once per epoch.
+    """
+
+    def schedule(count):
+        epoch = (count // steps_per_epoch).astype(jnp.float32)
+        lo, hi = train.learning_rate_min, train.learning_rate
+        cosine = lo + 0.5 * (hi - lo) * (1 + jnp.cos(jnp.pi * epoch / train.epochs))
+        if train.lr_warmup_epochs > 0:
+            cosine = cosine * jnp.minimum(1.0, (epoch + 1) / train.lr_warmup_epochs)
+        return cosine
+
+    return schedule
+
+
+def weight_optimizer(train: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.GradientTransformation:
+    """SGD with momentum and L2 weight decay after global-norm clipping (PyTorch SGD semantics)."""
+    return optax.chain(
+        optax.clip_by_global_norm(train.grad_clip),
+        optax.add_decayed_weights(train.weight_decay),
+        optax.sgd(learning_rate_schedule(train, steps_per_epoch), momentum=train.momentum),
+    )
+
+
+def darts_arch_optimizer(darts: ml_collections.ConfigDict) -> optax.GradientTransformation:
+    """Adam on the architecture parameters with L2 weight decay (DARTS' architect)."""
+    return optax.chain(optax.add_decayed_weights(darts.weight_decay),
+                       optax.adam(darts.learning_rate, b1=darts.b1, b2=darts.b2))
+
+
+class SearchProgram:
+    """The static part of a search and its jitted pure steps."""
+
+    def __init__(self, config: ml_collections.ConfigDict, space: SearchSpace, *, image_shape, num_classes,
+                 steps_per_epoch: int):
+        self.config = config
+        self.space = space
+        self.image_shape = tuple(image_shape)
+        self.steps_per_epoch = steps_per_epoch
+        m = config.model
+        self.model = models.build_supernet(
+            space, channels=m.channels, layers=m.layers, cells_per_stage=m.cells_per_stage,
+            num_classes=num_classes, partial_channels=m.partial_channels,
+            edge_normalization=m.edge_normalization, pool_bn=m.pool_bn, renormalize=m.renormalize, stem=m.stem)
+        self.weight_tx = weight_optimizer(config.train, steps_per_epoch)
+        self.lr_schedule = learning_rate_schedule(config.train, steps_per_epoch)
+        s = config.shapley
+        self.game = SupernetGame(
+            alpha_shape=space.alpha_shape,
+            positions=player_positions(space, s.players),
+            value=make_value_fn(self.model, metric=s.metric, bn_mode=s.bn_mode),
+        )
+        self.uses_darts = config.search.method in ("darts_1st", "darts_2nd")
+        self.arch_tx = self.arch_rule(jax.random.PRNGKey(config.seed))
+        self.weight_step = jax.jit(self._weight_step, donate_argnums=0)
+        self.shapley_step = jax.jit(self._shapley_step, donate_argnums=0)
+        self.estimate_shapley = jax.jit(self._estimate_shapley)
+        self.darts_step = jax.jit(self._darts_step, donate_argnums=0)
+        self.evaluate = jax.jit(self._evaluate)
+
+    # ----------------------------------------------------------------------------------------- init
+    def arch_rule(self, root: jax.Array) -> optax.GradientTransformation:
+        if self.uses_darts:
+            return darts_arch_optimizer(self.config.darts)
+        r = self.config.alpha_rule
+        kwargs = dict(momentum=r.momentum, step_size=r.step_size)
+        if r.name == "reference":
+            player_mask = np.zeros(int(np.prod(self.space.alpha_shape)), bool)
+            player_mask[self.game.positions] = True
+            kwargs.update(init_scale=r.init_scale, key=stream_key(root, STREAM_ARCH_STATE),
+                          player_mask=player_mask.reshape(self.space.alpha_shape))
+        return alpha_rules.get_alpha_rule(r.name, **kwargs)
+
+    def init_state(self) -> SearchState:
+        root = jax.random.PRNGKey(self.config.seed)
+        alpha = 1e-3 * jax.random.normal(stream_key(root, STREAM_ALPHA), self.space.alpha_shape)
+        beta = None
+        if self.config.model.edge_normalization:
+            beta = 1e-3 * jax.random.normal(stream_key(root, STREAM_ALPHA, 1), self.space.alpha_shape[:2])
+        x = jnp.zeros((1, *self.image_shape), jnp.float32)
+        variables = self.model.init(
+            {"params": stream_key(root, STREAM_PARAMS), "noise": stream_key(root, STREAM_PARAMS, 1)},
+            x, alpha, None, train=False, **self._beta_kwargs(beta))
+        params, batch_stats = variables["params"], variables.get("batch_stats", {})
+        arch = self._arch_params(alpha, beta)
+        arch_state = self.arch_tx.init(arch if self.uses_darts else alpha)
+        return SearchState.create(params=params, batch_stats=batch_stats, opt_state=self.weight_tx.init(params),
+                                  alpha=alpha, beta=beta, arch_state=arch_state, rng=root)
+
+    # -------------------------------------------------------------------------------------- helpers
+    @staticmethod
+    def _beta_kwargs(beta):
+        return {} if beta is None else {"beta": beta}
+
+    @staticmethod
+    def _arch_params(alpha, beta) -> dict:
+        return {"alpha": alpha} if beta is None else {"alpha": alpha, "beta": beta}
+
+    def _loss(self, params, batch_stats, alpha, beta, batch, rng, train: bool):
+        """Cross-entropy of the full supernet; returns (loss, (logits, new batch_stats))."""
+        variables = {"params": params, "batch_stats": batch_stats}
+        if train:
+            logits, updates = self.model.apply(variables, batch["image"], alpha, None, train=True,
+                                               rngs={"noise": rng}, mutable=["batch_stats"],
+                                               **self._beta_kwargs(beta))
+            new_stats = updates["batch_stats"]
+        else:
+            logits = self.model.apply(variables, batch["image"], alpha, None, train=False, rngs={"noise": rng},
+                                      **self._beta_kwargs(beta))
+            new_stats = batch_stats
+        return cross_entropy(logits, batch["label"]), (logits, new_stats)
+
+    # --------------------------------------------------------------------------------------- steps
+    def _weight_step(self, state: SearchState, batch: dict) -> SearchState:
+        """One SGD step of the supernet weights on L_train; alpha is an input, never a weight."""
+        rng = stream_key(state.rng, STREAM_WEIGHT_STEP, state.step)
+        grad_fn = jax.value_and_grad(self._loss, has_aux=True)
+        (loss, (logits, batch_stats)), grads = grad_fn(state.params, state.batch_stats, state.alpha, state.beta,
+                                                       batch, rng, True)
+        updates, opt_state = self.weight_tx.update(grads, state.opt_state, state.params)
+        correct = jnp.sum(jnp.argmax(logits, -1) == batch["label"]).astype(jnp.float32)
+        size = jnp.float32(batch["label"].shape[0])
+        diverged_at = jnp.where((state.diverged_at < 0) & ~jnp.isfinite(loss), state.step, state.diverged_at)
+        return state.replace(
+            step=state.step + 1,
+            params=optax.apply_updates(state.params, updates),
+            batch_stats=batch_stats,
+            opt_state=opt_state,
+            epoch_sums=state.epoch_sums + jnp.stack([loss * size, correct, size]),
+            diverged_at=diverged_at,
+        )
+
+    def _estimate_shapley(self, state: SearchState, value_batches: dict, key: jax.Array):
+        """Shapley values of all players on `value_batches` (leading axis: one batch per permutation)."""
+        s = self.config.shapley
+        noise_rng = jax.random.fold_in(key, 1)
+        estimate = shapley.permutation_shapley(
+            self.game.value_fn, self.game.num_players, jax.random.fold_in(key, 0),
+            num_permutations=s.samples, truncation=s.truncation, truncated=s.truncated, aggregate=s.aggregate,
+            sampling=s.sampling, chunk_size=s.chunk_size,
+            shared=(state.params, state.batch_stats, state.alpha, noise_rng), samples=value_batches)
+        return self.game.to_alpha_shape(estimate.values), estimate
+
+    def _shapley_step(self, state: SearchState, value_batches: dict):
+        """Estimate Shapley values and move alpha by the alpha rule (an optax transformation)."""
+        key = stream_key(state.rng, STREAM_SHAPLEY, state.alpha_updates)
+        phi, estimate = self._estimate_shapley(state, value_batches, key)
+        updates, arch_state = self.arch_tx.update(phi, state.arch_state, state.alpha)
+        new_state = state.replace(alpha=optax.apply_updates(state.alpha, updates), arch_state=arch_state,
+                                  shapley=phi, alpha_updates=state.alpha_updates + 1)
+        return new_state, shapley_metrics(estimate)
+
+    def final_shapley(self, state: SearchState, value_batches: dict):
+        """Shapley values at the end of a search without moving alpha (DARTS+Shapley ablations)."""
+        key = stream_key(state.rng, STREAM_FINAL)
+        phi, estimate = self.estimate_shapley(state, value_batches, key)
+        return state.replace(shapley=phi), shapley_metrics(estimate)
+
+    def _darts_step(self, state: SearchState, train_batch: dict, value_batch: dict):
+        """DARTS architecture step: Adam on dL_val/d(alpha, beta); second order differentiates through one
+        unrolled SGD step of the weights (w' = w - lr * (dL_train/dw + wd * w))."""
+        rng = stream_key(state.rng, STREAM_SHAPLEY, state.alpha_updates)
+        arch = self._arch_params(state.alpha, state.beta)
+
+        def value_loss(arch):
+            params = state.params
+            if self.config.search.method == "darts_2nd":
+                lr = self.lr_schedule(state.step)
+                train_grads = jax.grad(lambda p: self._loss(p, state.batch_stats, arch["alpha"], arch.get("beta"),
+                                                            train_batch, rng, True)[0])(params)
+                wd = self.config.train.weight_decay
+                params = jax.tree.map(lambda w, g: w - lr * (g + wd * w), params, train_grads)
+            return self._loss(params, state.batch_stats, arch["alpha"], arch.get("beta"), value_batch, rng, True)[0]
+
+        loss, grads = jax.value_and_grad(value_loss)(arch)
+        updates, arch_state = self.arch_tx.update(grads, state.arch_state, arch)
+        arch = optax.apply_updates(arch, updates)
+        return state.replace(alpha=arch["alpha"], beta=arch.get("beta"), arch_state=arch_state,
+                             alpha_updates=state.alpha_updates + 1), {"value_loss": loss}
+
+    def _evaluate(self, state: SearchState, batch: dict):
+        """Loss and correct count of the full supernet (running BN statistics) on one batch."""
+        loss, (logits, _) = self._loss(state.params, state.batch_stats, state.alpha, state.beta, batch,
+                                       stream_key(state.rng, STREAM_FINAL, 1), False)
+        return loss, jnp.sum(jnp.argmax(logits, -1) == batch["label"])
+
+
+def shapley_metrics(estimate: Any) -> dict:
+    """Scalars that describe one estimate (counts of value evaluations, where chains truncated)."""
+    measured = estimate.measured.sum(axis=1)
+    return {
+        "num_evaluations": estimate.num_evaluations,
+        "num_computed": estimate.num_computed,
+        "mean_chain_length": measured.mean(),
+        "min_chain_length": measured.min(),
+        "full_value": jnp.nanmean(estimate.chain_values[:, 0]),
+    }
+
+
+@functools.lru_cache(maxsize=8)
+def cached_program(config_json: str, space_name: str, image_shape: tuple, num_classes: int,
+                   steps_per_epoch: int) -> SearchProgram:
+    """One program (and so one set of compiled steps) per distinct search setup within a process."""
+    from shapley_nas_jax.spaces import get_space
+
+    config = ml_collections.ConfigDict(__import__("json").loads(config_json))
+    return SearchProgram(config, get_space(space_name), image_shape=image_shape, num_classes=num_classes,
+                         steps_per_epoch=steps_per_epoch)
