@@ -1,0 +1,46 @@
+"""Analyses of a search: operation-strength correlation with NB201 (Fig. 5) and plots (Fig. 4, cells).
+
+The correlation helpers import only numpy (scipy on use); the plotting functions import matplotlib
+when first accessed.
+"""
+
+from shapley_nas_jax.analysis.correlation import (
+    NB201_EDGES,
+    NB201_OPS,
+    arch_from_ops,
+    nb201_ops_from_arch,
+    normalize_arch,
+    operation_strength,
+    strength_correlation,
+    to_float_array,
+)
+
+_PLOT_NAMES = (
+    "plot_alpha_curves",
+    "plot_alpha_grid",
+    "plot_benchmark_curve",
+    "plot_cell",
+    "plot_correlation",
+    "plot_run",
+    "plot_shapley_heatmap",
+)
+
+__all__ = [
+    "NB201_EDGES",
+    "NB201_OPS",
+    "arch_from_ops",
+    "nb201_ops_from_arch",
+    "normalize_arch",
+    "operation_strength",
+    "strength_correlation",
+    "to_float_array",
+    *_PLOT_NAMES,
+]
+
+
+def __getattr__(name: str):
+    if name in _PLOT_NAMES:
+        from shapley_nas_jax.analysis import plots
+
+        return getattr(plots, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

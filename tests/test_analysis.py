@@ -1,0 +1,263 @@
+"""Tests of the correlation analysis (analysis/correlation.py) and the plots (analysis/plots.py)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shapley_nas_jax.analysis import plots
+from shapley_nas_jax.analysis.correlation import (
+    NB201_OPS,
+    arch_from_ops,
+    nb201_ops_from_arch,
+    operation_strength,
+    strength_correlation,
+)
+from shapley_nas_jax.benchmarks.nb201 import NB201Table
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+DARTS_OPS = ["none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
+             "dil_conv_3x3", "dil_conv_5x5"]
+DARTS_GENOTYPE = {
+    "type": "darts",
+    "normal": [["sep_conv_3x3", 0], ["sep_conv_3x3", 1], ["sep_conv_3x3", 0], ["sep_conv_3x3", 1],
+               ["sep_conv_3x3", 1], ["skip_connect", 0], ["skip_connect", 0], ["dil_conv_3x3", 2]],
+    "normal_concat": [2, 3, 4, 5],
+    "reduce": [["max_pool_3x3", 0], ["max_pool_3x3", 1], ["skip_connect", 2], ["max_pool_3x3", 1],
+               ["max_pool_3x3", 0], ["skip_connect", 2], ["skip_connect", 2], ["max_pool_3x3", 1]],
+    "reduce_concat": [2, 3, 4, 5],
+}
+NB201_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|"
+
+
+def assert_png(path: Path) -> None:
+    path = Path(path)
+    assert path.is_file(), path
+    data = path.read_bytes()
+    assert len(data) > 1000 and data[:8] == PNG_MAGIC, path
+
+
+# ----------------------------------------------------------------------------- arch helpers
+
+def test_arch_from_ops_edge_order():
+    ops = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3", "none"]
+    arch = arch_from_ops(ops)
+    assert arch == "|none~0|+|skip_connect~0|nor_conv_1x1~1|+|nor_conv_3x3~0|avg_pool_3x3~1|none~2|"
+    assert nb201_ops_from_arch(arch) == ops
+    assert arch_from_ops([0, 1, 2, 3, 4, 0]) == arch
+    with pytest.raises(ValueError):
+        arch_from_ops(ops[:5])
+    with pytest.raises(ValueError):
+        nb201_ops_from_arch("|nor_conv_3x3~1|+|none~0|none~1|+|none~0|none~1|none~2|")
+
+
+def test_operation_strength_by_hand():
+    # strengths[e][o] = 10 e + o
+    table = [[10 * e + o for o in range(5)] for e in range(6)]
+    arch = arch_from_ops(["skip_connect", "nor_conv_3x3", "none", "avg_pool_3x3", "nor_conv_1x1", "nor_conv_3x3"])
+    # picked: 1, 13, 20, 34, 42, 53 -> 163 / 6
+    assert operation_strength(arch, table) == pytest.approx(163 / 6)
+    assert operation_strength(arch, [table]) == pytest.approx(163 / 6)
+    assert operation_strength(arch, np.asarray(table, dtype=np.float32)[None]) == pytest.approx(163 / 6)
+    with_none = [[None if o == 0 else 1.0 for o in range(5)] for _ in range(6)]
+    assert np.isnan(operation_strength(arch, with_none))
+    assert operation_strength(arch_from_ops(["skip_connect"] * 6), with_none) == 1.0
+    with pytest.raises(ValueError, match="shape"):
+        operation_strength(arch, np.zeros((2, 6, 5)))
+
+
+# ----------------------------------------------------------------------------- Kendall's tau
+
+def write_table(path: Path, accuracy_of: dict[str, float]) -> NB201Table:
+    """A table whose every accuracy column of an arch holds accuracy_of[arch]."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["arch_str", "cifar10_valid", "cifar10_test", "cifar100_valid", "cifar100_test",
+                         "imagenet16_valid", "imagenet16_test"])
+        for arch, acc in accuracy_of.items():
+            writer.writerow([arch] + [acc] * 6)
+    return NB201Table(path)
+
+
+def unique_strengths() -> np.ndarray:
+    """[6, 5] strengths whose sums identify the ops (mixed radix 6, digits 1..5): no ties."""
+    return np.array([[(o + 1) * 6.0**e for o in range(5)] for e in range(6)])
+
+
+def random_archs(count: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    archs = {arch_from_ops(list(rng.integers(0, 5, size=6))) for _ in range(count * 2)}
+    return sorted(archs)[:count]
+
+
+def test_tau_monotone_is_one_and_reversed_is_minus_one(tmp_path):
+    strengths = unique_strengths()
+    archs = random_archs(30, seed=0)
+    increasing = write_table(tmp_path / "inc.csv", {a: 50 + 1e-3 * operation_strength(a, strengths) for a in archs})
+    result = strength_correlation(strengths[None], increasing, num_archs=20, seed=1)
+    assert result["tau"] == pytest.approx(1.0)
+    assert result["p_value"] < 1e-6
+    assert len(result["archs"]) == 20 and len(set(result["archs"])) == 20
+    assert result["strengths"].shape == (20,) and result["accuracies"].shape == (20,)
+    decreasing = write_table(tmp_path / "dec.csv", {a: 90 - 1e-3 * operation_strength(a, strengths) for a in archs})
+    assert strength_correlation(strengths, decreasing, num_archs=20, seed=1, dataset="imagenet16")["tau"] == (
+        pytest.approx(-1.0)
+    )
+
+
+def test_tau_small_hand_computed_case(tmp_path):
+    # Only edge 0 carries strength: strength(arch) = index of its edge-0 op / 6.
+    strengths = np.zeros((6, 5))
+    strengths[0] = np.arange(5)
+    archs = [arch_from_ops([NB201_OPS[o]] + ["none"] * 5) for o in (1, 2, 3, 4)]  # strengths 1/6 .. 4/6
+    accuracies = dict(zip(archs, [10.0, 30.0, 20.0, 40.0]))
+    # pairs: (1,2)+ (1,3)+ (1,4)+ (2,3)- (2,4)+ (3,4)+ -> (5 - 1) / 6
+    result = strength_correlation(strengths, write_table(tmp_path / "t.csv", accuracies), num_archs=200, seed=0)
+    assert result["tau"] == pytest.approx(4 / 6)
+    assert sorted(result["archs"]) == sorted(archs)
+    order = np.argsort(result["strengths"])
+    assert list(result["accuracies"][order]) == [10.0, 30.0, 20.0, 40.0]
+
+
+# ----------------------------------------------------------------------------- plots
+
+def make_records(num_cell_types: int, num_edges: int, num_ops: int, epochs: int = 4, benchmark: bool = False):
+    rng = np.random.default_rng(0)
+    records = [{"kind": "config", "seed": 0}]
+    for epoch in range(epochs):
+        alpha = rng.normal(size=(num_cell_types, num_edges, num_ops))
+        shapley = rng.normal(scale=0.01, size=alpha.shape).tolist() if epoch % 2 else None
+        records.append({
+            "kind": "epoch",
+            "epoch": epoch,
+            "alpha": alpha.tolist(),
+            "weights": plots.softmax(alpha).tolist(),
+            "genotype": {"type": "nb201", "arch": NB201_ARCH} if num_edges == 6 else DARTS_GENOTYPE,
+            "shapley": shapley,
+            "benchmark": {"cifar10": {"valid": 80.0 + epoch, "test": 85.0 + epoch}} if benchmark else None,
+        })
+    return records
+
+
+def test_plot_alpha_curves_and_grid(tmp_path):
+    records = make_records(2, 14, 8)
+    edge_ops = [[DARTS_OPS] * 14] * 2
+    fig = plots.plot_alpha_curves(records, edge_ops, cell_type_index=1, edge=0, path=tmp_path / "a.png")
+    assert_png(tmp_path / "a.png")
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 8
+    expected = plots.softmax(np.asarray(records[-1]["alpha"]))[1, 0]
+    assert np.allclose([line.get_ydata()[-1] for line in lines], expected)
+    plots.plot_alpha_grid(records, edge_ops, 0, "normal", path=tmp_path / "grid.png")
+    assert_png(tmp_path / "grid.png")
+    with pytest.raises(ValueError):
+        plots.plot_alpha_curves([{"kind": "config"}], edge_ops)
+
+
+def test_plot_correlation_and_heatmap(tmp_path):
+    rng = np.random.default_rng(0)
+    plots.plot_correlation(rng.random(50), 80 + 10 * rng.random(50), tau=0.526, title="CIFAR-10",
+                           path=tmp_path / "corr.png")
+    assert_png(tmp_path / "corr.png")
+    values = rng.normal(size=(1, 6, 5)).tolist()
+    values[0][2][0] = None  # non-player position
+    plots.plot_shapley_heatmap(values, [[list(NB201_OPS)] * 6], ["cell"], path=tmp_path / "heat.png")
+    assert_png(tmp_path / "heat.png")
+
+
+@pytest.mark.parametrize("genotype", [DARTS_GENOTYPE, {"type": "nb201", "arch": NB201_ARCH}], ids=["darts", "nb201"])
+def test_plot_cell_matplotlib(tmp_path, genotype):
+    fig = plots.plot_cell(genotype, title="cell", path=tmp_path / "cell.png", use_graphviz=False)
+    assert_png(tmp_path / "cell.png")
+    assert fig.axes
+    plots.plot_cell(json.dumps(genotype), path=tmp_path / "cell2.png", use_graphviz=False)
+    assert_png(tmp_path / "cell2.png")
+
+
+def test_plot_cell_graphviz_via_dot_program(tmp_path, monkeypatch):
+    """A stand-in `dot` on PATH copies a PNG to its -o argument; the .dot source must be written."""
+    sample = tmp_path / "sample.png"
+    plots.plot_correlation([0, 1], [0, 1], tau=1.0, path=sample)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake_dot = bin_dir / "dot"
+    fake_dot.write_text(
+        f"#!{sys.executable}\n"
+        "import shutil, sys\n"
+        "args = sys.argv[1:]\n"
+        "assert '-Tpng' in args\n"
+        f"shutil.copyfile({str(sample)!r}, args[args.index('-o') + 1])\n"
+    )
+    fake_dot.chmod(fake_dot.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    out = tmp_path / "out" / "cell.png"
+    fig = plots.plot_cell(DARTS_GENOTYPE, title="searched", path=out)
+    assert_png(out)
+    source = out.with_suffix(".dot").read_text()
+    assert source.startswith("digraph") and "sep_conv_3x3" in source and "cluster_1" in source
+    assert fig.axes
+
+
+def test_plot_cell_rejects_unknown_type():
+    with pytest.raises(ValueError, match="genotype type"):
+        plots.plot_cell({"type": "nb101"}, use_graphviz=False)
+
+
+def write_workdir(workdir: Path, cell_types, edge_ops, genotype, benchmark: bool) -> None:
+    workdir.mkdir()
+    num_edges, num_ops = len(edge_ops[0]), len(edge_ops[0][0])
+    records = make_records(len(cell_types), num_edges, num_ops, benchmark=benchmark)
+    with open(workdir / "metrics.jsonl", "w") as handle:
+        for record in records:
+            handle.write(json.dumps(record) + "\n")
+    results = {
+        "genotype": genotype,
+        "genotype_str": "cell",
+        "alpha": records[-1]["alpha"],
+        "shapley": None,
+        "space": {"name": "test", "cell_types": cell_types, "edge_ops": edge_ops},
+    }
+    (workdir / "results.json").write_text(json.dumps(results))
+
+
+def test_plot_run_nb201(tmp_path):
+    workdir = tmp_path / "run"
+    write_workdir(workdir, ["cell"], [[list(NB201_OPS)] * 6], {"type": "nb201", "arch": NB201_ARCH}, benchmark=True)
+    paths = plots.plot_run(workdir)
+    names = sorted(p.name for p in paths)
+    assert names == ["alpha_curves_cell.png", "alpha_heatmap.png", "benchmark.png", "cell.png",
+                     "shapley_heatmap.png"]
+    for path in paths:
+        assert path.parent == workdir / "plots"
+        assert_png(path)
+
+
+def test_plot_run_darts_without_results_json(tmp_path):
+    workdir = tmp_path / "run"
+    write_workdir(workdir, ["normal", "reduce"], [[DARTS_OPS] * 14] * 2, DARTS_GENOTYPE, benchmark=False)
+    (workdir / "results.json").unlink()
+    paths = plots.plot_run(workdir)
+    names = sorted(p.name for p in paths)
+    assert names == ["alpha_curves_cell0.png", "alpha_curves_cell1.png", "alpha_heatmap.png", "cell.png",
+                     "shapley_heatmap.png"]
+    for path in paths:
+        assert_png(path)
+
+
+def test_plot_run_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run directory not found"):
+        plots.plot_run(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="metrics.jsonl"):
+        plots.plot_run(tmp_path / "empty")
+    (tmp_path / "empty" / "metrics.jsonl").write_text('{"kind": "config"}\n')
+    with pytest.raises(ValueError, match="no epoch records"):
+        plots.plot_run(tmp_path / "empty")
