@@ -252,6 +252,21 @@ def test_plot_run_darts_without_results_json(tmp_path):
         assert_png(path)
 
 
+def test_plot_run_random_search(tmp_path):
+    """A random-search run has no alpha records: its cell and history are drawn from results.json."""
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / "metrics.jsonl").write_text('{"kind": "config"}\n')
+    history = [{"step": i, "arch": NB201_ARCH, "score": float(s), "best_score": float(b)}
+               for i, (s, b) in enumerate([(50, 50), (70, 70), (60, 70)])]
+    (workdir / "results.json").write_text(json.dumps(
+        {"genotype": {"type": "nb201", "arch": NB201_ARCH}, "genotype_str": NB201_ARCH, "history": history}))
+    paths = plots.plot_run(workdir)
+    assert sorted(p.name for p in paths) == ["cell.png", "search_history.png"]
+    for path in paths:
+        assert_png(path)
+
+
 def test_plot_run_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="run directory not found"):
         plots.plot_run(tmp_path / "nope")

@@ -12,6 +12,7 @@ import pytest
 
 from shapley_nas_jax.analysis.correlation import arch_from_ops
 from shapley_nas_jax.benchmarks import nb201
+from shapley_nas_jax.errors import UserError
 from shapley_nas_jax.benchmarks.nb201 import (
     NB201Table,
     NatsBenchAPI,
@@ -139,6 +140,7 @@ def test_load_benchmark_without_nats_bench(tmp_path, monkeypatch):
         load_benchmark(folder)
     assert "pip install 'shapley-nas-jax[nats]'" in str(info.value)
     assert "\n" not in str(info.value)
+    assert isinstance(info.value, UserError)  # the CLI prints it as one line
 
 
 class FakeNatsAPI:

@@ -22,6 +22,7 @@ _PLOT_NAMES = (
     "plot_cell",
     "plot_correlation",
     "plot_run",
+    "plot_search_history",
     "plot_shapley_heatmap",
 )
 

@@ -491,6 +491,41 @@ def plot_benchmark_curve(records: Sequence[Mapping[str, Any]], path: PathLike | 
     return fig
 
 
+def plot_search_history(history: Sequence[Mapping[str, Any]], path: PathLike | None = None) -> Figure:
+    """Score of each sampled arch and the running best over samples (random-search history).
+
+    Args:
+      history: dicts with ``score`` and ``best_score`` (percent), as ``random_search`` returns.
+    """
+    if not history:
+        raise ValueError("empty search history: nothing to plot")
+    steps = np.arange(len(history))
+    scores = to_float_array([h.get("score") for h in history])
+    best = to_float_array([h.get("best_score") for h in history])
+    fig = Figure(figsize=(6.5, 4))
+    ax = fig.add_subplot()
+    ax.scatter(steps, scores, s=8, alpha=0.5, label="sampled arch")
+    ax.plot(steps, best, color="C3", label="best so far")
+    ax.set_xlabel("sample")
+    ax.set_ylabel("benchmark accuracy (%)")
+    ax.set_title("random search")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+    return fig
+
+
+def _plot_supernet_free_run(out_dir: Path, results: Mapping[str, Any]) -> list[Path]:
+    """Figures of a run without alpha (random search): its cell and, if recorded, its history."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / "cell.png"]
+    plot_cell(results["genotype"], title=results.get("genotype_str"), path=written[0])
+    if results.get("history"):
+        written.append(out_dir / "search_history.png")
+        plot_search_history(results["history"], path=written[-1])
+    return written
+
+
 def _read_metrics(path: Path) -> list[dict[str, Any]]:
     records = []
     with open(path, encoding="utf-8") as handle:
@@ -519,12 +554,15 @@ def plot_run(workdir: PathLike) -> list[Path]:
     * ``shapley_heatmap.png`` - the last Shapley values, when any were recorded;
     * ``benchmark.png`` - benchmark accuracy over epochs, when records have ``benchmark``.
 
+    A run without alpha records (random search) gets ``cell.png`` and ``search_history.png``
+    (from ``results.json``'s ``history``) instead.
+
     Returns:
       the paths written.
 
     Raises:
       FileNotFoundError: the workdir or its metrics.jsonl is missing.
-      ValueError: metrics.jsonl holds no epoch records with alpha.
+      ValueError: metrics.jsonl holds no epoch records with alpha and results.json no genotype.
     """
     workdir = Path(workdir)
     if not workdir.is_dir():
@@ -534,12 +572,14 @@ def plot_run(workdir: PathLike) -> list[Path]:
         raise FileNotFoundError(f"no metrics.jsonl in {workdir}: nothing to plot (is this a search run's workdir?)")
     records = _read_metrics(metrics_path)
     epoch_records = _epoch_records(records)
-    if not epoch_records:
-        raise ValueError(f"{metrics_path} holds no epoch records with alpha: nothing to plot")
     results: dict[str, Any] = {}
     results_path = workdir / "results.json"
     if results_path.is_file():
         results = json.loads(results_path.read_text(encoding="utf-8"))
+    if not epoch_records:
+        if results.get("genotype") is not None:
+            return _plot_supernet_free_run(workdir / "plots", results)
+        raise ValueError(f"{metrics_path} holds no epoch records with alpha: nothing to plot")
 
     final_weights = softmax(results["alpha"]) if results.get("alpha") is not None else _record_weights(epoch_records[-1])
     num_types = final_weights.shape[0]

@@ -3,6 +3,7 @@
 from shapley_nas_jax.benchmarks.nb201 import (
     DATASETS,
     METRICS,
+    MissingDependencyError,
     NB201Benchmark,
     NB201Table,
     NatsBenchAPI,
@@ -16,6 +17,7 @@ from shapley_nas_jax.benchmarks.nb201 import (
 __all__ = [
     "DATASETS",
     "METRICS",
+    "MissingDependencyError",
     "NB201Benchmark",
     "NB201Table",
     "NatsBenchAPI",

@@ -51,6 +51,7 @@ from shapley_nas_jax.analysis.correlation import (
     nb201_ops_from_arch,
     normalize_arch,
 )
+from shapley_nas_jax.errors import UserError
 
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16")
 """Dataset keys of every query result."""
@@ -88,6 +89,10 @@ NATS_INSTALL_HINT = (
 
 Accuracies = dict[str, dict[str, float]]
 """``{"cifar10": {"valid": float, "test": float}, "cifar100": {...}, "imagenet16": {...}}``."""
+
+
+class MissingDependencyError(UserError, ImportError):
+    """An optional package is needed (an ImportError the CLI prints as one line)."""
 
 
 class UnknownArchError(KeyError):
@@ -285,7 +290,7 @@ class NatsBenchAPI(NB201Benchmark):
             try:
                 from nats_bench import create  # type: ignore[import-not-found]
             except ImportError:
-                raise ImportError(NATS_INSTALL_HINT) from None
+                raise MissingDependencyError(NATS_INSTALL_HINT) from None
             path = None if path_or_api is None else str(path_or_api)
             self.api = create(path, "tss", fast_mode=True, verbose=False)
         else:
@@ -338,7 +343,8 @@ def load_benchmark(path: Any) -> NB201Benchmark:
 
     Raises:
       FileNotFoundError: the path does not exist.
-      ImportError: a NATS-Bench file was given but ``nats_bench`` is not installed.
+      MissingDependencyError (an ImportError): a NATS-Bench file was given but ``nats_bench`` is
+        not installed.
     """
     if isinstance(path, NB201Benchmark):
         return path
