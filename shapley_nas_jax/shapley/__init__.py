@@ -1,0 +1,40 @@
+"""Shapley values of cooperative games: exact enumeration and truncated permutation sampling.
+
+A game is ``value_fn(shared, mask, sample) -> scalar`` with ``mask`` float32 ``[num_players]`` (1 = present).
+"""
+
+from shapley_nas_jax.shapley import games
+from shapley_nas_jax.shapley.exact import (
+    coalition_masks,
+    coalition_values,
+    exact_shapley,
+    shapley_from_coalition_values,
+    shapley_weights,
+)
+from shapley_nas_jax.shapley.permutation import (
+    AGGREGATES,
+    SAMPLERS,
+    TRUNCATED_RULES,
+    ShapleyEstimate,
+    permutation_ranks,
+    permutation_shapley,
+    sample_permutations,
+    score_chunk,
+)
+
+__all__ = [
+    "AGGREGATES",
+    "SAMPLERS",
+    "TRUNCATED_RULES",
+    "ShapleyEstimate",
+    "coalition_masks",
+    "coalition_values",
+    "exact_shapley",
+    "games",
+    "permutation_ranks",
+    "permutation_shapley",
+    "sample_permutations",
+    "score_chunk",
+    "shapley_from_coalition_values",
+    "shapley_weights",
+]

@@ -1,0 +1,228 @@
+"""Truncated Monte-Carlo permutation estimator of Shapley values (removal order, as in Shapley-NAS).
+
+Each of the M chains starts from the full coalition and removes players one at a time in its permutation's
+order. Position ``k`` of a chain is the coalition left after removing the first ``k`` players, so position 0
+is the full coalition and position n the empty one. All chains are scored together, ``chunk_size``
+positions per chain at a time, inside one ``lax.while_loop`` that stops once every chain is finished.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ValueFn = Callable[[Any, jnp.ndarray, Any], jnp.ndarray]
+
+TRUNCATED_RULES = ("zero", "exclude")
+AGGREGATES = ("mean", "mean_minus_std")
+SAMPLERS = ("uniform", "antithetic", "stratified")
+
+
+@flax.struct.dataclass
+class ShapleyEstimate:
+    """Result of :func:`permutation_shapley` (M permutations, n players)."""
+
+    values: jnp.ndarray           # [n] aggregated estimate
+    marginals: jnp.ndarray        # [M, n] marginal of each player in each chain, 0 where not measured
+    measured: jnp.ndarray         # [M, n] bool, False where the chain truncated before that player
+    chain_values: jnp.ndarray     # [M, n+1] value after removing the first k players; NaN where not evaluated
+    permutations: jnp.ndarray     # [M, n] int32 removal order of each chain
+    num_evaluations: jnp.ndarray  # int: evaluations needed (full coalition + removals up to truncation)
+    num_computed: jnp.ndarray     # int: evaluations computed, including chunk padding past truncation
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Sampling
+
+
+def sample_permutations(key, num_players: int, num_permutations: int, sampling: str = "uniform") -> jnp.ndarray:
+    """Removal orders int32 ``[num_permutations, num_players]``; every row is marginally uniform.
+
+    ``uniform``: independent permutations. ``antithetic``: pairs (pi, reversed pi) in rows (2j, 2j+1).
+    ``stratified``: blocks of n rows are the n cyclic rotations of one uniform permutation (shuffled), so
+    within a full block every player sits at every position exactly once.
+    """
+    n, m = num_players, num_permutations
+    if sampling == "uniform":
+        keys = jax.random.split(key, m)
+        return jax.vmap(lambda k: jax.random.permutation(k, n))(keys).astype(jnp.int32)
+    if sampling == "antithetic":
+        base = sample_permutations(key, n, m // 2, "uniform")
+        pairs = jnp.stack([base, base[:, ::-1]], axis=1)  # [m/2, 2, n]
+        return pairs.reshape(m, n)
+    if sampling == "stratified":
+        num_blocks = -(-m // n)
+        keys = jax.random.split(key, num_blocks)
+
+        def block(k):
+            k_base, k_shift = jax.random.split(k)
+            base = jax.random.permutation(k_base, n)
+            shifts = jax.random.permutation(k_shift, n)  # random order of rotations (matters for a partial block)
+            cols = (jnp.arange(n)[None, :] + shifts[:, None]) % n
+            return base[cols]
+
+        return jax.vmap(block)(keys).reshape(num_blocks * n, n)[:m].astype(jnp.int32)
+    raise ValueError(f"unknown sampling {sampling!r}; use one of {SAMPLERS}")
+
+
+def permutation_ranks(permutations: jnp.ndarray) -> jnp.ndarray:
+    """Inverse permutations ``[M, n]``: ``rank[j, i]`` = position of player i in chain j's removal order."""
+    m, n = permutations.shape
+    rows = jnp.arange(m)[:, None]
+    return jnp.zeros_like(permutations).at[rows, permutations].set(jnp.arange(n, dtype=permutations.dtype))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Chunk scoring
+
+
+def score_chunk(value_fn: ValueFn, shared, samples, ranks: jnp.ndarray, start, chunk_size: int) -> jnp.ndarray:
+    """Values ``[M, chunk_size]`` of positions ``start .. start+chunk_size-1`` of every chain.
+
+    ``ranks`` is ``[M, n]``; position p keeps the players with rank >= p (positions past n are empty).
+    Outer vmap over chains (each with its own ``samples`` slice), inner vmap over positions.
+    """
+    positions = jnp.asarray(start, jnp.int32) + jnp.arange(chunk_size, dtype=jnp.int32)
+    masks = (ranks[:, None, :] >= positions[None, :, None]).astype(jnp.float32)  # [M, C, n]
+
+    def one_chain(chain_masks, sample):
+        return jax.vmap(lambda mask: value_fn(shared, mask, sample))(chain_masks)
+
+    return jax.vmap(one_chain)(masks, samples)
+
+
+def _stop_positions(chain_values: jnp.ndarray, eta, truncate: bool) -> jnp.ndarray:
+    """Last position ``[M]`` int32 each chain evaluates: first k >= 1 with v_k < eta * v_0, else n.
+
+    Positions not yet evaluated must hold NaN (a NaN comparison is False, so they never trigger).
+    """
+    n = chain_values.shape[1] - 1
+    if not truncate:
+        return jnp.full(chain_values.shape[:1], n, jnp.int32)
+    below = chain_values[:, 1:] < eta * chain_values[:, :1]  # [M, n], column k-1 <-> position k
+    return jnp.where(below.any(axis=1), jnp.argmax(below, axis=1) + 1, n).astype(jnp.int32)
+
+
+def _chain_values_loop(value_fn, shared, samples, ranks, eta, *, truncate: bool, chunk_size: int):
+    """Scores positions chunk by chunk until every chain is truncated or empty.
+
+    Returns (values ``[M, n+1]`` with NaN where not computed, number of chunks computed).
+    """
+    m, n = ranks.shape
+    num_chunks = -(-(n + 1) // chunk_size)
+    dtype = jnp.asarray(0.0).dtype
+    buffer = jnp.full((m, num_chunks * chunk_size), jnp.nan, dtype)
+
+    def finished(buf, chunks_done):
+        evaluated_to = chunks_done * chunk_size - 1  # last computed position
+        stops = _stop_positions(buf[:, : n + 1], eta, truncate)
+        return jnp.all(stops <= evaluated_to)
+
+    def cond(carry):
+        chunks_done, buf = carry
+        return (chunks_done < num_chunks) & ~finished(buf, chunks_done)
+
+    def body(carry):
+        chunks_done, buf = carry
+        start = chunks_done * chunk_size
+        vals = score_chunk(value_fn, shared, samples, ranks, start, chunk_size).astype(dtype)
+        buf = jax.lax.dynamic_update_slice(buf, vals, (jnp.zeros((), jnp.int32), start))
+        return chunks_done + 1, buf
+
+    chunks_done, buffer = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), buffer))
+    return buffer[:, : n + 1], chunks_done
+
+
+def _aggregate(marginals, measured, truncated: str, aggregate: str):
+    """Per-player estimate ``[n]`` from marginals ``[M, n]``."""
+    if truncated == "zero":
+        weight = jnp.ones_like(marginals)
+    else:
+        weight = measured.astype(marginals.dtype)
+    count = weight.sum(axis=0)
+    safe = jnp.maximum(count, 1.0)
+    mean = jnp.where(count > 0, (weight * marginals).sum(axis=0) / safe, 0.0)
+    if aggregate == "mean":
+        return mean
+    var = jnp.where(count > 0, (weight * (marginals - mean) ** 2).sum(axis=0) / safe, 0.0)
+    return mean - jnp.sqrt(var)
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=("value_fn", "num_players", "num_permutations", "truncate", "truncated", "aggregate",
+                     "sampling", "chunk_size"),
+)
+def _estimate(value_fn, key, eta, shared, samples, *, num_players, num_permutations, truncate, truncated,
+              aggregate, sampling, chunk_size) -> ShapleyEstimate:
+    n, m = num_players, num_permutations
+    perms = sample_permutations(key, n, m, sampling)
+    ranks = permutation_ranks(perms)
+    values, chunks_done = _chain_values_loop(value_fn, shared, samples, ranks, eta, truncate=truncate,
+                                             chunk_size=chunk_size)
+    stops = _stop_positions(values, eta, truncate)  # [M]
+    positions = jnp.arange(n + 1)
+    chain_values = jnp.where(positions[None, :] <= stops[:, None], values, jnp.nan)
+    # Removal k (1-based) is measured iff k <= stop; marginal = v(before) - v(after).
+    measured_by_pos = positions[None, 1:] <= stops[:, None]  # [M, n]
+    marg_by_pos = jnp.where(measured_by_pos, values[:, :-1] - values[:, 1:], 0.0)
+    marginals = jnp.take_along_axis(marg_by_pos, ranks, axis=1)
+    measured = jnp.take_along_axis(measured_by_pos, ranks, axis=1)
+    return ShapleyEstimate(
+        values=_aggregate(marginals, measured, truncated, aggregate),
+        marginals=marginals,
+        measured=measured,
+        chain_values=chain_values,
+        permutations=perms,
+        num_evaluations=jnp.sum(stops + 1),
+        num_computed=chunks_done * chunk_size * m,
+    )
+
+
+def _is_concrete_number(x) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def permutation_shapley(value_fn: ValueFn, num_players: int, key, *, num_permutations: int = 10,
+                        truncation: float | None = 0.5, truncated: str = "zero", aggregate: str = "mean",
+                        sampling: str = "uniform", chunk_size: int = 8, shared=None,
+                        samples=None) -> ShapleyEstimate:
+    """Truncated Monte-Carlo permutation estimate of the Shapley values of ``value_fn`` (n players).
+
+    ``truncation``: eta in (0, 1] (a chain stops after the removal that takes its value below eta * v(full))
+    or None for no truncation. ``truncated``: "zero" (truncated players count as 0) or "exclude" (left out
+    of that player's statistics). ``aggregate``: "mean" or "mean_minus_std" (population std).
+    ``sampling``: "uniform", "antithetic" (even M) or "stratified". ``samples``: pytree with leading axis M,
+    chain j sees slice j. Jittable with every argument except key, truncation, shared, samples static.
+    """
+    if num_players < 1:
+        raise ValueError(f"num_players must be >= 1, got {num_players}")
+    if num_permutations < 1:
+        raise ValueError(f"num_permutations must be >= 1, got {num_permutations}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1 (positions per chain per call), got {chunk_size}")
+    if truncated not in TRUNCATED_RULES:
+        raise ValueError(f"unknown truncated={truncated!r}; use one of {TRUNCATED_RULES}")
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"unknown aggregate={aggregate!r}; use one of {AGGREGATES}")
+    if sampling not in SAMPLERS:
+        raise ValueError(f"unknown sampling={sampling!r}; use one of {SAMPLERS}")
+    if sampling == "antithetic" and num_permutations % 2:
+        raise ValueError(f"sampling='antithetic' pairs each permutation with its reverse, so num_permutations "
+                         f"must be even, got {num_permutations}")
+    if truncation is not None and _is_concrete_number(truncation) and not 0.0 < truncation <= 1.0:
+        raise ValueError(f"truncation must be in (0, 1] or None (no truncation), got {truncation}")
+    for leaf in jax.tree_util.tree_leaves(samples):
+        if jnp.ndim(leaf) < 1 or jnp.shape(leaf)[0] != num_permutations:
+            raise ValueError(f"every samples leaf needs leading axis num_permutations={num_permutations}, "
+                             f"got shape {jnp.shape(leaf)}")
+    truncate = truncation is not None
+    eta = jnp.asarray(truncation if truncate else 0.0, jnp.asarray(0.0).dtype)
+    return _estimate(value_fn, key, eta, shared, samples, num_players=num_players,
+                     num_permutations=num_permutations, truncate=truncate, truncated=truncated,
+                     aggregate=aggregate, sampling=sampling, chunk_size=chunk_size)
