@@ -1,0 +1,280 @@
+"""Weight-sharing supernets whose architecture (``alpha``) and coalition (``mask``) are call inputs.
+
+``model.apply(variables, x, alpha, mask, train=False, rngs=..., mutable=...)`` with ``x [B, H, W, 3]``,
+``alpha`` and ``mask`` ``[cell_types, edges, ops]`` -> logits ``[B, num_classes]``. Every op on every edge
+is always computed and scaled by its mixing weight (see :func:`mixing_weights`), so one compiled function
+serves every mask and ``jax.vmap`` over masks works. Nothing about a coalition lives in module state.
+
+``train`` only switches BatchNorm between batch statistics (and, with ``mutable=["batch_stats"]``, a
+running-average update) and the stored running averages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from shapley_nas_jax.ops import primitives as P
+from shapley_nas_jax.ops.layers import BatchNorm, Conv, FactorizedReduce, PointwiseConv, ReLUConvBN, make_op
+from shapley_nas_jax.spaces import SearchSpace, get_space
+
+
+def mixing_weights(alpha, mask=None, renormalize: bool = False):
+    """Mixed-op weights ``softmax(alpha, -1) * mask``, all ``[..., ops]``.
+
+    ``mask=None`` means all ones. With ``renormalize`` the surviving weights on each edge are rescaled to
+    sum to one (an edge whose ops are all masked stays all zero). The reference code does not renormalise.
+    """
+    weights = jax.nn.softmax(alpha, axis=-1)
+    if mask is not None:
+        weights = weights * mask
+    if renormalize:
+        total = jnp.sum(weights, axis=-1, keepdims=True)
+        safe = jnp.where(total > 0, total, 1.0)
+        weights = jnp.where(total > 0, weights / safe, 0.0)
+    return weights
+
+
+def edge_normalization_weights(beta, endpoints):
+    """PC-DARTS edge normalisation: per destination node, softmax of ``beta [cell_types, edges]`` over the
+    node's incoming edges; ``endpoints`` = ``(node, input)`` per edge. Returns ``[cell_types, edges]``."""
+    out = jnp.zeros_like(beta)
+    for node in sorted({n for n, _ in endpoints}):
+        edges = jnp.array([e for e, (n, _) in enumerate(endpoints) if n == node])
+        out = out.at[:, edges].set(jax.nn.softmax(beta[:, edges], axis=-1))
+    return out
+
+
+class MixedOp(nn.Module):
+    """Weighted sum of the candidate ops on one edge, with optional PC-DARTS partial channels.
+
+    With ``partial_channels = K > 1`` the first ``C//K`` channels go through the ops and the rest bypass
+    them (2x2 max pool on stride-2 edges); the two parts are concatenated and channel-shuffled with K groups.
+    ``x [B, H, W, C]``, ``weights [ops]`` -> ``[B, H/stride, W/stride, C]``.
+    """
+
+    op_names: tuple[str, ...]
+    stride: int = 1
+    partial_channels: int = 1
+    affine: bool = False
+    pool_bn: bool = False
+
+    @nn.compact
+    def __call__(self, x, weights, train: bool = False):
+        k = self.partial_channels
+        channels = x.shape[-1]
+        if channels % k:
+            raise ValueError(f"partial_channels={k} must divide the channel count {channels}")
+        c_part = channels // k
+        x_ops = x[..., :c_part] if k > 1 else x
+        out = None
+        for i, name in enumerate(self.op_names):
+            op = make_op(name, c_part, self.stride, self.affine, module_name=f"op{i}_{name}", pool_bn=self.pool_bn)
+            y = weights[i] * op(x_ops, train)
+            out = y if out is None else out + y
+        if k == 1:
+            return out
+        bypass = x[..., c_part:]
+        if self.stride == 2:
+            bypass = P.max_pool_2x2(bypass)
+        return P.channel_shuffle(jnp.concatenate([out, bypass], axis=-1), k)
+
+
+class DartsSearchCell(nn.Module):
+    """A DARTS search cell: two preprocessed inputs, ``steps`` intermediate nodes, each the sum of the
+    mixed ops on its incoming edges, output = concat of the last ``multiplier`` nodes.
+
+    ``s0 [B, H0, W0, C0]`` (c_{k-2}; twice the size of s1 if the previous cell reduced), ``s1 [B, H, W, C1]``,
+    ``weights [edges, ops]``, ``edge_weights [edges]`` or None -> ``[B, H', W', multiplier*C]``.
+    """
+
+    edge_ops: tuple[tuple[str, ...], ...]
+    endpoints: tuple[tuple[int, int], ...]
+    C: int
+    reduction: bool
+    reduction_prev: bool
+    multiplier: int = 4
+    partial_channels: int = 1
+    pool_bn: bool = False
+
+    @nn.compact
+    def __call__(self, s0, s1, weights, edge_weights=None, train: bool = False):
+        if self.reduction_prev:
+            s0 = FactorizedReduce(self.C, affine=False, name="preprocess0")(s0, train)
+        else:
+            s0 = ReLUConvBN(self.C, 1, 1, 0, affine=False, name="preprocess0")(s0, train)
+        s1 = ReLUConvBN(self.C, 1, 1, 0, affine=False, name="preprocess1")(s1, train)
+        states = {0: s0, 1: s1}
+        for e, (node, src) in enumerate(self.endpoints):
+            stride = 2 if self.reduction and src < 2 else 1
+            mixed = MixedOp(self.edge_ops[e], stride, self.partial_channels, False, self.pool_bn, name=f"edge{e}")
+            y = mixed(states[src], weights[e], train)
+            if edge_weights is not None:
+                y = edge_weights[e] * y
+            states[node] = y if node not in states else states[node] + y
+        nodes = sorted(states)[-self.multiplier:]
+        return jnp.concatenate([states[n] for n in nodes], axis=-1)
+
+
+class DartsSupernet(nn.Module):
+    """DARTS / PC-DARTS search network for any DARTS-topology space (``darts``, ``darts_reference``, S1-S4).
+
+    ``__call__(x [B,H,W,3], alpha, mask=None, beta=None, train=False) -> logits [B, num_classes]`` with
+    ``alpha``, ``mask`` ``[2, 14, ops]`` (cell type 0 = normal, 1 = reduce) and, only with
+    ``edge_normalization``, ``beta [2, 14]`` (None = zeros, i.e. uniform over each node's inputs).
+
+    Cells at ``layers//3`` and ``2*layers//3`` reduce (channels double). ``stem="cifar"``: conv3x3 to
+    ``stem_multiplier*C`` + BN; ``stem="imagenet"``: three stride-2 3x3 convs (PC-DARTS ImageNet search, /8).
+    The Shapley-NAS reference uses ``partial_channels=4``, no ``pool_bn``, no edge normalisation.
+    """
+
+    space: SearchSpace
+    C: int = 16
+    layers: int = 8
+    num_classes: int = 10
+    steps: int = 4
+    multiplier: int = 4
+    stem_multiplier: int = 3
+    partial_channels: int = 1
+    edge_normalization: bool = False
+    pool_bn: bool = False
+    renormalize: bool = False
+    stem: str = "cifar"
+
+    @nn.compact
+    def __call__(self, x, alpha, mask=None, beta=None, train: bool = False):
+        space = self.space
+        if space.topology != "darts":
+            raise ValueError(f"DartsSupernet needs a DARTS-topology space, got {space.name} ({space.topology})")
+        endpoints = space.edge_endpoints
+        if len({n for n, _ in endpoints}) != self.steps:
+            raise ValueError(f"space {space.name} has {len({n for n, _ in endpoints})} nodes per cell, steps={self.steps}")
+        weights = mixing_weights(alpha, mask, self.renormalize)
+        edge_weights = None
+        if self.edge_normalization:
+            if beta is None:
+                beta = jnp.zeros(alpha.shape[:2], alpha.dtype)
+            edge_weights = edge_normalization_weights(beta, endpoints)
+
+        C = self.C
+        if self.stem == "cifar":
+            s = Conv(self.stem_multiplier * C, 3, 1, 1, name="stem_conv")(x)
+            s0 = s1 = BatchNorm(affine=True, name="stem_bn")(s, train)
+            reduction_prev = False
+        elif self.stem == "imagenet":
+            s = Conv(C // 2, 3, 2, 1, name="stem0_conv1")(x)
+            s = nn.relu(BatchNorm(affine=True, name="stem0_bn1")(s, train))
+            s = Conv(C, 3, 2, 1, name="stem0_conv2")(s)
+            s0 = BatchNorm(affine=True, name="stem0_bn2")(s, train)
+            s = Conv(C, 3, 2, 1, name="stem1_conv")(nn.relu(s0))
+            s1 = BatchNorm(affine=True, name="stem1_bn")(s, train)
+            reduction_prev = True
+        else:
+            raise ValueError(f"unknown stem {self.stem!r}; expected 'cifar' or 'imagenet'")
+
+        reduce_at = (self.layers // 3, 2 * self.layers // 3)
+        c_curr = C
+        for i in range(self.layers):
+            reduction = i in reduce_at
+            if reduction:
+                c_curr *= 2
+            ct = 1 if reduction else 0
+            cell = DartsSearchCell(
+                edge_ops=space.edge_ops[ct],
+                endpoints=endpoints,
+                C=c_curr,
+                reduction=reduction,
+                reduction_prev=reduction_prev,
+                multiplier=self.multiplier,
+                partial_channels=self.partial_channels,
+                pool_bn=self.pool_bn,
+                name=f"cell{i}",
+            )
+            out = cell(s0, s1, weights[ct], None if edge_weights is None else edge_weights[ct], train)
+            s0, s1 = s1, out
+            reduction_prev = reduction
+        return nn.Dense(self.num_classes, name="classifier")(P.global_avg_pool(s1))
+
+
+class ResNetBasicBlock(nn.Module):
+    """NAS-Bench-201 residual block: ReLUConvBN 3x3 (stride) -> ReLUConvBN 3x3, plus a shortcut
+    (stride 2: 2x2 avg pool then 1x1 conv; channel change at stride 1: ReLUConvBN 1x1; else identity).
+    ``[B, H, W, C_in] -> [B, H/stride, W/stride, C_out]``."""
+
+    C_out: int
+    stride: int = 2
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        y = ReLUConvBN(self.C_out, 3, self.stride, 1, affine=True, name="conv_a")(x, train)
+        y = ReLUConvBN(self.C_out, 3, 1, 1, affine=True, name="conv_b")(y, train)
+        if self.stride == 2:
+            shortcut = PointwiseConv(self.C_out, name="downsample")(P.avg_pool_2x2(x))
+        elif x.shape[-1] != self.C_out:
+            shortcut = ReLUConvBN(self.C_out, 1, 1, 0, affine=True, name="downsample")(x, train)
+        else:
+            shortcut = x
+        return shortcut + y
+
+
+class NB201SearchCell(nn.Module):
+    """NAS-Bench-201 search cell: node 0 = input, node i = sum_{j<i} MixedOp(edge i<-j)(node j), output
+    node 3. ``x [B, H, W, C]``, ``weights [6, ops]`` -> ``[B, H, W, C]``."""
+
+    edge_ops: tuple[tuple[str, ...], ...]
+    endpoints: tuple[tuple[int, int], ...]
+
+    @nn.compact
+    def __call__(self, x, weights, train: bool = False):
+        nodes = {0: x}
+        for e, (node, src) in enumerate(self.endpoints):
+            y = MixedOp(self.edge_ops[e], 1, 1, False, False, name=f"edge{e}")(nodes[src], weights[e], train)
+            nodes[node] = y if node not in nodes else nodes[node] + y
+        return nodes[max(nodes)]
+
+
+class NB201Supernet(nn.Module):
+    """NAS-Bench-201 search network: stem conv3x3 + BN, three stages of ``N`` search cells (C, 2C, 4C)
+    separated by residual reduction blocks, then BN-ReLU-GAP-Dense.
+
+    ``__call__(x [B,H,W,3], alpha, mask=None, train=False) -> logits [B, num_classes]``;
+    ``alpha``, ``mask`` ``[1, 6, 5]``.
+    """
+
+    space: SearchSpace
+    C: int = 16
+    N: int = 5
+    num_classes: int = 10
+    renormalize: bool = False
+
+    @nn.compact
+    def __call__(self, x, alpha, mask=None, train: bool = False):
+        space = self.space
+        if space.topology != "nb201":
+            raise ValueError(f"NB201Supernet needs an NB201-topology space, got {space.name} ({space.topology})")
+        weights = mixing_weights(alpha, mask, self.renormalize)[0]
+        x = Conv(self.C, 3, 1, 1, name="stem_conv")(x)
+        x = BatchNorm(affine=True, name="stem_bn")(x, train)
+        for stage in range(3):
+            if stage > 0:
+                x = ResNetBasicBlock(self.C * 2**stage, 2, name=f"reduce{stage}")(x, train)
+            for n in range(self.N):
+                x = NB201SearchCell(space.edge_ops[0], space.edge_endpoints, name=f"stage{stage}_cell{n}")(
+                    x, weights, train
+                )
+        x = nn.relu(BatchNorm(affine=True, name="last_bn")(x, train))
+        return nn.Dense(self.num_classes, name="classifier")(P.global_avg_pool(x))
+
+
+def build_supernet(space: SearchSpace | str, **options: Any) -> nn.Module:
+    """The supernet for ``space`` (a SearchSpace or registry name), chosen by ``space.topology``;
+    ``options`` are the supernet's fields (e.g. ``C=16, layers=8, partial_channels=4``)."""
+    space = get_space(space) if isinstance(space, str) else space
+    if space.topology == "darts":
+        return DartsSupernet(space=space, **options)
+    if space.topology == "nb201":
+        return NB201Supernet(space=space, **options)
+    raise ValueError(f"no supernet for topology {space.topology!r}")

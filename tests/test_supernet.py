@@ -1,0 +1,189 @@
+import jax
+
+jax.config.update("jax_disable_most_optimizations", True)
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from shapley_nas_jax.models import (
+    DartsSupernet,
+    MixedOp,
+    NB201Supernet,
+    build_supernet,
+    edge_normalization_weights,
+    mixing_weights,
+)
+from shapley_nas_jax.ops import make_op, primitives as P
+from shapley_nas_jax.spaces import get_space
+
+
+def test_mixing_weights_plain_and_renormalized():
+    alpha = jnp.array([[0.0, 1.0, 2.0], [0.5, 0.5, 0.5]])
+    mask = jnp.array([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    soft = jax.nn.softmax(alpha, -1)
+    np.testing.assert_allclose(mixing_weights(alpha), soft, rtol=1e-6)
+    np.testing.assert_allclose(mixing_weights(alpha, mask), soft * mask, rtol=1e-6)
+    w = mixing_weights(alpha, mask, renormalize=True)
+    e = np.exp([0.0, 2.0])
+    np.testing.assert_allclose(w[0], [e[0] / e.sum(), 0.0, e[1] / e.sum()], rtol=1e-6)
+    np.testing.assert_array_equal(w[1], 0.0)  # empty edge: zeros, no NaN
+    g = jax.grad(lambda a: mixing_weights(a, mask, True).sum())(alpha)
+    assert bool(jnp.all(jnp.isfinite(g)))
+
+
+def test_edge_normalization_weights():
+    space = get_space("darts")
+    beta = jax.random.normal(jax.random.key(0), (2, 14))
+    w = edge_normalization_weights(beta, space.edge_endpoints)
+    np.testing.assert_allclose(w[:, 0] + w[:, 1], 1.0, rtol=1e-6)
+    np.testing.assert_allclose(w[:, 9:14].sum(-1), 1.0, rtol=1e-6)
+
+
+def test_mixed_op_matches_single_op_with_partial_channels():
+    x = jax.random.normal(jax.random.key(0), (2, 8, 8, 4))
+    names = ("max_pool_3x3", "sep_conv_3x3", "skip_connect")
+    for stride in (1, 2):
+        mixed = MixedOp(names, stride=stride, partial_channels=2)
+        variables = mixed.init(jax.random.key(1), x, jnp.ones(3))
+        out = mixed.apply(variables, x, jnp.array([0.0, 0.3, 0.0]))
+        sep = make_op("sep_conv_3x3", 2, stride)
+        alone = sep.apply({k: v["op1_sep_conv_3x3"] for k, v in variables.items()}, x[..., :2])
+        bypass = x[..., 2:] if stride == 1 else P.max_pool_2x2(x[..., 2:])
+        expected = P.channel_shuffle(jnp.concatenate([0.3 * alone, bypass], -1), 2)
+        np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+        # Every op masked: only the bypass channels survive, at the odd channel positions.
+        empty = mixed.apply(variables, x, jnp.zeros(3))
+        np.testing.assert_array_equal(empty[..., 0::2], 0.0)
+        np.testing.assert_allclose(empty[..., 1::2], bypass, rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def darts_setup():
+    space = get_space("darts")
+    model = build_supernet(space, C=4, layers=3, partial_channels=2)
+    x = jax.random.normal(jax.random.key(0), (2, 8, 8, 3))
+    alpha = 1e-3 * jax.random.normal(jax.random.key(1), space.alpha_shape)
+    variables = model.init(jax.random.key(2), x, alpha, None)
+    apply = jax.jit(lambda v, m: model.apply(v, x, alpha, m))
+    return space, model, x, alpha, variables, apply
+
+
+def test_darts_supernet_shape_and_vmap(darts_setup):
+    space, model, x, alpha, variables, apply = darts_setup
+    assert isinstance(model, DartsSupernet)
+    masks = jax.random.bernoulli(jax.random.key(3), 0.5, (3,) + space.alpha_shape).astype(jnp.float32)
+    single = [apply(variables, m) for m in masks]
+    assert single[0].shape == (2, 10)
+    batched = jax.jit(jax.vmap(lambda m: model.apply(variables, x, alpha, m)))(masks)
+    np.testing.assert_allclose(batched, jnp.stack(single), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(single[0], single[1])  # masks matter
+
+
+def _perturb(tree, path):
+    def go(t, p):
+        if not p:
+            return jax.tree_util.tree_map(lambda a: a + 1.0, t)
+        return {**t, p[0]: go(t[p[0]], p[1:])}
+
+    return go(tree, path)
+
+
+def test_darts_masked_ops_contribute_nothing(darts_setup):
+    space, model, x, alpha, variables, apply = darts_setup
+    mask = np.ones(space.alpha_shape, np.float32)
+    mask[0, 3] = 0.0
+    mask[0, 3, 4] = 1.0  # normal cell, edge 3: only sep_conv_3x3 survives
+    mask = jnp.asarray(mask)
+    base = apply(variables, mask)
+    for op in ("op5_sep_conv_5x5", "op6_dil_conv_3x3", "op7_dil_conv_5x5"):
+        params = _perturb(variables["params"], ("cell0", "edge3", op))
+        np.testing.assert_allclose(apply({**variables, "params": params}, mask), base, rtol=1e-6, atol=1e-6)
+    params = _perturb(variables["params"], ("cell0", "edge3", "op4_sep_conv_3x3"))
+    assert not np.allclose(apply({**variables, "params": params}, mask), base)
+
+
+def test_darts_variants_by_shape():
+    x = jnp.ones((2, 32, 32, 3))
+    key = jax.random.key(0)
+    s1 = get_space("s1")
+    m = build_supernet(s1, C=4, layers=2)
+    v = jax.eval_shape(m.init, key, x[:, :8, :8], jnp.zeros(s1.alpha_shape), None)
+    # cells 0 and 1 are both reduction cells when layers=2; edge 1 of S1 reduce = max_pool, dil_conv_3x3
+    assert set(v["params"]["cell0"]["edge1"]) == {"op1_dil_conv_3x3"}
+    ref = get_space("darts_reference")
+    m = build_supernet(ref, C=8, layers=2, stem="imagenet", edge_normalization=True, pool_bn=True, num_classes=5)
+    alpha, beta = jnp.zeros(ref.alpha_shape), jnp.zeros((2, 14))
+    out = jax.eval_shape(m.init_with_output, key, x, alpha, None, beta)[0]
+    assert out.shape == (2, 5)
+    v = jax.eval_shape(m.init, key, x, alpha, None, beta)
+    assert "op0_avg_pool_3x3" in v["batch_stats"]["cell0"]["edge0"]  # pool_bn
+    assert v["params"]["stem1_conv"]["kernel"].shape == (3, 3, 8, 8)
+    assert v["params"]["cell0"]["preprocess0"]["conv1"]["kernel"].shape == (8, 8)  # FactorizedReduce after stem
+
+
+def test_edge_normalization_changes_output():
+    space = get_space("s2")
+    m = build_supernet(space, C=4, layers=1, edge_normalization=True)
+    x = jax.random.normal(jax.random.key(0), (2, 8, 8, 3))
+    alpha = jnp.zeros(space.alpha_shape)
+    v = m.init(jax.random.key(1), x, alpha, None)
+    uniform = m.apply(v, x, alpha, None)
+    np.testing.assert_allclose(m.apply(v, x, alpha, None, jnp.zeros((2, 14))), uniform, rtol=1e-6)
+    beta = jnp.zeros((2, 14)).at[1, 0].set(3.0)
+    assert not np.allclose(m.apply(v, x, alpha, None, beta), uniform)
+
+
+def test_noise_space_needs_rng_and_masked_noise_is_silent():
+    space = get_space("s4")
+    m = build_supernet(space, C=4, layers=1)
+    x = jax.random.normal(jax.random.key(0), (2, 8, 8, 3))
+    alpha = jnp.zeros(space.alpha_shape)
+    v = m.init({"params": jax.random.key(1), "noise": jax.random.key(2)}, x, alpha, None)
+    f = jax.jit(lambda m_, r: m.apply(v, x, alpha, m_, rngs={"noise": r}))
+    full = jnp.ones(space.alpha_shape)
+    no_noise = full.at[..., 0].set(0.0)
+    assert not np.allclose(f(full, jax.random.key(0)), f(full, jax.random.key(1)))
+    np.testing.assert_allclose(f(no_noise, jax.random.key(0)), f(no_noise, jax.random.key(1)), rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def nb201_setup():
+    space = get_space("nb201")
+    model = build_supernet(space, C=4, N=1, num_classes=3)
+    x = jax.random.normal(jax.random.key(0), (2, 8, 8, 3))
+    alpha = jax.random.normal(jax.random.key(1), space.alpha_shape)
+    variables = model.init(jax.random.key(2), x, alpha, None)
+    apply = jax.jit(lambda v, m: model.apply(v, x, alpha, m))
+    return space, model, x, alpha, variables, apply
+
+
+def test_nb201_supernet_shape_and_vmap(nb201_setup):
+    space, model, x, alpha, variables, apply = nb201_setup
+    assert isinstance(model, NB201Supernet)
+    assert variables["params"]["reduce2"]["downsample"]["kernel"].shape == (8, 16)
+    masks = jax.random.bernoulli(jax.random.key(3), 0.5, (4,) + space.alpha_shape).astype(jnp.float32)
+    single = jnp.stack([apply(variables, m) for m in masks])
+    assert single.shape == (4, 2, 3)
+    batched = jax.jit(jax.vmap(lambda m: model.apply(variables, x, alpha, m)))(masks)
+    np.testing.assert_allclose(batched, single, rtol=1e-5, atol=1e-6)
+
+
+def test_nb201_masked_ops_contribute_nothing(nb201_setup):
+    space, model, x, alpha, variables, apply = nb201_setup
+    mask = jnp.ones(space.alpha_shape).at[0, 2, 3].set(0.0)  # edge 2<-1: drop nor_conv_3x3
+    base = apply(variables, mask)
+    params = _perturb(variables["params"], ("stage1_cell0", "edge2", "op3_nor_conv_3x3"))
+    np.testing.assert_allclose(apply({**variables, "params": params}, mask), base, rtol=1e-6, atol=1e-6)
+    assert not np.allclose(apply({**variables, "params": params}, jnp.ones(space.alpha_shape)),
+                           apply(variables, jnp.ones(space.alpha_shape)))
+
+
+def test_build_supernet_dispatch_and_errors():
+    assert isinstance(build_supernet("nb201", C=4), NB201Supernet)
+    assert isinstance(build_supernet("darts_reference"), DartsSupernet)
+    m = DartsSupernet(get_space("nb201"))
+    with pytest.raises(ValueError, match="DARTS-topology"):
+        jax.eval_shape(m.init, jax.random.key(0), jnp.ones((1, 8, 8, 3)), jnp.zeros((1, 6, 5)), None)
+    with pytest.raises(ValueError, match="unknown search space"):
+        build_supernet("nope")
