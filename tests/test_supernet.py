@@ -187,3 +187,10 @@ def test_build_supernet_dispatch_and_errors():
         jax.eval_shape(m.init, jax.random.key(0), jnp.ones((1, 8, 8, 3)), jnp.zeros((1, 6, 5)), None)
     with pytest.raises(ValueError, match="unknown search space"):
         build_supernet("nope")
+    # one generic option set serves both topologies; irrelevant options are dropped, typos are not
+    generic = dict(channels=8, layers=5, cells_per_stage=2, partial_channels=4, stem="cifar", renormalize=True)
+    d, n = build_supernet("darts", **generic), build_supernet("nb201", **generic)
+    assert (d.C, d.layers, d.partial_channels, d.renormalize) == (8, 5, 4, True)
+    assert (n.C, n.N, n.renormalize) == (8, 2, True)
+    with pytest.raises(ValueError, match="unknown supernet option 'layer'"):
+        build_supernet("darts", layer=3)

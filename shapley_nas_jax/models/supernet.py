@@ -269,12 +269,35 @@ class NB201Supernet(nn.Module):
         return nn.Dense(self.num_classes, name="classifier")(P.global_avg_pool(x))
 
 
+# Generic option names accepted by build_supernet, mapped to module fields.
+OPTION_ALIASES = {"channels": "C", "init_channels": "C", "cells_per_stage": "N"}
+
+
+def _fields(cls) -> set[str]:
+    return {f for f in cls.__dataclass_fields__ if f not in ("space", "parent", "name")}
+
+
 def build_supernet(space: SearchSpace | str, **options: Any) -> nn.Module:
-    """The supernet for ``space`` (a SearchSpace or registry name), chosen by ``space.topology``;
-    ``options`` are the supernet's fields (e.g. ``C=16, layers=8, partial_channels=4``)."""
+    """The supernet for ``space`` (a SearchSpace or registry name), chosen by ``space.topology``.
+
+    ``options`` are the supernet's fields (e.g. ``C=16, layers=8, partial_channels=4``); the aliases
+    ``channels``/``init_channels`` (= ``C``) and ``cells_per_stage`` (= ``N``) are accepted, so one config
+    can serve both topologies: options that only the *other* supernet has (e.g. ``partial_channels`` for
+    NB201, ``N`` for DARTS) are ignored. Names neither supernet knows raise ValueError.
+    """
     space = get_space(space) if isinstance(space, str) else space
-    if space.topology == "darts":
-        return DartsSupernet(space=space, **options)
-    if space.topology == "nb201":
-        return NB201Supernet(space=space, **options)
-    raise ValueError(f"no supernet for topology {space.topology!r}")
+    classes = {"darts": DartsSupernet, "nb201": NB201Supernet}
+    if space.topology not in classes:
+        raise ValueError(f"no supernet for topology {space.topology!r}")
+    cls = classes[space.topology]
+    known = set().union(*(_fields(c) for c in classes.values()))
+    kwargs = {}
+    for key, val in options.items():
+        field = OPTION_ALIASES.get(key, key)
+        if field not in known:
+            raise ValueError(f"unknown supernet option {key!r}; known: {', '.join(sorted(known | set(OPTION_ALIASES)))}")
+        if field in _fields(cls):
+            if field in kwargs and kwargs[field] != val:
+                raise ValueError(f"supernet option {field!r} given twice with different values")
+            kwargs[field] = val
+    return cls(space=space, **kwargs)
