@@ -70,7 +70,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.shapley.truncation = 0.5  # eta: a chain stops once v < eta * v(full); 1.0 = stop at the first drop
     c.shapley.truncated = "zero"  # zero: truncated players count as 0 (reference) | exclude
     c.shapley.aggregate = "mean_minus_std"  # mean (paper) | mean_minus_std (reference)
-    c.shapley.sampling = "uniform"  # uniform | antithetic
+    c.shapley.sampling = "uniform"  # uniform | antithetic | stratified (every player at every position)
     c.shapley.chunk_size = 8  # prefixes scored per chain per batched call
     c.shapley.value_batch_size = 1024  # images per permutation (a fresh batch each)
     c.shapley.metric = "accuracy"  # accuracy | neg_cross_entropy
@@ -145,7 +145,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     )
     _one_of(config.shapley.truncated, ("zero", "exclude"), "shapley.truncated")
     _one_of(config.shapley.aggregate, ("mean", "mean_minus_std"), "shapley.aggregate")
-    _one_of(config.shapley.sampling, ("uniform", "antithetic"), "shapley.sampling")
+    _one_of(config.shapley.sampling, ("uniform", "antithetic", "stratified"), "shapley.sampling")
     if config.shapley.sampling == "antithetic":
         _require(config.shapley.samples % 2 == 0, "shapley.sampling='antithetic' needs an even shapley.samples")
     _require(config.shapley.chunk_size >= 1, "shapley.chunk_size must be >= 1")

@@ -104,8 +104,8 @@ class _Search:
         train_ds, value_ds = data_lib.search_split(dataset, seed=data_seed(c.seed, _DATA_SPLIT),
                                                    train_fraction=c.data.train_fraction,
                                                    value_fraction=c.data.value_fraction or None)
-        augment = data_lib.Augmentation(crop_padding=c.data.crop_padding, flip=c.data.flip, cutout=c.data.cutout)
-        plain = data_lib.Augmentation(crop_padding=0, flip=False, cutout=0)
+        augment = data_lib.Augment(crop_padding=c.data.crop_padding, flip=c.data.flip, cutout=c.data.cutout)
+        plain = None  # normalisation only
         self.num_classes, self.image_shape = dataset.num_classes, tuple(dataset.image_shape)
         self.train_stream = data_lib.BatchStream(train_ds, c.train.batch_size, seed=data_seed(c.seed, _DATA_TRAIN),
                                                  augment=augment)
@@ -120,9 +120,7 @@ class _Search:
 
     def _shapley_batches(self, index: int) -> dict:
         """M value batches (one per permutation) for architecture update `index`; fresh for each update."""
-        m = self.config.shapley.samples
-        batches = [self.value_stream.batch(index * m + j) for j in range(m)]
-        return jax.tree.map(lambda *xs: np.stack(xs), *batches)
+        return self.value_stream.value_batches(index, self.config.shapley.samples)
 
     # ----------------------------------------------------------------------------------- bookkeeping
     def _save(self, state: SearchState) -> None:

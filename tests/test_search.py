@@ -1,0 +1,108 @@
+"""End-to-end search loop: results, logs, exact resume after a kill, refusals, divergence."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from search_configs import tiny_config
+from shapley_nas_jax.errors import ConfigError, SearchDivergedError, WorkdirConflictError
+from shapley_nas_jax.genotypes import parse_genotype
+from shapley_nas_jax.search import SearchInterrupted, arch_update_points, run_search
+
+
+def read_records(workdir):
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_arch_update_points_follow_the_cadence():
+    c = tiny_config(**{"train.epochs": 4, "search.warmup_epochs": 2})
+    np.testing.assert_array_equal(arch_update_points(c, 10), [20, 30])
+    c.search.alpha_cadence, c.search.alpha_every_steps = "steps", 7
+    np.testing.assert_array_equal(arch_update_points(c, 10), [21, 28, 35])
+    c.search.method = "darts_1st"
+    np.testing.assert_array_equal(arch_update_points(c, 10), np.arange(20, 40))
+    c.search.freeze_alpha = True
+    assert arch_update_points(c, 10).size == 0
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("full"))
+    return run_search(tiny_config(), workdir, progress=False), workdir
+
+
+def test_search_writes_genotype_logs_and_results(uninterrupted):
+    result, workdir = uninterrupted
+    records = read_records(workdir)
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    updates = [r for r in records if r["kind"] == "alpha_update"]
+    assert [r["epoch"] for r in epochs] == [0, 1, 2]
+    assert len(updates) == 2  # epochs 1 and 2 start with an update; epoch 0 is warm-up
+    assert all(u["num_evaluations"] >= 2 for u in updates)
+    assert epochs[0]["shapley"] is None and epochs[-1]["shapley"] is not None
+    # alpha is frozen during warm-up (the first update comes after epoch 0) and moves afterwards
+    assert records.index(updates[0]) == records.index(epochs[0]) + 1
+    assert not np.allclose(epochs[1]["alpha"], epochs[0]["alpha"])
+    results = json.load(open(os.path.join(workdir, "results.json")))
+    assert parse_genotype(results["genotype_str"]) == result.genotype
+    assert results["genotype"] == result.genotype.to_json()
+    np.testing.assert_array_equal(np.asarray(results["alpha"]), result.alpha)
+    for name in ("config.json", "environment.json"):
+        assert os.path.exists(os.path.join(workdir, name))
+    env = json.load(open(os.path.join(workdir, "environment.json")))
+    assert env["seed"] == 0 and "jax" in env["versions"]
+
+
+@pytest.mark.parametrize("event,count", [("alpha_update", 1), ("step", 30), ("epoch_end", 2)])
+def test_killed_and_resumed_run_matches_uninterrupted(uninterrupted, tmp_path, event, count):
+    reference, reference_dir = uninterrupted
+    seen = []
+
+    def kill(name, state):
+        if name == event:
+            seen.append(name)
+        return len(seen) == count
+
+    workdir = str(tmp_path / "killed")
+    with pytest.raises(SearchInterrupted):
+        run_search(tiny_config(), workdir, progress=False, interrupt=kill)
+    resumed = run_search(tiny_config(), workdir, progress=False)
+    np.testing.assert_array_equal(resumed.alpha, reference.alpha)
+    assert resumed.genotype == reference.genotype
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]
+    assert strip(read_records(workdir)) == strip(read_records(reference_dir))
+
+
+def test_rerun_with_a_different_config_is_refused(uninterrupted):
+    _, workdir = uninterrupted
+    with pytest.raises(WorkdirConflictError, match="train.epochs: 3 -> 4"):
+        run_search(tiny_config(**{"train.epochs": 4}), workdir, progress=False)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    config = tiny_config(**{"train.learning_rate": 1e30, "train.grad_clip": 1e30, "search.warmup_epochs": 3})
+    with pytest.raises(SearchDivergedError, match="non-finite at weight step"):
+        run_search(config, str(tmp_path), progress=False)
+    assert not os.path.exists(tmp_path / "results.json")
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("space", "dartz", "space='dartz' is not valid"),
+    ("shapley.truncation", 1.5, "must lie in (0, 1]"),
+    ("shapley.truncation", 0.0, "must lie in (0, 1]"),
+    ("shapley.samples", 0, "must be >= 1"),
+    ("search.method", "enas", "search.method='enas' is not valid"),
+])
+def test_bad_options_get_one_line_errors(tmp_path, key, value, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")
+                       .replace("]", r"\]")) as error:
+        run_search(tiny_config(**{key: value}), str(tmp_path), progress=False)
+    assert "\n" not in str(error.value)
+
+
+def test_value_batch_larger_than_split_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="larger than"):
+        run_search(tiny_config(**{"shapley.value_batch_size": 100000}), str(tmp_path), progress=False)
