@@ -1,0 +1,42 @@
+"""From genotype to trained network: evaluation networks, their complexity, and training from scratch.
+
+* :mod:`.networks`: ``NetworkCIFAR``, ``NetworkImageNet``, ``NB201Network`` and ``build_network``;
+* :mod:`.complexity`: parameter counts and multiply-adds from shapes (``genotype_complexity``);
+* :mod:`.train`: ``run_training(config, genotype, workdir)`` and the training config schema;
+* :mod:`.commands`: the ``shapley-nas train`` and ``shapley-nas info`` subcommands.
+
+Names are imported lazily, so the CLI can import :mod:`.commands` without loading JAX.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "AuxiliaryHead": "networks",
+    "EvalCell": "networks",
+    "NB201Network": "networks",
+    "NetworkCIFAR": "networks",
+    "NetworkImageNet": "networks",
+    "build_network": "networks",
+    "drop_path": "networks",
+    "Complexity": "complexity",
+    "count_madds": "complexity",
+    "count_params": "complexity",
+    "genotype_complexity": "complexity",
+    "network_complexity": "complexity",
+    "TrainProgram": "train",
+    "TrainState": "train",
+    "TrainingInterrupted": "train",
+    "base_train_config": "train",
+    "resolve_genotype": "train",
+    "run_training": "train",
+    "info_command": "commands",
+    "train_command": "commands",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
