@@ -1,6 +1,8 @@
 """The `shapley-nas` command: a thin layer over the library.
 
     shapley-nas search [--config configs/<name>.py] [--workdir DIR] [--config.key=value ...]
+    shapley-nas train  --genotype <name|file|string> [--config configs/train_cifar10.py] [--workdir DIR]
+    shapley-nas info   --genotype <name|file|string> [--dataset cifar10|imagenet] [--json]
     shapley-nas query  --benchmark FILE (--arch '|...|' | --best) [--json]
     shapley-nas plot   WORKDIR
 
@@ -18,11 +20,15 @@ from typing import Callable
 from absl import flags
 from ml_collections import config_flags
 
+from shapley_nas_jax.evaluation.commands import info_command, train_command
+
 USAGE = """usage: shapley-nas <command> [flags]
 
 commands:
   search   run (or resume) an architecture search; with no --config, the embedded demo
   query    NAS-Bench-201 accuracies of an arch string, or the benchmark's best
+  train    train a genotype from scratch (DARTS / ImageNet-mobile / NB201 networks)
+  info     parameters and multiply-adds of a genotype's network
   plot     write a run's figures (alpha curves, cells, heatmaps) as PNG
 
 `shapley-nas <command> --help` lists a command's flags."""
@@ -48,7 +54,7 @@ def search_command(argv: list[str]) -> int:
 
     def define(fv):
         config_flags.DEFINE_config_file("config", default_config_path(), "Search config file (configs/*.py).",
-                                        flag_values=fv, lock_config=True)
+                                        flag_values=fv, lock_config=True, sys_argv=list(argv))
         flags.DEFINE_string("workdir", None, "Run directory (default runs/<config name>-seed<seed>).", flag_values=fv)
         flags.DEFINE_bool("progress", True, "Show a progress bar.", flag_values=fv)
 
@@ -93,6 +99,8 @@ def plot_command(argv: list[str]) -> int:
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "search": search_command,
+    "train": train_command,
+    "info": info_command,
     "query": query_command,
     "plot": plot_command,
 }

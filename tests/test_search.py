@@ -56,7 +56,7 @@ def test_search_writes_genotype_logs_and_results(uninterrupted):
     assert env["seed"] == 0 and "jax" in env["versions"]
 
 
-@pytest.mark.parametrize("event,count", [("alpha_update", 1), ("step", 30), ("epoch_end", 2)])
+@pytest.mark.parametrize("event,count", [("alpha_update", 1), ("step", 12), ("epoch_end", 2)])
 def test_killed_and_resumed_run_matches_uninterrupted(uninterrupted, tmp_path, event, count):
     reference, reference_dir = uninterrupted
     seen = []

@@ -182,10 +182,10 @@ class _Search:
         self.program: SearchProgram = cached_program(c.to_json_best_effort(), self.space.name, self.image_shape,
                                                      self.num_classes, self.steps_per_epoch)
         self.checkpointer = Checkpointer(self.rundir.checkpoint_dir, keep=c.checkpoint.keep)
-        state = self.program.init_state()
-        restored = self.checkpointer.restore(state)
-        if restored is not None:
-            state, meta = restored
+        if self.checkpointer.latest_id() is None:
+            state = self.program.init_state()
+        else:  # resume: only the structure of a fresh state is needed, not its values
+            state, meta = self.checkpointer.restore(jax.eval_shape(self.program.init_state))
             self.log.truncate_after(meta["step"], meta["alpha_updates"])
         try:
             state = self._loop(state)
