@@ -1,0 +1,105 @@
+"""scripts/correlation.py (paper Fig. 5) on a fake finished NB201 run and a table written here."""
+
+import csv
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+from scipy.stats import kendalltau
+
+from shapley_nas_jax.analysis.correlation import NB201_OPS, arch_from_ops, nb201_ops_from_arch
+from shapley_nas_jax.benchmarks.nb201 import TABLE_COLUMNS
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(f"script_{name}", os.path.join(REPO, "scripts", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+correlation = load_script("correlation")
+
+
+@pytest.fixture
+def fake_run(tmp_path):
+    """An NB201 run whose softmax(alpha) is W and Shapley values are S, and a 60-arch table where
+    CIFAR-10 test accuracy increases with W-strength, CIFAR-100 test decreases with it, and ImageNet16
+    test increases with S-strength."""
+    rng = np.random.default_rng(0)
+    W = rng.dirichlet(np.ones(5), size=6)  # [edges, ops], rows sum to 1
+    S = rng.normal(size=(6, 5))
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    results = {"genotype": None, "alpha": np.log(W)[None].tolist(), "shapley": S[None].tolist(),
+               "space": {"name": "nb201", "topology": "nb201", "cell_types": ["cell"]}}
+    (workdir / "results.json").write_text(json.dumps(results))
+    archs = set()
+    while len(archs) < 60:
+        archs.add(arch_from_ops(rng.integers(0, 5, 6).tolist()))
+    strength = lambda table, arch: np.mean([table[e, NB201_OPS.index(o)]
+                                            for e, o in enumerate(nb201_ops_from_arch(arch))])
+    with open(tmp_path / "table.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, ["arch_str", *TABLE_COLUMNS.values()])
+        writer.writeheader()
+        for arch in sorted(archs):
+            row = {c: float(rng.uniform(10, 90)) for c in TABLE_COLUMNS.values()}
+            row.update(arch_str=arch, cifar10_test=50 + 100 * strength(W, arch),
+                       cifar100_test=50 - 100 * strength(W, arch), imagenet16_test=40 + 10 * strength(S, arch))
+            writer.writerow(row)
+    return workdir, tmp_path / "table.csv", W, S
+
+
+def test_correlation_script_alpha_source(fake_run, capsys):
+    workdir, table, W, _ = fake_run
+    result = correlation.main(["--workdir", str(workdir), "--benchmark", str(table), "--num-archs", "30",
+                               "--seed", "1", "--source", "alpha"])
+    assert result["source"] == "alpha"
+    d = result["datasets"]
+    assert set(d) == {"cifar10", "cifar100", "imagenet16"}
+    assert d["cifar10"]["tau"] == pytest.approx(1.0) and d["cifar100"]["tau"] == pytest.approx(-1.0)
+    assert len(d["cifar10"]["archs"]) == 30 and len(set(d["cifar10"]["archs"])) == 30
+    tau = kendalltau(d["imagenet16"]["strengths"], d["imagenet16"]["accuracies"]).statistic
+    assert d["imagenet16"]["tau"] == pytest.approx(tau)
+    on_disk = json.loads((workdir / "correlation_alpha.json").read_text())
+    assert on_disk["datasets"]["cifar10"]["archs"] == d["cifar10"]["archs"]
+    png = workdir / "correlation_alpha.png"
+    assert png.stat().st_size > 5000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = capsys.readouterr().out
+    assert "cifar10      tau = +1.000" in out and "cifar100     tau = -1.000" in out
+
+
+def test_correlation_script_defaults_to_shapley_values(fake_run, tmp_path):
+    workdir, table, _, _ = fake_run
+    out_dir = tmp_path / "out"
+    result = correlation.main(["--workdir", str(workdir), "--benchmark", str(table), "--num-archs", "200",
+                               "--out-dir", str(out_dir)])
+    assert result["source"] == "shapley" and result["num_archs"] == 200
+    d = result["datasets"]
+    assert len(d["imagenet16"]["archs"]) == 60  # the whole (small) table
+    assert d["imagenet16"]["tau"] == pytest.approx(1.0)
+    assert (out_dir / "correlation_shapley.json").is_file() and (out_dir / "correlation_shapley.png").is_file()
+    # same seed, same sample
+    again = correlation.correlate(workdir, table, num_archs=20, seed=5)
+    assert again["datasets"]["cifar10"]["archs"] == correlation.correlate(workdir, table, 20, 5)["datasets"][
+        "cifar10"]["archs"]
+
+
+def test_correlation_script_refusals(fake_run, tmp_path):
+    workdir, table, _, _ = fake_run
+    results = json.loads((workdir / "results.json").read_text())
+    results["shapley"] = None
+    (workdir / "results.json").write_text(json.dumps(results))
+    assert correlation.load_strengths(workdir)[0] == "alpha"  # a DARTS run: alpha by default
+    with pytest.raises(ValueError, match="no Shapley values"):
+        correlation.load_strengths(workdir, "shapley")
+    results["space"]["topology"] = "darts"
+    (workdir / "results.json").write_text(json.dumps(results))
+    with pytest.raises(ValueError, match="needs an NB201 search"):
+        correlation.load_strengths(workdir)
+    with pytest.raises(FileNotFoundError):
+        correlation.load_strengths(tmp_path / "missing")
