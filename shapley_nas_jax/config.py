@@ -91,6 +91,10 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.keep = 3
+
+    c.mesh = ml_collections.ConfigDict()
+    c.mesh.devices = 0  # devices of the 1-D ('data',) mesh: 0 = all (every host's after jax.distributed), 1 = single device
+    c.mesh.shard_coalitions = True  # Shapley scoring: split coalitions over devices (else split the value batches)
     return c
 
 
@@ -156,6 +160,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _require(0 <= config.alpha_rule.momentum < 1, "alpha_rule.momentum must lie in [0, 1)")
     _require(config.alpha_rule.step_size > 0, "alpha_rule.step_size must be > 0")
     _require(config.checkpoint.keep >= 1, "checkpoint.keep must be >= 1")
+    if "mesh" in config:  # batch divisibility by the resolved device count is checked when the mesh is built
+        _require(config.mesh.devices >= 0, f"mesh.devices={config.mesh.devices} must be >= 0 (0 = all devices)")
+        if config.mesh.devices > 1:
+            _require(config.train.batch_size % config.mesh.devices == 0,
+                     f"train.batch_size={config.train.batch_size} is not divisible by mesh.devices={config.mesh.devices}")
 
 
 def reference_cifar10_config() -> ml_collections.ConfigDict:

@@ -20,6 +20,7 @@ import tqdm
 
 from shapley_nas_jax import config as config_lib
 from shapley_nas_jax import data as data_lib
+from shapley_nas_jax import sharding as sharding_lib
 from shapley_nas_jax.checkpointing import Checkpointer
 from shapley_nas_jax.errors import ConfigError, SearchDivergedError
 from shapley_nas_jax.genotypes import count_ops, parse_genotype
@@ -120,7 +121,7 @@ class _Search:
 
     def _shapley_batches(self, index: int) -> dict:
         """M value batches (one per permutation) for architecture update `index`; fresh for each update."""
-        return self.value_stream.value_batches(index, self.config.shapley.samples)
+        return self.program.put_value_batches(self.value_stream.value_batches(index, self.config.shapley.samples))
 
     # ----------------------------------------------------------------------------------- bookkeeping
     def _save(self, state: SearchState) -> None:
@@ -145,7 +146,7 @@ class _Search:
         eval_loss = eval_correct = eval_count = 0.0
         for i in range(self.config.train.eval_batches):
             batch = self.eval_stream.batch(epoch * self.config.train.eval_batches + i)
-            loss, right = self.program.evaluate(state, batch)
+            loss, right = self.program.evaluate(state, self.program.put_eval_batch(batch))
             eval_loss += float(loss) * len(batch["label"])
             eval_correct += float(right)
             eval_count += len(batch["label"])
@@ -186,6 +187,7 @@ class _Search:
             state = self.program.init_state()
         else:  # resume: only the structure of a fresh state is needed, not its values
             state, meta = self.checkpointer.restore(jax.eval_shape(self.program.init_state))
+            state = self.program.place_state(state)  # replicated on the mesh (no-op on one device)
             self.log.truncate_after(meta["step"], meta["alpha_updates"])
         try:
             state = self._loop(state)
@@ -215,7 +217,7 @@ class _Search:
                 if step >= total:
                     return state
                 t0 = time.perf_counter()
-                state = self.program.weight_step(state, next(batches))
+                state = self.program.weight_step(state, self.program.put_train_batch(next(batches)))
                 bar.update(1)
                 if int(state.step) % spe == 0:
                     jax.block_until_ready(state.epoch_sums)
@@ -244,8 +246,8 @@ class _Search:
         c = self.config
         index = int(state.alpha_updates)
         if self.program.uses_darts:
-            state, metrics = self.program.darts_step(state, self.train_stream.batch(step),
-                                                     self.darts_value_stream.batch(index))
+            state, metrics = self.program.darts_step(state, self.program.put_train_batch(self.train_stream.batch(step)),
+                                                     self.program.put_train_batch(self.darts_value_stream.batch(index)))
             if index % self.steps_per_epoch:
                 return state  # log DARTS steps once per epoch's worth
         else:
@@ -315,4 +317,5 @@ def run_search(config: ml_collections.ConfigDict, workdir: str, *, progress: boo
     is called after each weight step ("step"), architecture update ("alpha_update") and epoch end
     ("epoch_end", after the checkpoint); returning True stops the run with SearchInterrupted.
     """
+    sharding_lib.initialize_distributed()  # multi-host runs: join before anything touches a device
     return _Search(config, workdir, progress, interrupt).run()

@@ -16,6 +16,7 @@ import numpy as np
 import optax
 
 from shapley_nas_jax import alpha_rules, models, shapley
+from shapley_nas_jax import sharding as sharding_lib
 from shapley_nas_jax.search.game import SupernetGame, player_positions
 from shapley_nas_jax.search.state import (
     STREAM_ALPHA,
@@ -91,11 +92,63 @@ class SearchProgram:
         )
         self.uses_darts = config.search.method in ("darts_1st", "darts_2nd")
         self.arch_tx = self.arch_rule(jax.random.PRNGKey(config.seed))
-        self.weight_step = jax.jit(self._weight_step, donate_argnums=0)
-        self.shapley_step = jax.jit(self._shapley_step, donate_argnums=0)
-        self.estimate_shapley = jax.jit(self._estimate_shapley)
-        self.darts_step = jax.jit(self._darts_step, donate_argnums=0)
-        self.evaluate = jax.jit(self._evaluate)
+        self._setup_mesh()
+        self._jit_steps()
+
+    # ------------------------------------------------------------------------------------------ mesh
+    def _setup_mesh(self) -> None:
+        """The device mesh (None: one device, everything as without sharding) and the shardings in use."""
+        mesh_cfg = self.config.get("mesh", None)
+        devices = mesh_cfg.devices if mesh_cfg is not None else 1
+        self.shard_coalitions = bool(mesh_cfg.shard_coalitions) if mesh_cfg is not None else False
+        self.mesh = sharding_lib.make_mesh(devices)
+        self.coalition_sharding = None
+        if self.mesh is None:
+            return
+        sharding_lib.check_divisible(self.config.train.batch_size, self.mesh, "train.batch_size")
+        self.replicated = sharding_lib.replicated(self.mesh)
+        self.batch_sharding = sharding_lib.batch_sharding(self.mesh)
+        if self.shard_coalitions:  # every device holds all M value batches and scores its share of coalitions
+            self.value_sharding = self.replicated
+            self.coalition_sharding = sharding_lib.coalition_sharding(self.mesh)
+        else:  # data-parallel scoring: value batches [M, B, ...] split along B
+            sharding_lib.check_divisible(self.config.shapley.value_batch_size, self.mesh, "shapley.value_batch_size")
+            self.value_sharding = sharding_lib.batch_sharding(self.mesh, axis=1)
+
+    def _jit_steps(self) -> None:
+        if self.mesh is None:
+            self.weight_step = jax.jit(self._weight_step, donate_argnums=0)
+            self.shapley_step = jax.jit(self._shapley_step, donate_argnums=0)
+            self.estimate_shapley = jax.jit(self._estimate_shapley)
+            self.darts_step = jax.jit(self._darts_step, donate_argnums=0)
+            self.evaluate = jax.jit(self._evaluate)
+            return
+        # State replicated in and out; batches split along the batch axis (one sharding = a pytree prefix).
+        rep, data, value = self.replicated, self.batch_sharding, self.value_sharding
+        self.weight_step = jax.jit(self._weight_step, donate_argnums=0, in_shardings=(rep, data), out_shardings=rep)
+        self.shapley_step = jax.jit(self._shapley_step, donate_argnums=0, in_shardings=(rep, value),
+                                    out_shardings=rep)
+        self.estimate_shapley = jax.jit(self._estimate_shapley, in_shardings=(rep, value, rep), out_shardings=rep)
+        self.darts_step = jax.jit(self._darts_step, donate_argnums=0, in_shardings=(rep, data, data),
+                                  out_shardings=rep)
+        # Evaluation batches need not divide the device count: they come placed (split or replicated).
+        self.evaluate = jax.jit(self._evaluate, out_shardings=rep)
+
+    def place_state(self, state: SearchState) -> SearchState:
+        """The state replicated on every device of the mesh (unchanged without a mesh)."""
+        return sharding_lib.put_replicated(state, self.mesh)
+
+    def put_train_batch(self, batch: dict) -> dict:
+        """A host weight-step / DARTS batch ``[B, ...]`` split over the mesh (unchanged without a mesh)."""
+        return batch if self.mesh is None else sharding_lib.put_global(batch, self.batch_sharding)
+
+    def put_value_batches(self, batches: dict) -> dict:
+        """Host Shapley value batches ``[M, B, ...]`` on the mesh (replicated or split along B)."""
+        return batches if self.mesh is None else sharding_lib.put_global(batches, self.value_sharding)
+
+    def put_eval_batch(self, batch: dict) -> dict:
+        """A host evaluation batch: split when its size divides the device count, else replicated."""
+        return sharding_lib.put_batch(batch, self.mesh)
 
     # ----------------------------------------------------------------------------------------- init
     def arch_rule(self, root: jax.Array) -> optax.GradientTransformation:
@@ -111,6 +164,13 @@ class SearchProgram:
         return alpha_rules.get_alpha_rule(r.name, **kwargs)
 
     def init_state(self) -> SearchState:
+        """A fresh state; with a mesh it is built by one jitted call whose output is replicated (every
+        process computes the same values from the seed, so this is also how multi-host runs start)."""
+        if self.mesh is None:
+            return self._init_state()
+        return jax.jit(self._init_state, out_shardings=self.replicated)()
+
+    def _init_state(self) -> SearchState:
         root = jax.random.PRNGKey(self.config.seed)
         alpha = 1e-3 * jax.random.normal(stream_key(root, STREAM_ALPHA), self.space.alpha_shape)
         beta = None
@@ -177,7 +237,8 @@ class SearchProgram:
             self.game.value_fn, self.game.num_players, jax.random.fold_in(key, 0),
             num_permutations=s.samples, truncation=s.truncation, truncated=s.truncated, aggregate=s.aggregate,
             sampling=s.sampling, chunk_size=s.chunk_size,
-            shared=(state.params, state.batch_stats, state.alpha, noise_rng), samples=value_batches)
+            shared=(state.params, state.batch_stats, state.alpha, noise_rng), samples=value_batches,
+            coalition_sharding=self.coalition_sharding)
         return self.game.to_alpha_shape(estimate.values), estimate
 
     def _shapley_step(self, state: SearchState, value_batches: dict):

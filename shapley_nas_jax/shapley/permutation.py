@@ -81,19 +81,53 @@ def permutation_ranks(permutations: jnp.ndarray) -> jnp.ndarray:
 # Chunk scoring
 
 
-def score_chunk(value_fn: ValueFn, shared, samples, ranks: jnp.ndarray, start, chunk_size: int) -> jnp.ndarray:
+def score_chunk(value_fn: ValueFn, shared, samples, ranks: jnp.ndarray, start, chunk_size: int,
+                coalition_sharding=None) -> jnp.ndarray:
     """Values ``[M, chunk_size]`` of positions ``start .. start+chunk_size-1`` of every chain.
 
     ``ranks`` is ``[M, n]``; position p keeps the players with rank >= p (positions past n are empty).
     Outer vmap over chains (each with its own ``samples`` slice), inner vmap over positions.
+
+    ``coalition_sharding`` (a ``jax.sharding.NamedSharding`` whose spec splits dimension 0): the ``M *
+    chunk_size`` coalitions are flattened, padded to a multiple of the shard count, constrained to that
+    sharding together with their chains' samples, and scored by one vmap, so each device scores its own
+    slice of coalitions whatever M is. Values equal the unsharded ones up to float reassociation.
     """
     positions = jnp.asarray(start, jnp.int32) + jnp.arange(chunk_size, dtype=jnp.int32)
     masks = (ranks[:, None, :] >= positions[None, :, None]).astype(jnp.float32)  # [M, C, n]
+    if coalition_sharding is not None:
+        return _score_sharded(value_fn, shared, samples, masks, coalition_sharding)
 
     def one_chain(chain_masks, sample):
         return jax.vmap(lambda mask: value_fn(shared, mask, sample))(chain_masks)
 
     return jax.vmap(one_chain)(masks, samples)
+
+
+def _num_shards(sharding) -> int:
+    spec = tuple(sharding.spec)
+    entry = spec[0] if spec else None
+    if entry is None:
+        return 1
+    names = entry if isinstance(entry, tuple) else (entry,)
+    return int(np.prod([sharding.mesh.shape[name] for name in names]))
+
+
+def _score_sharded(value_fn: ValueFn, shared, samples, masks: jnp.ndarray, sharding) -> jnp.ndarray:
+    """Score masks ``[M, C, n]`` as one flat, padded, sharded coalition axis; returns ``[M, C]``."""
+    m, c, n = masks.shape
+    total = m * c
+    padded = -(-total // _num_shards(sharding)) * _num_shards(sharding)
+    flat = jnp.concatenate([masks.reshape(total, n), jnp.ones((padded - total, n), masks.dtype)], axis=0)
+    flat = jax.lax.with_sharding_constraint(flat, sharding)
+    chain = jnp.minimum(jnp.arange(padded) // c, m - 1)  # padding rows reuse the last chain's sample
+    if samples is None:
+        values = jax.vmap(lambda mask: value_fn(shared, mask, None))(flat)
+    else:
+        flat_samples = jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x[chain], sharding), samples)
+        values = jax.vmap(lambda mask, sample: value_fn(shared, mask, sample))(flat, flat_samples)
+    values = jax.lax.with_sharding_constraint(values, sharding)
+    return values[:total].reshape(m, c)
 
 
 def _stop_positions(chain_values: jnp.ndarray, eta, truncate: bool) -> jnp.ndarray:
@@ -108,7 +142,8 @@ def _stop_positions(chain_values: jnp.ndarray, eta, truncate: bool) -> jnp.ndarr
     return jnp.where(below.any(axis=1), jnp.argmax(below, axis=1) + 1, n).astype(jnp.int32)
 
 
-def _chain_values_loop(value_fn, shared, samples, ranks, eta, *, truncate: bool, chunk_size: int):
+def _chain_values_loop(value_fn, shared, samples, ranks, eta, *, truncate: bool, chunk_size: int,
+                       coalition_sharding=None):
     """Scores positions chunk by chunk until every chain is truncated or empty.
 
     Returns (values ``[M, n+1]`` with NaN where not computed, number of chunks computed).
@@ -130,7 +165,8 @@ def _chain_values_loop(value_fn, shared, samples, ranks, eta, *, truncate: bool,
     def body(carry):
         chunks_done, buf = carry
         start = chunks_done * chunk_size
-        vals = score_chunk(value_fn, shared, samples, ranks, start, chunk_size).astype(dtype)
+        vals = score_chunk(value_fn, shared, samples, ranks, start, chunk_size,
+                           coalition_sharding=coalition_sharding).astype(dtype)
         buf = jax.lax.dynamic_update_slice(buf, vals, (jnp.zeros((), jnp.int32), start))
         return chunks_done + 1, buf
 
@@ -156,15 +192,15 @@ def _aggregate(marginals, measured, truncated: str, aggregate: str):
 @functools.partial(
     jax.jit,
     static_argnames=("value_fn", "num_players", "num_permutations", "truncate", "truncated", "aggregate",
-                     "sampling", "chunk_size"),
+                     "sampling", "chunk_size", "coalition_sharding"),
 )
 def _estimate(value_fn, key, eta, shared, samples, *, num_players, num_permutations, truncate, truncated,
-              aggregate, sampling, chunk_size) -> ShapleyEstimate:
+              aggregate, sampling, chunk_size, coalition_sharding=None) -> ShapleyEstimate:
     n, m = num_players, num_permutations
     perms = sample_permutations(key, n, m, sampling)
     ranks = permutation_ranks(perms)
     values, chunks_done = _chain_values_loop(value_fn, shared, samples, ranks, eta, truncate=truncate,
-                                             chunk_size=chunk_size)
+                                             chunk_size=chunk_size, coalition_sharding=coalition_sharding)
     stops = _stop_positions(values, eta, truncate)  # [M]
     positions = jnp.arange(n + 1)
     chain_values = jnp.where(positions[None, :] <= stops[:, None], values, jnp.nan)
@@ -191,7 +227,7 @@ def _is_concrete_number(x) -> bool:
 def permutation_shapley(value_fn: ValueFn, num_players: int, key, *, num_permutations: int = 10,
                         truncation: float | None = 0.5, truncated: str = "zero", aggregate: str = "mean",
                         sampling: str = "uniform", chunk_size: int = 8, shared=None,
-                        samples=None) -> ShapleyEstimate:
+                        samples=None, coalition_sharding=None) -> ShapleyEstimate:
     """Truncated Monte-Carlo permutation estimate of the Shapley values of ``value_fn`` (n players).
 
     ``truncation``: eta in (0, 1] (a chain stops after the removal that takes its value below eta * v(full))
@@ -199,6 +235,9 @@ def permutation_shapley(value_fn: ValueFn, num_players: int, key, *, num_permuta
     of that player's statistics). ``aggregate``: "mean" or "mean_minus_std" (population std).
     ``sampling``: "uniform", "antithetic" (even M) or "stratified". ``samples``: pytree with leading axis M,
     chain j sees slice j. Jittable with every argument except key, truncation, shared, samples static.
+    ``coalition_sharding``: optional ``NamedSharding`` splitting dimension 0 over a mesh; each scored chunk's
+    ``M * chunk_size`` coalitions are spread over its devices (any M: the flat axis is padded). None (the
+    default) scores exactly as without a mesh.
     """
     if num_players < 1:
         raise ValueError(f"num_players must be >= 1, got {num_players}")
@@ -225,4 +264,5 @@ def permutation_shapley(value_fn: ValueFn, num_players: int, key, *, num_permuta
     eta = jnp.asarray(truncation if truncate else 0.0, jnp.asarray(0.0).dtype)
     return _estimate(value_fn, key, eta, shared, samples, num_players=num_players,
                      num_permutations=num_permutations, truncate=truncate, truncated=truncated,
-                     aggregate=aggregate, sampling=sampling, chunk_size=chunk_size)
+                     aggregate=aggregate, sampling=sampling, chunk_size=chunk_size,
+                     coalition_sharding=coalition_sharding)

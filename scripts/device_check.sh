@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Device check for a GPU machine with no network (one H100: at most about 8 minutes, bounded by the timeouts below).
+#
+#   scripts/device_check.sh --prepare   # HERE, with the project venv: copy the pure-Python packages the
+#                                       # project imports but the device lacks into build/device_pylib
+#   scripts/device_check.sh             # ON THE DEVICE (carry build/device_pylib): benchmarks + sharding checks
+#
+# The device has jax, flax, optax, chex, orbax and absl. The search code also imports ml_collections
+# (config.py, steps.py, loop.py; it needs PyYAML) and tqdm (loop.py) at module level; they are pure Python,
+# so --prepare copies them from the local venv (or `pip download ml-collections PyYAML tqdm -d DIR` and
+# `pip install --no-index --find-links DIR ...` where wheels are preferred). sklearn (only the embedded
+# digits data set), tensorflow_datasets (only tfds data), matplotlib (only plots) and scipy (only
+# correlation analysis) are imported lazily and are not needed by the benchmark or the sharding checks.
+#
+# Output: results under ${OUT:-build/device_check}/ (bench_*.json, sharded_checks.json, table.txt) and one
+# table on stdout. Environment: PYTHON (default: python3, or .venv/bin/python when present),
+# BENCH_TIMEOUT (seconds per benchmark, default 150), CHECK_TIMEOUT (sharding checks, default 180); worst case 8 minutes.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PYLIB=build/device_pylib
+
+if [[ "${1:-}" == "--prepare" ]]; then
+  PY=${PYTHON:-.venv/bin/python}
+  rm -rf "$PYLIB" && mkdir -p "$PYLIB"
+  "$PY" - "$PYLIB" <<'EOF'
+import importlib, os, shutil, sys
+dest = sys.argv[1]
+for name in ("ml_collections", "yaml", "tqdm"):
+    module = importlib.import_module(name)
+    src = os.path.dirname(module.__file__)
+    shutil.copytree(src, os.path.join(dest, name), ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    print(f"copied {name} from {src}")
+EOF
+  du -sh "$PYLIB"
+  exit 0
+fi
+
+if [[ -z "${PYTHON:-}" ]]; then
+  if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
+OUT_DIR=${OUT:-build/device_check}
+mkdir -p "$OUT_DIR"
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-150}
+CHECK_TIMEOUT=${CHECK_TIMEOUT:-180}
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+if ! "$PYTHON" -c "import ml_collections, tqdm" 2>/dev/null; then
+  if [[ -d "$PYLIB" ]]; then
+    export PYTHONPATH="$PYTHONPATH:$PWD/$PYLIB"
+  fi
+fi
+"$PYTHON" - <<'EOF'
+import importlib
+missing = []
+for name in ("jax", "flax", "optax", "chex", "orbax.checkpoint", "absl", "ml_collections", "yaml", "tqdm"):
+    try:
+        importlib.import_module(name)
+    except Exception as e:  # noqa: BLE001
+        missing.append(f"{name} ({type(e).__name__})")
+if "jax" not in " ".join(missing):
+    import jax
+    print(f"jax {jax.__version__} on {jax.devices()}")
+if missing:
+    print("MISSING: " + ", ".join(missing) + " -- run scripts/device_check.sh --prepare here and carry build/device_pylib")
+EOF
+
+declare -A STATUS
+run_step() {  # name, timeout, command...
+  local name=$1 limit=$2; shift 2
+  local t0=$SECONDS
+  echo "== $name: $*"
+  rm -f "$OUT_DIR/$name.json"  # never report a previous run's results
+  timeout "$limit" "$@" > "$OUT_DIR/$name.log" 2>&1
+  local rc=$?
+  tail -n 15 "$OUT_DIR/$name.log"
+  STATUS[$name]="rc=$rc $((SECONDS - t0))s"
+}
+
+if [[ -f scripts/bench_shapley.py ]]; then
+  run_step bench_darts_reference "$BENCH_TIMEOUT" "$PYTHON" scripts/bench_shapley.py --space darts_reference \
+    --json "$OUT_DIR/bench_darts_reference.json"
+  run_step bench_nb201 "$BENCH_TIMEOUT" "$PYTHON" scripts/bench_shapley.py --space nb201 \
+    --json "$OUT_DIR/bench_nb201.json"
+else
+  echo "scripts/bench_shapley.py not found: benchmarks skipped"
+fi
+# Sharding checks on 8 simulated CPU devices (the machine has one GPU; the mesh logic is device-agnostic),
+# including a whole search on the mesh compared with one device.
+run_step sharded_checks "$CHECK_TIMEOUT" "$PYTHON" tests/sharded_checks.py --devices 8 --fast-compile --loop compare \
+  --json "$OUT_DIR/sharded_checks.json"
+
+STATUS_LINES=""
+for k in "${!STATUS[@]}"; do STATUS_LINES+="$k ${STATUS[$k]}"$'\n'; done
+export STATUS_LINES
+"$PYTHON" - "$OUT_DIR" <<'EOF' | tee "$OUT_DIR/table.txt"
+import json, os, sys
+out = sys.argv[1]
+status = dict(line.split(" ", 1) for line in os.environ.get("STATUS_LINES", "").splitlines() if line)
+rows = []
+
+
+def flat(prefix, obj):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            flat(f"{prefix}.{k}" if prefix else k, v)
+    elif isinstance(obj, list) and len(obj) > 6:
+        rows.append((prefix, f"[{len(obj)} items]"))
+    else:
+        rows.append((prefix, f"{obj:.6g}" if isinstance(obj, float) else str(obj)))
+
+
+for name in ("bench_darts_reference", "bench_nb201", "sharded_checks"):
+    path = os.path.join(out, f"{name}.json")
+    rows.append((f"[{name}]", status.get(name, "not run")))
+    if os.path.exists(path):
+        try:
+            flat(name, json.load(open(path)))
+        except Exception as e:  # noqa: BLE001
+            rows.append((name, f"unreadable JSON: {e}"))
+width = max(len(k) for k, _ in rows)
+print(f"{'check':<{width}}  value")
+print("-" * (width + 40))
+for k, v in rows:
+    print(f"{k:<{width}}  {v}")
+EOF

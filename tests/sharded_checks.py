@@ -1,0 +1,242 @@
+"""Multi-device checks on simulated CPU devices, run in their own process by tests/test_sharding.py.
+
+    python tests/sharded_checks.py [--devices 8] [--json FILE]
+
+The device count must be fixed before JAX's backend starts, so this script sets it first thing and
+prints one JSON object (the last stdout line) with the measured differences; the test asserts on it.
+On a machine with real accelerators (scripts/device_check.sh) pass ``--devices 0`` to use them as they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+ARGS = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+ARGS.add_argument("--devices", type=int, default=8, help="simulated CPU devices (0: the real devices)")
+ARGS.add_argument("--json", default="", help="also write the result to this file")
+ARGS.add_argument("--fast-compile", action="store_true", help="jax_disable_most_optimizations (CPU tests)")
+ARGS.add_argument("--loop", choices=("none", "mesh", "compare"), default="mesh",
+                  help="end-to-end search loop: skip, run on the mesh only, or also on one device and compare")
+OPTS = ARGS.parse_args()
+
+import jax  # noqa: E402
+
+if OPTS.devices:
+    jax.config.update("jax_platforms", "cpu")
+    jax.config.update("jax_num_cpu_devices", OPTS.devices)
+if OPTS.fast_compile:
+    jax.config.update("jax_disable_most_optimizations", True)
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from jax.sharding import NamedSharding, PartitionSpec as P  # noqa: E402
+
+from shapley_nas_jax import sharding as sharding_lib  # noqa: E402
+from shapley_nas_jax.config import base_config  # noqa: E402
+from shapley_nas_jax.errors import ConfigError  # noqa: E402
+from shapley_nas_jax.search.steps import SearchProgram  # noqa: E402
+from shapley_nas_jax.shapley import games as G  # noqa: E402
+from shapley_nas_jax.shapley import permutation_shapley  # noqa: E402
+from shapley_nas_jax.spaces import get_space  # noqa: E402
+
+
+def max_diff(a, b) -> float:
+    leaves_a, leaves_b = jax.tree.leaves(a), jax.tree.leaves(b)
+    assert len(leaves_a) == len(leaves_b)
+    diffs = [float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64)), initial=0.0))
+             for x, y in zip(leaves_a, leaves_b)]
+    return max(diffs, default=0.0)
+
+
+def replicated_everywhere(x) -> bool:
+    """All addressable shards hold the full array with identical values."""
+    shards = x.addressable_shards
+    first = np.asarray(shards[0].data)
+    return bool(x.sharding.is_fully_replicated and len(shards) == len(x.sharding.device_set)
+                and all(s.data.shape == x.shape and np.array_equal(np.asarray(s.data), first) for s in shards))
+
+
+def tiny_config(devices: int, **overrides):
+    c = base_config()
+    c.seed = 0
+    c.space = "s2"
+    c.model.channels = 4
+    c.model.layers = 3
+    c.model.partial_channels = 1
+    c.train.batch_size = 16
+    c.train.epochs = 2
+    c.shapley.samples = 3  # 3 chains x chunk 4 = 12 coalitions: does not divide 8 devices (padded to 16)
+    c.shapley.chunk_size = 4
+    c.shapley.value_batch_size = 8
+    c.mesh.devices = devices
+    for key, value in overrides.items():
+        section, leaf = key.split(".")
+        c[section][leaf] = value
+    return c
+
+
+def host(tree):
+    return jax.tree.map(lambda x: None if x is None else np.array(x), tree)
+
+
+STEP_KWARGS = dict(image_shape=(8, 8, 3), num_classes=10, steps_per_epoch=4)
+
+
+def step_data():
+    rng = np.random.default_rng(0)
+    batch = {"image": rng.normal(size=(16, 8, 8, 3)).astype(np.float32),
+             "label": rng.integers(0, 10, 16).astype(np.int32)}
+    value = {"image": rng.normal(size=(3, 8, 8, 8, 3)).astype(np.float32),
+             "label": rng.integers(0, 10, (3, 8)).astype(np.int32)}
+    return batch, value
+
+
+def single_device_steps() -> dict:
+    """The reference: one weight step then one Shapley step without a mesh."""
+    single = SearchProgram(tiny_config(1), get_space("s2"), **STEP_KWARGS)
+    assert single.mesh is None
+    batch, value = step_data()
+    state0 = host(single.init_state())
+    t0 = time.perf_counter()
+    s1 = single.weight_step(jax.tree.map(jnp.asarray, state0), batch)
+    s1, m1 = single.shapley_step(s1, value)
+    jax.block_until_ready(s1)
+    return {"state0": state0, "state": s1, "metrics": m1, "seconds": time.perf_counter() - t0}
+
+
+def check_steps(num_devices: int, shard_coalitions: bool, reference: dict) -> dict:
+    """One weight step and one Shapley step on the mesh vs the single-device reference (same state, data)."""
+    sharded = SearchProgram(tiny_config(num_devices, **{"mesh.shard_coalitions": shard_coalitions}),
+                            get_space("s2"), **STEP_KWARGS)
+    assert sharded.mesh is not None
+    batch, value = step_data()
+    state0, s1, m1, t_single = reference["state0"], reference["state"], reference["metrics"], reference["seconds"]
+
+    t0 = time.perf_counter()
+    placed_batch = sharded.put_train_batch(batch)
+    s8 = sharded.weight_step(sharded.place_state(state0), placed_batch)
+    weight_alpha_ok = replicated_everywhere(s8.alpha)
+    params_replicated = all(replicated_everywhere(x) for x in jax.tree.leaves(s8.params))
+    s8, m8 = sharded.shapley_step(s8, sharded.put_value_batches(value))
+    jax.block_until_ready(s8)
+    t_sharded = time.perf_counter() - t0
+
+    fresh = sharded.init_state()  # the jitted, replicated init equals the eager single-device one
+    return {
+        "devices": int(sharded.mesh.devices.size),
+        "batch_shard_rows": sorted({int(s.data.shape[0]) for s in placed_batch["image"].addressable_shards}),
+        "init_diff": max_diff(host(fresh), state0),
+        "params_diff": max_diff(s8.params, s1.params),
+        "batch_stats_diff": max_diff(s8.batch_stats, s1.batch_stats),
+        "epoch_sums_diff": max_diff(s8.epoch_sums, s1.epoch_sums),
+        "alpha_diff": max_diff(s8.alpha, s1.alpha),
+        "shapley_diff": max_diff(s8.shapley, s1.shapley),
+        "metrics_diff": max_diff(m8, m1),
+        "alpha_moved": bool(max_diff(s1.alpha, state0.alpha) > 0),
+        "alpha_replicated": bool(weight_alpha_ok and replicated_everywhere(s8.alpha)),
+        "params_replicated": bool(params_replicated and all(replicated_everywhere(x) for x in jax.tree.leaves(s8.params))),
+        "state_replicated": all(replicated_everywhere(x) for x in jax.tree.leaves(s8)),
+        "seconds_single": t_single,
+        "seconds_sharded": t_sharded,
+    }
+
+
+def sampled_table_value(shared, mask, sample):
+    """A table game scaled per chain by its sample: exercises the per-chain sample gather."""
+    return G.table_value(shared, mask) * sample["scale"]
+
+
+def check_estimator(num_devices: int) -> dict:
+    """permutation_shapley with and without the coalition sharding on reference games (M does not divide D)."""
+    mesh = sharding_lib.make_mesh(num_devices)
+    coalitions = NamedSharding(mesh, P(sharding_lib.DATA_AXIS))
+    out = {}
+    game = G.random_table_game(6, seed=3)
+    key = jax.random.PRNGKey(7)
+    samples = {"scale": jnp.linspace(0.5, 1.5, 5)}
+    for name, value_fn, smp, trunc in (("table", game.value_fn, None, 0.5),
+                                       ("table_sampled", sampled_table_value, samples, None)):
+        kw = dict(num_permutations=5, truncation=trunc, chunk_size=3, shared=game.shared, samples=smp)
+        plain = permutation_shapley(value_fn, game.num_players, key, **kw)
+        split = permutation_shapley(value_fn, game.num_players, key, coalition_sharding=coalitions, **kw)
+        out[name] = {
+            "values_diff": max_diff(split.values, plain.values),
+            "chain_values_equal": bool(np.array_equal(np.asarray(split.chain_values), np.asarray(plain.chain_values),
+                                                      equal_nan=True)),
+            "num_evaluations_equal": int(split.num_evaluations) == int(plain.num_evaluations),
+            "num_computed_equal": int(split.num_computed) == int(plain.num_computed),
+        }
+    # A larger M that divides the device count, and exact Shapley of the glove game as a sanity anchor.
+    glove = G.glove_game(3, 3)
+    kw = dict(num_permutations=64, truncation=None, chunk_size=7, shared=glove.shared)
+    plain = permutation_shapley(glove.value_fn, glove.num_players, key, **kw)
+    split = permutation_shapley(glove.value_fn, glove.num_players, key, coalition_sharding=coalitions, **kw)
+    out["glove"] = {"values_diff": max_diff(split.values, plain.values),
+                    "error_vs_exact": float(np.max(np.abs(np.asarray(split.values) - glove.shapley_values)))}
+    return out
+
+
+def check_errors(num_devices: int) -> dict:
+    space = get_space("s2")
+    messages = {}
+    for key, value in (("train.batch_size", 12), ("shapley.value_batch_size", 12)):
+        cfg = tiny_config(num_devices, **{key: value, "mesh.shard_coalitions": False})
+        try:
+            SearchProgram(cfg, space, image_shape=(8, 8, 3), num_classes=10, steps_per_epoch=4)
+            messages[key] = None
+        except ConfigError as e:
+            messages[key] = str(e)
+    return messages
+
+
+def check_loop(num_devices: int, compare: bool) -> dict:
+    """A whole tiny search (digits, 8x8) through run_search on the mesh: alpha replicated (and, with
+    `compare`, equal to a single-device run of the same config)."""
+    import tempfile
+
+    from search_configs import tiny_config as loop_config
+    from shapley_nas_jax.search import run_search
+
+    results = {}
+    for devices in ((1, num_devices) if compare else (num_devices,)):
+        cfg = loop_config(**{"train.epochs": 2, "mesh.devices": devices})
+        with tempfile.TemporaryDirectory() as workdir:
+            results[devices] = run_search(cfg, workdir, progress=False)
+    many = results[num_devices]
+    out = {"alpha_replicated": replicated_everywhere(many.state.alpha),
+           "alpha_finite": bool(np.all(np.isfinite(many.alpha))), "alpha_updates": int(many.state.alpha_updates)}
+    if compare:
+        one = results[1]
+        out.update(alpha_diff=float(np.max(np.abs(one.alpha - many.alpha))), same_genotype=one.genotype == many.genotype)
+    return out
+
+
+def main() -> None:
+    t0 = time.perf_counter()
+    n = len(jax.devices())
+    result = {"platform": jax.devices()[0].platform, "num_devices": n, "process_count": jax.process_count(),
+              "mesh": sharding_lib.describe(sharding_lib.make_mesh(0))}
+    result["estimator"] = check_estimator(0)
+    result["errors"] = check_errors(0)
+    reference = single_device_steps()
+    result["steps"] = check_steps(0, True, reference)
+    result["steps_data_parallel_scoring"] = check_steps(0, False, reference)
+    if OPTS.loop != "none":
+        result["loop"] = check_loop(n, compare=OPTS.loop == "compare")
+    result["seconds"] = time.perf_counter() - t0
+    text = json.dumps(result)
+    if OPTS.json:
+        with open(OPTS.json, "w") as f:
+            f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
