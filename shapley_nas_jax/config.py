@@ -109,7 +109,9 @@ def _one_of(value, choices, key: str) -> None:
 
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raise ConfigError (one line: what is wrong, what would be right) for any invalid option."""
+    from shapley_nas_jax.alpha_rules import available_alpha_rules
     from shapley_nas_jax.spaces import list_spaces
+    from shapley_nas_jax.value import available_value_metrics
 
     _one_of(config.space, list_spaces(), "space")
     _require(0 < config.data.train_fraction < 1, f"data.train_fraction={config.data.train_fraction} must lie in (0, 1)")
@@ -154,9 +156,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
         _require(config.shapley.samples % 2 == 0, "shapley.sampling='antithetic' needs an even shapley.samples")
     _require(config.shapley.chunk_size >= 1, "shapley.chunk_size must be >= 1")
     _require(config.shapley.value_batch_size >= 1, "shapley.value_batch_size must be >= 1")
-    _one_of(config.shapley.metric, ("accuracy", "neg_cross_entropy"), "shapley.metric")
+    _one_of(config.shapley.metric, available_value_metrics(), "shapley.metric")  # built-ins + registered
     _one_of(config.shapley.bn_mode, ("running", "batch"), "shapley.bn_mode")
     _one_of(config.shapley.players, ("all", "normal", "reduce"), "shapley.players")
+    _one_of(config.alpha_rule.name, available_alpha_rules(), "alpha_rule.name")  # built-ins + registered
     _require(0 <= config.alpha_rule.momentum < 1, "alpha_rule.momentum must lie in [0, 1)")
     _require(config.alpha_rule.step_size > 0, "alpha_rule.step_size must be > 0")
     _require(config.checkpoint.keep >= 1, "checkpoint.keep must be >= 1")

@@ -3,10 +3,17 @@
 ``value(params, batch_stats, alpha, mask, batch, rng=None, beta=None) -> scalar`` with ``alpha``, ``mask``
 ``[cell_types, edges, ops]`` and ``batch = {"image": [B, H, W, C] float32, "label": [B] int32}``.
 
+The score of the logits is a *value metric*, looked up by name in a registry (or given as a callable):
+
 * ``metric="accuracy"``: top-1 fraction correct in [0, 1]. The reference code used percent (0-100); the
   truncation rule (stop once v < eta * v_full) is relative, so the scale does not matter there, but
   Shapley values come out 100x smaller (z-scoring in the reference alpha rule removes that too).
 * ``metric="neg_cross_entropy"``: minus the mean softmax cross-entropy (higher is better, like accuracy).
+* any name registered with :func:`register_value_metric`, or a callable. A metric is called as
+  ``fn(logits [B, classes], labels [B] int32, **extra) -> scalar`` where ``extra`` holds those of
+  ``mask`` (the coalition, float32 ``[cell_types, edges, ops]``, 1 = op present; all ones for the full
+  supernet) and ``alpha`` (``[cell_types, edges, ops]``) that its signature names (or all, with ``**kwargs``).
+  It must be a pure jnp function (it is jitted and vmapped over coalitions); higher must mean better.
 
 BatchNorm mode (explicit, never inherited):
 
@@ -20,14 +27,21 @@ Either way the function returns only the scalar: batch statistics are never writ
 
 from __future__ import annotations
 
-from typing import Callable
+import dataclasses
+import inspect
+import sys
+from typing import Callable, Union
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import optax
 
-METRICS = ("accuracy", "neg_cross_entropy")
+METRICS = ("accuracy", "neg_cross_entropy")  # the built-in metrics; see available_value_metrics() for all
 BN_MODES = ("running", "batch")
+METRIC_EXTRAS = ("mask", "alpha")  # keyword arguments a metric may ask for
+
+ValueMetric = Callable[..., jax.Array]
 
 
 def _uses_noise(model: nn.Module) -> bool:
@@ -35,23 +49,104 @@ def _uses_noise(model: nn.Module) -> bool:
     return space is not None and "noise" in getattr(space, "op_names", ())
 
 
-def score_logits(logits, labels, metric: str = "accuracy"):
-    """``logits [B, classes]``, ``labels [B]`` -> scalar: top-1 accuracy in [0, 1] or minus mean CE."""
-    if metric == "accuracy":
-        return jnp.mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32))
-    if metric == "neg_cross_entropy":
-        return -jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
-    raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+# ---------------------------------------------------------------------------------------------------------
+# Metric registry
 
 
-def make_value_fn(model: nn.Module, metric: str = "accuracy", bn_mode: str = "running") -> Callable:
+def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Top-1 fraction correct in [0, 1]: ``logits [B, classes]``, ``labels [B]`` -> scalar float32."""
+    return jnp.mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32))
+
+
+def neg_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Minus the mean softmax cross-entropy (nats): ``logits [B, classes]``, ``labels [B]`` -> scalar."""
+    return -jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Metric:
+    """A metric with the extras (``mask``, ``alpha``) its signature asks for; call with all of them."""
+
+    name: str
+    fn: ValueMetric
+    extras: tuple[str, ...]
+
+    def __call__(self, logits, labels, mask=None, alpha=None):
+        given = {"mask": mask, "alpha": alpha}
+        return self.fn(logits, labels, **{k: given[k] for k in self.extras})
+
+
+def _wanted_extras(fn: ValueMetric) -> tuple[str, ...]:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # builtins / C callables: logits and labels only
+        return ()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return METRIC_EXTRAS
+    return tuple(k for k in METRIC_EXTRAS if k in params)
+
+
+_METRICS: dict[str, _Metric] = {}
+
+
+def register_value_metric(name: str, fn: ValueMetric, *, overwrite: bool = False) -> None:
+    """Register ``fn(logits [B, classes], labels [B], *, mask=..., alpha=...) -> scalar`` as metric ``name``.
+
+    ``fn`` receives ``mask`` / ``alpha`` (float32 ``[cell_types, edges, ops]``) only if its signature names
+    them (or has ``**kwargs``). After registration ``make_value_fn(model, metric=name)`` and the config
+    option ``shapley.metric=name`` use it. Re-registering a name raises unless ``overwrite=True`` (which
+    also drops search programs compiled with the old function in this process).
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a value metric needs a non-empty string name, got {name!r}")
+    if not callable(fn):
+        raise TypeError(f"value metric {name!r} must be callable, got {type(fn).__name__}")
+    if name in _METRICS and not overwrite:
+        raise ValueError(f"value metric {name!r} is already registered (pass overwrite=True to replace it)")
+    replaced = name in _METRICS
+    _METRICS[name] = _Metric(name, fn, _wanted_extras(fn))
+    steps = sys.modules.get("shapley_nas_jax.search.steps")
+    if replaced and steps is not None and hasattr(getattr(steps, "cached_program", None), "cache_clear"):
+        steps.cached_program.cache_clear()  # programs are cached by config; their value fn closes over fn
+
+
+def available_value_metrics() -> tuple[str, ...]:
+    """Registered metric names, sorted."""
+    return tuple(sorted(_METRICS))
+
+
+def get_value_metric(metric: str | ValueMetric) -> Callable[..., jax.Array]:
+    """The metric registered as ``metric`` (or the callable itself), as ``score(logits, labels, mask=None,
+    alpha=None) -> scalar``; ValueError listing the known names for an unknown name."""
+    if callable(metric) and not isinstance(metric, str):
+        return metric if isinstance(metric, _Metric) else _Metric(getattr(metric, "__name__", "custom"), metric,
+                                                                   _wanted_extras(metric))
+    try:
+        return _METRICS[metric]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(available_value_metrics())}") from None
+
+
+register_value_metric("accuracy", accuracy)
+register_value_metric("neg_cross_entropy", neg_cross_entropy)
+
+
+def score_logits(logits, labels, metric: Union[str, ValueMetric] = "accuracy", *, mask=None, alpha=None):
+    """``logits [B, classes]``, ``labels [B]`` -> scalar of ``metric`` (a registered name or a callable;
+    ``mask`` / ``alpha`` ``[cell_types, edges, ops]`` are passed on to metrics that ask for them)."""
+    return get_value_metric(metric)(logits, labels, mask=mask, alpha=alpha)
+
+
+def make_value_fn(model: nn.Module, metric: Union[str, ValueMetric] = "accuracy",
+                  bn_mode: str = "running") -> Callable:
     """Build ``value(params, batch_stats, alpha, mask, batch, rng=None, beta=None) -> scalar``.
 
+    ``metric``: a registered name (``accuracy``, ``neg_cross_entropy``, or one added with
+    :func:`register_value_metric`) or a callable ``fn(logits, labels[, mask=, alpha=])``.
     ``rng`` feeds the ``"noise"`` stream (required when the model's space has a ``noise`` op, e.g. S4);
     ``beta [cell_types, edges]`` is passed on only when given (PC-DARTS edge normalisation).
     """
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+    score = get_value_metric(metric)
     if bn_mode not in BN_MODES:
         raise ValueError(f"unknown bn_mode {bn_mode!r}; known: {', '.join(BN_MODES)}")
     needs_rng = _uses_noise(model)
@@ -70,6 +165,9 @@ def make_value_fn(model: nn.Module, metric: str = "accuracy", bn_mode: str = "ru
             logits, _discarded_stats = model.apply(
                 variables, batch["image"], alpha, mask, train=True, rngs=rngs, mutable=["batch_stats"], **extra
             )
-        return score_logits(logits, batch["label"], metric)
+        if score.extras:
+            full_mask = jnp.ones(jnp.shape(alpha), jnp.float32) if mask is None else mask
+            return score(logits, batch["label"], mask=full_mask, alpha=alpha)
+        return score(logits, batch["label"])
 
     return value
