@@ -1,0 +1,227 @@
+"""Baselines and ablations on equal footing: DARTS 1st/2nd-order steps, the Shapley step, DARTS+Shapley(*),
+random search on NB201, and `shapley-nas plot` on a real tiny run."""
+
+import csv
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from search_configs import tiny_config
+from shapley_nas_jax.search import run_search
+from shapley_nas_jax.search.state import STREAM_ALPHA, STREAM_SHAPLEY, stream_key
+from shapley_nas_jax.search.steps import SearchProgram
+from shapley_nas_jax.spaces import get_space
+
+IMAGE_SHAPE = (8, 8, 1)
+
+
+def tiny_program(**overrides):
+    config = tiny_config(**overrides)
+    return SearchProgram(config, get_space(config.space), image_shape=IMAGE_SHAPE, num_classes=10,
+                         steps_per_epoch=4)
+
+
+def random_batch(seed, size=16):
+    rng = np.random.default_rng(seed)
+    return {"image": jnp.asarray(rng.normal(size=(size, *IMAGE_SHAPE)), jnp.float32),
+            "label": jnp.asarray(rng.integers(0, 10, size), jnp.int32)}
+
+
+def _darts_setup(method):
+    program = tiny_program(**{"search.method": method})
+    state = program.init_state()
+    # move alpha off its ~0 init so the op weights differ (and the gradient is not symmetric)
+    state = state.replace(alpha=jnp.asarray(np.random.default_rng(1).normal(size=state.alpha.shape), jnp.float32))
+    train_batch, value_batch = random_batch(0), random_batch(1)
+    params, stats = state.params, state.batch_stats
+    rng = stream_key(state.rng, STREAM_SHAPLEY, state.alpha_updates)
+    lr, wd = float(program.lr_schedule(state.step)), program.config.train.weight_decay
+
+    def loss(p, alpha, batch):  # written independently of SearchProgram._loss
+        logits = program.model.apply({"params": p, "batch_stats": stats}, batch["image"], alpha, None,
+                                     train=True, rngs={"noise": rng}, mutable=["batch_stats"])[0]
+        logp = jax.nn.log_softmax(logits)
+        return -jnp.mean(jnp.take_along_axis(logp, batch["label"][:, None], axis=1))
+
+    def value_loss(alpha):
+        p = params
+        if method == "darts_2nd":  # L_val at w' = w - lr (dL_train/dw + wd w)
+            g = jax.grad(loss)(params, alpha, train_batch)
+            p = jax.tree.map(lambda w, gw: w - lr * (gw + wd * w), params, g)
+        return loss(p, alpha, value_batch)
+
+    return program, state, train_batch, value_batch, value_loss
+
+
+SLOW = os.environ.get("SHAPLEY_NAS_SLOW_TESTS") == "1"
+
+
+@pytest.mark.parametrize("method", ["darts_1st", pytest.param("darts_2nd", marks=pytest.mark.skipif(
+    not SLOW, reason="compiling the second-order (grad of grad) supernet step takes minutes on shared CPUs; "
+                     "set SHAPLEY_NAS_SLOW_TESTS=1"))])
+def test_darts_step_descends_the_value_loss(method):
+    """The DARTS step is Adam on dL_val/dalpha (2nd order: L_val at the weights after one unrolled SGD step
+    on L_train). It reports that loss, moves every alpha by the Adam lr, and lowers the loss."""
+    program, state, train_batch, value_batch, value_loss = _darts_setup(method)
+    alpha0 = np.asarray(state.alpha)
+    f = jax.jit(value_loss)
+    expected_loss = float(f(state.alpha))
+    new_state, metrics = program.darts_step(state, train_batch, value_batch)
+    new_alpha = np.asarray(new_state.alpha)
+    assert int(new_state.alpha_updates) == 1
+    np.testing.assert_allclose(float(metrics["value_loss"]), expected_loss, rtol=1e-4)
+    # Adam's first step is lr * sign(...) in every coordinate with a non-negligible gradient
+    np.testing.assert_allclose(np.abs(new_alpha - alpha0), program.config.darts.learning_rate, rtol=0.05)
+    assert float(f(jnp.asarray(new_alpha))) < expected_loss - 1e-6
+
+
+def test_darts_first_order_direction_matches_finite_differences():
+    """-sign of the DARTS update == sign of dL_val/dalpha (+ wd alpha) by central differences, on the
+    coordinates whose finite-difference derivative is clearly above round-off."""
+    program, state, train_batch, value_batch, value_loss = _darts_setup("darts_1st")
+    alpha0 = state.alpha
+    coords = np.arange(0, alpha0.size, 7)[:8]  # a spread of (cell type, edge, op) positions
+    eps = 1e-2
+    basis = np.zeros((len(coords), alpha0.size), np.float32)
+    basis[np.arange(len(coords)), coords] = eps
+    basis = jnp.asarray(basis.reshape(len(coords), *alpha0.shape))
+    values = np.asarray(jax.jit(jax.vmap(value_loss))(jnp.concatenate([alpha0 + basis, alpha0 - basis])))
+    fd = (values[: len(coords)] - values[len(coords):]) / (2 * eps)
+    alpha0 = np.asarray(alpha0).ravel()
+    new_state, _ = program.darts_step(state, train_batch, value_batch)
+    delta = (np.asarray(new_state.alpha).ravel() - alpha0)[coords]
+    target = fd + program.config.darts.weight_decay * alpha0[coords]
+    clear = np.abs(target) > 2e-3 + 0.05 * np.abs(target).max()  # well above FD round-off and curvature
+    assert clear.sum() >= 3
+    np.testing.assert_array_equal(np.sign(delta[clear]), -np.sign(target[clear]))
+
+
+def test_shapley_step_moves_alpha_toward_larger_shapley_values():
+    program = tiny_program(**{"shapley.samples": 4, "shapley.value_batch_size": 48})
+    state = program.init_state()
+    alpha0 = np.asarray(state.alpha)
+    batches = jax.tree.map(lambda *x: jnp.stack(x), *[random_batch(10 + i, 48) for i in range(4)])
+    key = stream_key(state.rng, STREAM_SHAPLEY, state.alpha_updates)
+    phi_independent, _ = program.estimate_shapley(state, batches, key)
+    new_state, metrics = program.shapley_step(state, batches)
+    phi = np.asarray(new_state.shapley)
+    np.testing.assert_allclose(phi, np.asarray(phi_independent), atol=1e-6)
+    delta = np.asarray(new_state.alpha) - alpha0
+    players = np.asarray(program.space.player_mask())
+    for t in range(phi.shape[0]):  # the reference rule z-scores phi per cell type
+        p, d = phi[t][players[t]], delta[t][players[t]]
+        assert p.std() > 0, "degenerate test: all Shapley values equal"
+        assert np.corrcoef(p, d)[0, 1] > 0.99
+    # on every edge the op with the larger Shapley value gains more alpha (where they clearly differ)
+    gap = np.abs(phi[..., 0] - phi[..., 1]) > 0.1 * np.abs(phi).max()
+    assert gap.any()
+    np.testing.assert_array_equal(np.argmax(delta, -1)[gap], np.argmax(phi, -1)[gap])
+
+
+def _ablation_config(**overrides):
+    base = {"search.method": "darts_1st", "search.final_shapley": True, "search.derive_from": "shapley",
+            "train.epochs": 1, "search.warmup_epochs": 0, "train.batch_size": 16, "data.train_fraction": 0.06,
+            "data.value_fraction": 0.1, "shapley.value_batch_size": 32, "shapley.samples": 2}
+    base.update(overrides)
+    return tiny_config(**base)
+
+
+@pytest.fixture(scope="module")
+def darts_shapley_run(tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("darts_shapley"))
+    return run_search(_ablation_config(), workdir, progress=False), workdir
+
+
+def _results(workdir):
+    with open(os.path.join(workdir, "results.json")) as f:
+        return json.load(f)
+
+
+def _init_alpha(config):
+    space = get_space(config.space)
+    return np.asarray(1e-3 * jax.random.normal(stream_key(jax.random.PRNGKey(config.seed), STREAM_ALPHA),
+                                               space.alpha_shape))
+
+
+def test_darts_plus_shapley_derives_genotype_from_shapley_values(darts_shapley_run):
+    result, workdir = darts_shapley_run
+    results = _results(workdir)
+    space = get_space("s2")
+    assert results["derived_from"] == "shapley"
+    shapley = np.asarray(results["shapley"])
+    assert shapley.shape == space.alpha_shape and np.abs(shapley).sum() > 0
+    assert results["genotype"] == space.genotype(shapley).to_json()
+    assert result.genotype == space.genotype(shapley)
+    assert results["alpha_updates"] == results["steps"] > 0  # DARTS moved alpha before every weight step
+    assert not np.allclose(results["alpha"], _init_alpha(_ablation_config()))
+    final = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+    assert any(r["kind"] == "final_shapley" for r in final)
+
+
+def test_darts_plus_shapley_star_keeps_alpha_at_init(tmp_path):
+    config = _ablation_config(**{"search.freeze_alpha": True})
+    result = run_search(config, str(tmp_path), progress=False)
+    results = _results(str(tmp_path))
+    np.testing.assert_array_equal(np.asarray(results["alpha"], np.float32), _init_alpha(config).astype(np.float32))
+    assert results["alpha_updates"] == 0 and results["derived_from"] == "shapley"
+    shapley = np.asarray(results["shapley"])
+    assert result.genotype == get_space("s2").genotype(shapley)
+
+
+def write_nb201_table(path, num_archs, seed=0):
+    """A small fake NB201 table: distinct random archs with random accuracies; returns the rows."""
+    from shapley_nas_jax.analysis.correlation import NB201_OPS, arch_from_ops
+    from shapley_nas_jax.benchmarks.nb201 import TABLE_COLUMNS
+
+    rng = np.random.default_rng(seed)
+    archs = set()
+    while len(archs) < num_archs:
+        archs.add(arch_from_ops(rng.integers(0, len(NB201_OPS), 6).tolist()))
+    rows = []
+    for arch in sorted(archs):
+        row = {"arch_str": arch}
+        for column in TABLE_COLUMNS.values():
+            row[column] = round(float(rng.uniform(10, 95)), 3)
+        rows.append(row)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, ["arch_str", *TABLE_COLUMNS.values()])
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
+
+
+def test_random_search_finds_the_best_arch_when_the_budget_covers_the_table(tmp_path):
+    rows = write_nb201_table(tmp_path / "table.csv", 25)
+    best = max(rows, key=lambda r: r["cifar10_valid"])
+    config = tiny_config("nb201", **{"search.method": "random", "search.random_samples": 25,
+                                     "search.benchmark": str(tmp_path / "table.csv")})
+    result = run_search(config, str(tmp_path / "run"), progress=False)
+    assert result.genotype_str == best["arch_str"]
+    results = _results(str(tmp_path / "run"))
+    assert results["benchmark"]["cifar10"]["test"] == pytest.approx(best["cifar10_test"])
+    assert len(results["history"]) == 25 and len({h["arch"] for h in results["history"]}) == 25
+    # a smaller budget keeps the best of what it sampled
+    config.search.random_samples = 5
+    small = run_search(config, str(tmp_path / "small"), progress=False)
+    sampled = [h["arch"] for h in _results(str(tmp_path / "small"))["history"]]
+    by_arch = {r["arch_str"]: r["cifar10_valid"] for r in rows}
+    assert small.genotype_str == max(sampled, key=by_arch.get)
+
+
+def test_plot_command_on_a_real_tiny_run(darts_shapley_run, capsys):
+    from shapley_nas_jax import cli
+
+    _, workdir = darts_shapley_run
+    assert cli.main(["shapley-nas", "plot", workdir]) == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    names = {os.path.basename(p) for p in printed}
+    assert {"alpha_curves_normal.png", "alpha_curves_reduce.png", "cell.png", "alpha_heatmap.png",
+            "shapley_heatmap.png"} <= names
+    for path in printed:
+        assert path.endswith(".png") and os.path.getsize(path) > 1000
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
