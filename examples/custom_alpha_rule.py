@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from shapley_nas_jax import Search, base_config, register_alpha_rule
+from shapley_nas_jax import Search, base_config, register_alpha_rule, register_space, uniform_darts_space
 from shapley_nas_jax.alpha_rules import zscore_per_cell_type
 
 
@@ -34,10 +34,14 @@ def shapley_adam(momentum: float = 0.8, step_size: float = 0.1, **unused) -> opt
 register_alpha_rule("shapley_adam", shapley_adam)
 
 
+# A small two-op space on the DARTS cell (built-in ops, cheap to compile on a CPU); any registered space works.
+register_space("pw2", lambda: uniform_darts_space("pw2", ("skip_connect", "nor_conv_1x1")), overwrite=True)
+
+
 def get_config():
     c = base_config()
     c.seed = 0
-    c.space = "s2"
+    c.space = "pw2"
     c.data.image_size = 8
     c.data.crop_padding = 1
     c.data.flip = False

@@ -1,6 +1,6 @@
 """A latency-penalised value function, registered by name and used by a short Shapley-NAS search.
 
-Each op gets a latency (a made-up table: skip_connect 0.1 ms, sep_conv_3x3 1.0 ms per edge). A coalition's
+Each op gets a latency (a made-up table: skip_connect 0.1 ms, nor_conv_1x1 1.0 ms per edge). A coalition's
 latency is the sum over its present ops; its value is the accuracy, divided by ``1 + overshoot / budget``
 when the latency exceeds the budget. The value metric receives the coalition ``mask`` and ``alpha``
 (both ``[cell_types, edges, ops]``) besides ``(logits, labels)``, so it can price the ops it keeps.
@@ -17,10 +17,12 @@ import argparse
 import jax.numpy as jnp
 import numpy as np
 
-from shapley_nas_jax import Search, base_config, get_space, register_value_metric
+from shapley_nas_jax import Search, base_config, get_space, register_space, register_value_metric, uniform_darts_space
 
-SPACE = "s2"  # RobustDARTS S2: {skip_connect, sep_conv_3x3} on every DARTS edge
-OP_LATENCY_MS = {"skip_connect": 0.1, "sep_conv_3x3": 1.0}
+SPACE = "pw2"  # {skip_connect, nor_conv_1x1} on every edge of the DARTS cell
+# A small two-op space on the DARTS cell (built-in ops, cheap to compile on a CPU); any registered space works.
+register_space("pw2", lambda: uniform_darts_space("pw2", ("skip_connect", "nor_conv_1x1")), overwrite=True)
+OP_LATENCY_MS = {"skip_connect": 0.1, "nor_conv_1x1": 1.0}
 LATENCY = np.vectorize(OP_LATENCY_MS.get, otypes=[np.float32])(get_space(SPACE).op_name_array())  # [2, 14, 2]
 BUDGET_MS = [0.3 * float(LATENCY.sum())]  # set in main(); a list so the metric reads the current value
 
@@ -88,7 +90,7 @@ def main(argv=None):
     names = search.space.op_name_array()
     print(f"alpha updates: {int(state.alpha_updates)}")
     print(f"genotype: {genotype}")
-    print(f"latency of the found cells: {cell_latency(genotype):.1f} ms (16 ops; all sep_conv_3x3: 16.0 ms)")
+    print(f"latency of the found cells: {cell_latency(genotype):.1f} ms (16 ops; all nor_conv_1x1: 16.0 ms)")
     for op in OP_LATENCY_MS:
         print(f"mean Shapley value of {op}: {phi[names == op].mean():+.5f}")
 

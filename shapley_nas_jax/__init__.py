@@ -65,8 +65,8 @@ _EXPORTS: dict[str, str] = {
     "parse_genotype": "shapley_nas_jax.genotypes",
 }
 
-_SUBMODULES = ("alpha_rules", "api", "config", "data", "genotypes", "models", "ops", "search", "shapley",
-               "spaces", "value")
+_SUBMODULES = ("alpha_rules", "analysis", "api", "benchmarks", "config", "data", "evaluation", "genotypes", "models",
+               "ops", "search", "shapley", "spaces", "value")
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

@@ -65,9 +65,9 @@ def test_latency_value():
     budget = number(r"budget: (\S+) ms", out)
     assert budget == pytest.approx(0.3 * number(r"full supernet: (\S+) ms", out), abs=0.06)
     assert "alpha updates: 1" in out
-    assert genotype_ops(out) <= {"skip_connect", "sep_conv_3x3"}
+    assert genotype_ops(out) <= {"skip_connect", "nor_conv_1x1"}
     assert 1.6 <= number(r"latency of the found cells: (\S+) ms", out) <= 16.0
-    for op in ("skip_connect", "sep_conv_3x3"):
+    for op in ("skip_connect", "nor_conv_1x1"):
         number(rf"mean Shapley value of {op}: (\S+)", out)
 
 
@@ -75,7 +75,7 @@ def test_custom_alpha_rule():
     out = run_example("custom_alpha_rule", *SEARCH_ARGS)
     assert "first update equals step_size * sign(z-scored phi): True" in out
     assert "alpha rule: shapley_adam, alpha updates: 1" in out
-    assert genotype_ops(out) <= {"skip_connect", "sep_conv_3x3"}
+    assert genotype_ops(out) <= {"skip_connect", "nor_conv_1x1"}
 
 
 def test_step_by_step():

@@ -158,13 +158,17 @@ def test_registered_space_and_op_build_a_supernet_and_a_genotype():
 
 
 def test_hand_driven_search_equals_run_search(tmp_path):
-    config = tiny_config(**{"data.train_fraction": 0.1, "train.batch_size": 32, "train.epochs": 3,
-                            "search.warmup_epochs": 1})
+    # A two-op space of cheap built-in ops keeps compilation short; eval_batches=0 skips the epoch evaluation.
+    sn.register_space("test_pw2", lambda: sn.uniform_darts_space("test_pw2", ("skip_connect", "nor_conv_1x1")),
+                      overwrite=True)
+    config = tiny_config("test_pw2", **{"data.train_fraction": 0.1, "train.batch_size": 32, "train.epochs": 3,
+                                        "search.warmup_epochs": 1, "train.eval_batches": 0})
     reference = sn.run_search(config, str(tmp_path / "cli"), progress=False)
 
     search = sn.Search.from_config(config)
-    assert search.steps_per_epoch == 5 and search.total_steps == 15
-    np.testing.assert_array_equal(search.update_points, [5, 10])
+    spe = search.steps_per_epoch
+    assert search.total_steps == 3 * spe
+    np.testing.assert_array_equal(search.update_points, [spe, 2 * spe])
     state = search.init_state()
     updates = []
     for step in range(search.total_steps):
