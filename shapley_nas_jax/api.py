@@ -18,7 +18,6 @@ See ``docs/shapley_games.md`` and ``docs/extending.md``.
 from __future__ import annotations
 
 import dataclasses
-import types
 from typing import Any, Callable, Mapping
 
 import jax
@@ -152,7 +151,7 @@ class Search:
     config: ml_collections.ConfigDict
     space: SearchSpace
     program: SearchProgram
-    data: Any  # namespace: train_stream, value_stream, darts_value_stream, eval_stream, steps_per_epoch, ...
+    data: _loop.SearchData  # train_stream, value_stream, darts_value_stream, eval_stream, steps_per_epoch, ...
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict, *, validate: bool = True) -> "Search":
@@ -166,8 +165,7 @@ class Search:
         if config.search.method == "random":
             raise ConfigError("search.method='random' has no supernet steps; use run_search for it")
         space = get_space(config.space)
-        data = types.SimpleNamespace(config=config)
-        _loop._Search._setup_data(data)  # the exact streams run_search builds (seeds derived from config.seed)
+        data = _loop.search_data(config)  # the exact streams run_search builds (seeds derived from config.seed)
         program = cached_program(config.to_json_best_effort(), space.name, tuple(data.image_shape),
                                  int(data.num_classes), int(data.steps_per_epoch))
         return cls(config=config, space=space, program=program, data=data)

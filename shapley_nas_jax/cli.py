@@ -40,6 +40,18 @@ def default_config_path(name: str = "demo") -> str:
     return os.path.join(os.path.dirname(shapley_nas_jax.configs.__file__), f"{name}.py")
 
 
+def enable_compilation_cache() -> None:
+    """Keep compiled XLA programs on disk, so a rerun or a resumed run skips recompiling the supernet.
+
+    The folder is $JAX_COMPILATION_CACHE_DIR when set, else ~/.cache/shapley-nas-jax/xla.
+    """
+    import jax
+
+    if not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir",
+                          os.path.join(os.path.expanduser("~"), ".cache", "shapley-nas-jax", "xla"))
+
+
 def _parse(argv: list[str], define: Callable[[flags.FlagValues], None]) -> tuple[flags.FlagValues, list[str]]:
     """Parse a subcommand's flags; returns the flag values and the positional arguments."""
     fv = flags.FlagValues()
@@ -122,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"shapley-nas: error: unknown command {argv[1]!r}; choose one of {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     debug = "--debug" in argv
+    enable_compilation_cache()
     try:
         return command([f"shapley-nas {argv[1]}", *argv[2:]])
     except (UserError, UsageError, flags.Error, ValueError, KeyError, FileNotFoundError, AttributeError) as error:

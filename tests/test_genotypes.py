@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from shapley_nas_jax.genotypes import (
-    DartsGenotype,
     NB201Genotype,
     count_ops,
     derive_genotype,

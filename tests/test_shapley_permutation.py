@@ -241,3 +241,19 @@ def test_score_chunk_compiles_once():
 def test_bad_inputs(kwargs, match):
     with pytest.raises(ValueError, match=match):
         permutation_shapley(G.additive_value, 3, jax.random.PRNGKey(0), shared={"a": jnp.ones(3)}, **kwargs)
+
+
+def test_truncation_is_relative_to_the_magnitude_for_negative_values():
+    """With v(full) < 0 (e.g. negative cross-entropy) a chain stops once v < v(full) - (1 - eta)|v(full)|."""
+    weights = jnp.array([0.1, 0.2, 0.3, 2.0, 0.05])
+
+    def game(shared, mask, sample):
+        return -1.0 - jnp.sum(weights * (1 - mask))
+
+    estimate = permutation_shapley(game, 5, jax.random.PRNGKey(0), num_permutations=6, truncation=0.5)
+    values = np.asarray(estimate.chain_values)
+    for chain, perm in zip(values, np.asarray(estimate.permutations)):
+        last = np.max(np.flatnonzero(~np.isnan(chain)))
+        assert np.all(chain[1:last] >= -1.5)  # no earlier position crossed the threshold
+        assert last == 5 or chain[last] < -1.5  # it stopped right after crossing (or ran out of players)
+        assert last == 5 or weights[perm[last - 1]] == 2.0 or chain[last] < -1.5

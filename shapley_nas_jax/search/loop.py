@@ -76,6 +76,44 @@ def genotype_weights(space: SearchSpace, state: SearchState, derive_from: str) -
     return np.asarray(jax.nn.softmax(state.alpha, axis=-1))
 
 
+@dataclasses.dataclass
+class SearchData:
+    """The batch streams of a search, all seeded from the config's one root seed."""
+
+    train_stream: data_lib.BatchStream  # weight steps on the training half (augmented)
+    value_stream: data_lib.BatchStream  # Shapley value batches on the value half (one per permutation)
+    darts_value_stream: data_lib.BatchStream  # DARTS architecture steps on the value half
+    eval_stream: data_lib.BatchStream  # value accuracy reported each epoch (no augmentation)
+    num_classes: int
+    image_shape: tuple
+    steps_per_epoch: int
+
+
+def search_data(config: ml_collections.ConfigDict) -> SearchData:
+    """Load the dataset of `config`, split it into weight / value halves and build the batch streams."""
+    c = config
+    dataset = data_lib.load_dataset(c.data.name, split=c.data.split, data_dir=c.data.data_dir or None,
+                                    image_size=c.data.image_size or None)
+    train_ds, value_ds = data_lib.search_split(dataset, seed=data_seed(c.seed, _DATA_SPLIT),
+                                               train_fraction=c.data.train_fraction,
+                                               value_fraction=c.data.value_fraction or None)
+    augment = data_lib.Augment(crop_padding=c.data.crop_padding, flip=c.data.flip, cutout=c.data.cutout)
+    train_stream = data_lib.BatchStream(train_ds, c.train.batch_size, seed=data_seed(c.seed, _DATA_TRAIN),
+                                        augment=augment)
+    return SearchData(
+        train_stream=train_stream,
+        value_stream=data_lib.BatchStream(value_ds, c.shapley.value_batch_size, seed=data_seed(c.seed, _DATA_VALUE),
+                                          augment=augment if c.data.augment_value_batches else None),
+        darts_value_stream=data_lib.BatchStream(value_ds, c.train.batch_size, seed=data_seed(c.seed, _DATA_VALUE),
+                                                augment=augment),
+        eval_stream=data_lib.BatchStream(value_ds, min(c.train.batch_size, len(value_ds)),
+                                         seed=data_seed(c.seed, _DATA_EVAL), augment=None),
+        num_classes=dataset.num_classes,
+        image_shape=tuple(dataset.image_shape),
+        steps_per_epoch=train_stream.steps_per_epoch,
+    )
+
+
 class _Search:
     """One search run: owns its workdir, data streams, program and the loop."""
 
@@ -99,25 +137,9 @@ class _Search:
 
     # ------------------------------------------------------------------------------------------ data
     def _setup_data(self) -> None:
-        c = self.config
-        dataset = data_lib.load_dataset(c.data.name, split=c.data.split, data_dir=c.data.data_dir or None,
-                                        image_size=c.data.image_size or None)
-        train_ds, value_ds = data_lib.search_split(dataset, seed=data_seed(c.seed, _DATA_SPLIT),
-                                                   train_fraction=c.data.train_fraction,
-                                                   value_fraction=c.data.value_fraction or None)
-        augment = data_lib.Augment(crop_padding=c.data.crop_padding, flip=c.data.flip, cutout=c.data.cutout)
-        plain = None  # normalisation only
-        self.num_classes, self.image_shape = dataset.num_classes, tuple(dataset.image_shape)
-        self.train_stream = data_lib.BatchStream(train_ds, c.train.batch_size, seed=data_seed(c.seed, _DATA_TRAIN),
-                                                 augment=augment)
-        value_augment = augment if c.data.augment_value_batches else plain
-        self.value_stream = data_lib.BatchStream(value_ds, c.shapley.value_batch_size,
-                                                 seed=data_seed(c.seed, _DATA_VALUE), augment=value_augment)
-        self.darts_value_stream = data_lib.BatchStream(value_ds, c.train.batch_size,
-                                                       seed=data_seed(c.seed, _DATA_VALUE), augment=augment)
-        self.eval_stream = data_lib.BatchStream(value_ds, min(c.train.batch_size, len(value_ds)),
-                                                seed=data_seed(c.seed, _DATA_EVAL), augment=plain)
-        self.steps_per_epoch = self.train_stream.steps_per_epoch
+        self.data = search_data(self.config)
+        for field in dataclasses.fields(self.data):
+            setattr(self, field.name, getattr(self.data, field.name))
 
     def _shapley_batches(self, index: int) -> dict:
         """M value batches (one per permutation) for architecture update `index`; fresh for each update."""

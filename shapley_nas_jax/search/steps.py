@@ -152,15 +152,18 @@ class SearchProgram:
 
     # ----------------------------------------------------------------------------------------- init
     def arch_rule(self, root: jax.Array) -> optax.GradientTransformation:
+        """The alpha rule named in the config (Adam for the DARTS baselines).
+
+        Every rule factory receives momentum, step_size, init_scale, key (for a random initial state) and
+        player_mask (bool [cell_types, edges, ops]: entries that are players; others must stay put).
+        """
         if self.uses_darts:
             return darts_arch_optimizer(self.config.darts)
         r = self.config.alpha_rule
-        kwargs = dict(momentum=r.momentum, step_size=r.step_size)
-        if r.name == "reference":
-            player_mask = np.zeros(int(np.prod(self.space.alpha_shape)), bool)
-            player_mask[self.game.positions] = True
-            kwargs.update(init_scale=r.init_scale, key=stream_key(root, STREAM_ARCH_STATE),
-                          player_mask=player_mask.reshape(self.space.alpha_shape))
+        player_mask = np.zeros(int(np.prod(self.space.alpha_shape)), bool)
+        player_mask[self.game.positions] = True
+        kwargs = dict(momentum=r.momentum, step_size=r.step_size, init_scale=r.init_scale,
+                      key=stream_key(root, STREAM_ARCH_STATE), player_mask=player_mask.reshape(self.space.alpha_shape))
         return alpha_rules.get_alpha_rule(r.name, **kwargs)
 
     def init_state(self) -> SearchState:

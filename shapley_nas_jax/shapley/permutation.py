@@ -131,14 +131,17 @@ def _score_sharded(value_fn: ValueFn, shared, samples, masks: jnp.ndarray, shard
 
 
 def _stop_positions(chain_values: jnp.ndarray, eta, truncate: bool) -> jnp.ndarray:
-    """Last position ``[M]`` int32 each chain evaluates: first k >= 1 with v_k < eta * v_0, else n.
+    """Last position ``[M]`` int32 each chain evaluates: first k >= 1 with v_k < eta * v_0 (for v_0 >= 0), else n.
 
     Positions not yet evaluated must hold NaN (a NaN comparison is False, so they never trigger).
     """
     n = chain_values.shape[1] - 1
     if not truncate:
         return jnp.full(chain_values.shape[:1], n, jnp.int32)
-    below = chain_values[:, 1:] < eta * chain_values[:, :1]  # [M, n], column k-1 <-> position k
+    # v_k < v_0 - (1 - eta) |v_0|: equals v_k < eta * v_0 for non-negative values (the paper's rule) and
+    # stays meaningful for negative ones (e.g. negative cross-entropy: stop once the loss grew by 1 - eta).
+    full = chain_values[:, :1]
+    below = chain_values[:, 1:] < full - (1 - eta) * jnp.abs(full)  # [M, n], column k-1 <-> position k
     return jnp.where(below.any(axis=1), jnp.argmax(below, axis=1) + 1, n).astype(jnp.int32)
 
 
