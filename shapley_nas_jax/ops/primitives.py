@@ -3,7 +3,11 @@
 Modules in :mod:`shapley_nas_jax.ops.layers` call only the public functions here, and they own the
 parameter shapes. How each function is *computed* (its formulation) can be swapped per backend with
 :func:`set_formulation` without touching modules, supernets or parameter shapes. Only the ``"lax"``
-formulation (``lax.conv_general_dilated`` / ``lax.reduce_window``) exists now; a new one is added with
+formulation (``lax.conv_general_dilated`` / ``lax.reduce_window``) is the reference; ``"shifted"`` computes
+the same functions from shifted (strided) slices of a padded input, which XLA fuses into a few elementwise
+loops and which is one to two orders of magnitude faster on CPU for the small-channel, depthwise and pooling
+shapes of the PC-DARTS supernet (measurements in BENCHMARKS.md). ``"auto"`` (the default) resolves at trace
+time to ``"shifted"`` on CPU and ``"lax"`` elsewhere. A new formulation is added with
 :func:`register_formulation` and may override any subset of the functions (the rest fall back to lax).
 
 The switch is read at trace time: functions already jitted keep the formulation they were traced with.
@@ -16,7 +20,9 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
@@ -71,6 +77,141 @@ def _lax_avg_pool(x, window, stride, padding, count_include_pad):
     return total / count
 
 
+# ----------------------------------------------------------------------------- shifted formulation
+#
+# A k x k window op is the sum (or max) over its k*k taps of a strided slice of the padded input:
+# tap (i, j) of output pixel (y, x) reads padded pixel (y*s + i*d, x*s + j*d). Each slice is a view that
+# XLA fuses with the multiply-add chain, so the whole op is one loop over the output.
+
+# Pointwise convs with at most this many input channels are computed as a sum over input channels of
+# broadcast multiplies (fused elementwise); above it as one matmul on [B*H*W, C_in]. Measured on CPU
+# (scripts/bench_ops.py): the sum wins for C_in=4, the matmul for C_in >= 16.
+POINTWISE_SUM_MAX_CHANNELS = 8
+
+
+def _out_size(n: int, k: int, s: int, p: int, d: int) -> int:
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _pad_hw(x, padding: int, value=0.0):
+    if padding == 0:
+        return x
+    return jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)), constant_values=value)
+
+
+def _runtime_false(x):
+    """A boolean scalar that is always False but that XLA cannot constant-fold: the sign bit of x's first
+    element shifted right twice (always 0). No gradient flows through it."""
+    bits = lax.bitcast_convert_type(lax.stop_gradient(x.reshape(-1)[0]), jnp.uint32)
+    zero = lax.shift_right_logical(lax.shift_right_logical(bits, jnp.uint32(31)), jnp.uint32(1))
+    return zero != 0
+
+
+@jax.custom_batching.custom_vmap
+def _cond_barrier(x):
+    return lax.cond(_runtime_false(x), jnp.zeros_like, lambda y: y, x)
+
+
+@_cond_barrier.def_vmap
+def _cond_barrier_vmap(axis_size, in_batched, x):
+    # Apply the barrier to the whole batched array: the predicate stays a scalar, so the cond stays a cond
+    # (a batched predicate would turn it into a fusible select).
+    return _cond_barrier(x), in_batched[0]
+
+
+@jax.custom_jvp
+def _materialize(x):
+    """Make ``x`` one buffer that XLA:CPU cannot fuse into its consumers (nor its producer into them).
+
+    A k x k shifted op reads k*k slices of its input; if the input's producer (the previous depthwise conv
+    of a SepConv, a BN + ReLU, a whole MixedOp sum) were fused into it, the producer would be recomputed for
+    every tap (k^2 times, k^4 for two stacked depthwise convs). ``lax.optimization_barrier`` is expanded
+    away before fusion on XLA:CPU, so the barrier is a ``cond`` on a predicate XLA cannot fold: fusion never
+    crosses a conditional. Identity in value, vmap (custom rule) and derivatives (the tangent passes
+    through unchanged).
+    """
+    return _cond_barrier(x)
+
+
+@_materialize.defjvp
+def _materialize_jvp(primals, tangents):
+    return _materialize(primals[0]), tangents[0]
+
+
+def _windows(x, k: int, stride: int, dilation: int, padding: int, pad_value=0.0):
+    """``(i, j, slice)`` for every tap of a k x k window over ``x`` padded by ``padding`` with ``pad_value``;
+    each slice has the output's spatial shape ``[B, Ho, Wo, C]``."""
+    x = _materialize(x)
+    b, h, w, c = x.shape
+    ho, wo = _out_size(h, k, stride, padding, dilation), _out_size(w, k, stride, padding, dilation)
+    xp = _pad_hw(x, padding, pad_value)
+    for i in range(k):
+        for j in range(k):
+            y0, x0 = i * dilation, j * dilation
+            yield i, j, lax.slice(
+                xp, (0, y0, x0, 0), (b, y0 + (ho - 1) * stride + 1, x0 + (wo - 1) * stride + 1, c), (1, stride, stride, 1)
+            )
+
+
+def _accumulate(terms, combine=jnp.add):
+    out = None
+    for t in terms:
+        out = t if out is None else combine(out, t)
+    return out
+
+
+def _shifted_depthwise_conv(x, kernel, stride, dilation, padding):
+    k = kernel.shape[0]
+    return _accumulate(win * kernel[i, j] for i, j, win in _windows(x, k, stride, dilation, padding))
+
+
+def _matmul_channels(x, kernel):
+    """``[B,H,W,Cin] @ [Cin,Cout]`` as a sum over input channels (few channels) or one matmul."""
+    cin, cout = kernel.shape
+    if cin <= POINTWISE_SUM_MAX_CHANNELS:
+        x = _materialize(x)
+        return _accumulate(x[..., c : c + 1] * kernel[c] for c in range(cin))
+    b, h, w, _ = x.shape
+    y = jnp.dot(x.reshape(b * h * w, cin), kernel, precision=lax.Precision.HIGHEST)
+    return y.reshape(b, h, w, cout)
+
+
+def _shifted_pointwise_conv(x, kernel, stride):
+    return _matmul_channels(subsample(x, stride), kernel)
+
+
+def _shifted_conv(x, kernel, stride, padding, dilation):
+    kh, kw, cin, cout = kernel.shape
+    if kh == kw == 1 and padding == 0:
+        return _matmul_channels(subsample(x, stride), kernel[0, 0])
+    if kh != kw:
+        return _lax_conv_full(x, kernel, stride, padding, dilation)
+    return _accumulate(_matmul_channels(win, kernel[i, j]) for i, j, win in _windows(x, kh, stride, dilation, padding))
+
+
+def _shifted_max_pool(x, window, stride, padding):
+    return _accumulate((win for _, _, win in _windows(x, window, stride, 1, padding, -jnp.inf)), jnp.maximum)
+
+
+def _pool_counts(h: int, w: int, window: int, stride: int, padding: int) -> np.ndarray:
+    """Number of real (non-padding) pixels under each output window, ``[Ho, Wo]`` (a trace-time constant)."""
+    ones = np.pad(np.ones((h, w), np.float32), padding)
+    ho, wo = _out_size(h, window, stride, padding, 1), _out_size(w, window, stride, padding, 1)
+    count = np.zeros((ho, wo), np.float32)
+    for i in range(window):
+        for j in range(window):
+            count += ones[i : i + (ho - 1) * stride + 1 : stride, j : j + (wo - 1) * stride + 1 : stride]
+    return count
+
+
+def _shifted_avg_pool(x, window, stride, padding, count_include_pad):
+    total = _accumulate(win for _, _, win in _windows(x, window, stride, 1, padding))
+    if count_include_pad or padding == 0:
+        return total / (window * window)
+    count = _pool_counts(x.shape[1], x.shape[2], window, stride, padding)
+    return total * jnp.asarray(1.0 / count, x.dtype)[None, :, :, None]
+
+
 _FORMULATIONS: dict[str, dict[str, Callable]] = {
     "lax": {
         "depthwise_conv": _lax_depthwise_conv,
@@ -78,10 +219,44 @@ _FORMULATIONS: dict[str, dict[str, Callable]] = {
         "conv": _lax_conv_full,
         "max_pool": _lax_max_pool,
         "avg_pool": _lax_avg_pool,
-    }
+        "materialize": lambda x: x,
+    },
+    "shifted": {
+        "depthwise_conv": _shifted_depthwise_conv,
+        "pointwise_conv": _shifted_pointwise_conv,
+        "conv": _shifted_conv,
+        "max_pool": _shifted_max_pool,
+        "avg_pool": _shifted_avg_pool,
+        "materialize": _materialize,
+    },
 }
-_active: dict[str, Callable] = dict(_FORMULATIONS["lax"])
-_active_name = "lax"
+
+# "auto": the formulation measured fastest per backend (BENCHMARKS.md). GPUs/TPUs keep lax (cuDNN and
+# XLA:TPU have native grouped convs); backends not listed use lax.
+AUTO_BY_BACKEND = {"cpu": "shifted"}
+
+
+def _resolve(name: str) -> str:
+    if name == "auto":
+        return AUTO_BY_BACKEND.get(jax.default_backend(), "lax")
+    return name
+
+
+class _Active:
+    """The functions of the selected formulation; ``"auto"`` is resolved lazily (at first use, i.e. trace
+    time) so importing this module does not initialise a JAX backend."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._table: dict[str, Callable] | None = None
+
+    def __getitem__(self, key: str) -> Callable:
+        if self._table is None:
+            self._table = _FORMULATIONS[_resolve(self.name)]
+        return self._table[key]
+
+
+_active = _Active("auto")
 
 
 def register_formulation(name: str, implementations: Mapping[str, Callable]) -> None:
@@ -92,21 +267,26 @@ def register_formulation(name: str, implementations: Mapping[str, Callable]) -> 
     if unknown:
         raise ValueError(f"unknown primitive(s) {sorted(unknown)}; known: {sorted(_FORMULATIONS['lax'])}")
     _FORMULATIONS[name] = {**_FORMULATIONS["lax"], **implementations}
+    _active._table = None  # re-resolve in case the active formulation was just replaced
 
 
 def set_formulation(name: str) -> None:
-    """Select the formulation used by every primitive from now on (at trace time)."""
-    global _active_name
-    if name not in _FORMULATIONS:
-        raise ValueError(f"unknown formulation {name!r}; known: {sorted(_FORMULATIONS)}")
-    _active.clear()
-    _active.update(_FORMULATIONS[name])
-    _active_name = name
+    """Select the formulation used by every primitive from now on (at trace time): a registered name or
+    ``"auto"`` (the default: the per-backend choice in ``AUTO_BY_BACKEND``)."""
+    global _active
+    if name != "auto" and name not in _FORMULATIONS:
+        raise ValueError(f"unknown formulation {name!r}; known: {sorted(_FORMULATIONS) + ['auto']}")
+    _active = _Active(name)
 
 
-def get_formulation() -> str:
-    """Name of the active formulation."""
-    return _active_name
+def get_formulation(resolved: bool = False) -> str:
+    """Name of the selected formulation (``"auto"`` unless set); ``resolved=True`` gives the concrete one."""
+    return _resolve(_active.name) if resolved else _active.name
+
+
+def list_formulations() -> tuple[str, ...]:
+    """Registered formulation names (plus ``"auto"``)."""
+    return tuple(sorted(_FORMULATIONS)) + ("auto",)
 
 
 # ----------------------------------------------------------------------------- public interface
@@ -138,6 +318,13 @@ def max_pool(x, window: int, stride: int, padding: int = 0):
 def avg_pool(x, window: int, stride: int, padding: int = 0, count_include_pad: bool = False):
     """Average pool; with ``count_include_pad=False`` padded pixels are not counted (DARTS, NB201)."""
     return _active["avg_pool"](x, window, stride, padding, count_include_pad)
+
+
+def materialize(x):
+    """Identity in value and gradient; under formulations that need it (``shifted`` on XLA:CPU) it forces
+    ``x`` into its own buffer so that XLA neither recomputes its producer inside several consumers nor fuses
+    it into a slow mixed-layout loop (e.g. a MixedOp sum into the PC-DARTS concat + channel shuffle)."""
+    return _active["materialize"](x)
 
 
 def max_pool_3x3(x, stride: int = 1):

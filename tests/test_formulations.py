@@ -1,0 +1,115 @@
+"""The fast ("shifted") formulation of every primitive equals the lax reference, and so does a whole
+supernet's value and gradient."""
+
+import jax
+
+jax.config.update("jax_disable_most_optimizations", True)  # faster compiles; as in test_ops.py
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from shapley_nas_jax.models.supernet import build_supernet
+from shapley_nas_jax.ops import primitives as P
+
+FORMS = ("lax", "shifted")
+
+
+def with_formulation(name, fn, *args):
+    previous = P.get_formulation()
+    P.set_formulation(name)
+    try:
+        return jax.jit(fn)(*args)
+    finally:
+        P.set_formulation(previous)
+
+
+def assert_same(fn, *args, rtol=1e-5, atol=1e-5):
+    ref = with_formulation("lax", fn, *args)
+    fast = with_formulation("shifted", fn, *args)
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=rtol, atol=atol), ref, fast)
+    return ref
+
+
+def rand(shape, seed=0):
+    return jax.random.normal(jax.random.key(seed), shape)
+
+
+SIZES = (7, 8)  # odd and even
+
+
+def test_depthwise():
+    cases = [(k, s, d) for k in (3, 5) for s in (1, 2) for d in (1, 2)]
+    x, w3, w5 = rand((2, 8, 8, 3)), rand((3, 3, 3), 1), rand((5, 5, 3), 2)
+    for size in SIZES:
+        assert_same(lambda x: [P.depthwise_conv(x, w3 if k == 3 else w5, s, d) for k, s, d in cases],
+                    x[:, :size, :size])
+
+
+def test_pointwise():
+    cases = [(cin, cout, s) for cin, cout in ((4, 4), (3, 6), (16, 8)) for s in (1, 2)]
+    for size in SIZES:
+        x = rand((2, size, size, 16))
+        assert_same(lambda x: [P.pointwise_conv(x[..., :cin], rand((cin, cout), cin), s) for cin, cout, s in cases], x)
+
+
+def test_dense_conv():
+    cases = [(1, 1, 0, 1), (1, 2, 0, 1), (3, 1, 1, 1), (3, 2, 1, 1), (3, 1, 2, 2), (5, 2, 2, 1)]
+    for size in SIZES:
+        for cin in (3, 12):
+            x = rand((2, size, size, cin))
+            assert_same(lambda x: [P.conv(x, rand((k, k, cin, 5), k) * 0.3, s, p, d) for k, s, p, d in cases], x)
+
+
+def test_pools():
+    cases = [(3, 1, 1), (3, 2, 1), (2, 2, 0)]
+    for size in SIZES:
+        x = rand((2, size, size, 3))
+        assert_same(lambda x: [(P.max_pool(x, w, s, p), P.avg_pool(x, w, s, p, False), P.avg_pool(x, w, s, p, True))
+                               for w, s, p in cases], x)
+
+
+def test_materialize_is_identity_in_value_vmap_and_grad():
+    P.set_formulation("shifted")
+    try:
+        x = rand((3, 4, 5))
+        f = lambda x: jnp.sum(jnp.sin(P.materialize(x * 2.0)))
+        np.testing.assert_array_equal(jax.jit(P.materialize)(x), x)
+        np.testing.assert_array_equal(jax.vmap(P.materialize)(x), x)
+        np.testing.assert_allclose(jax.grad(f)(x), 2.0 * jnp.cos(2.0 * x), rtol=1e-6)
+        np.testing.assert_allclose(jax.vmap(jax.grad(f))(x), 2.0 * jnp.cos(2.0 * x), rtol=1e-6)
+    finally:
+        P.set_formulation("auto")
+
+
+def test_auto_resolves_per_backend():
+    assert P.get_formulation() in P.list_formulations()
+    P.set_formulation("auto")
+    expected = "shifted" if jax.default_backend() == "cpu" else "lax"
+    assert P.get_formulation(resolved=True) == expected
+    with pytest.raises(ValueError, match="unknown formulation"):
+        P.set_formulation("nope")
+
+
+@pytest.mark.parametrize("space,options", [
+    ("darts_reference", dict(C=4, layers=3, partial_channels=4)),
+    ("nb201", dict(C=4, N=1)),
+])  # sizes kept small: both compile twice (lax and shifted)
+def test_supernet_value_and_gradients_match(space, options):
+    model = build_supernet(space, **options)
+    x = rand((4, 8, 8, 3))
+    shape = model.space.alpha_shape
+    alpha = rand(shape, 2) * 0.1
+    mask = (jax.random.uniform(jax.random.key(3), shape) > 0.3).astype(jnp.float32)
+    variables = model.init(jax.random.key(0), x, alpha, mask)
+    labels = jnp.arange(4) % 10
+
+    def loss(params, alpha, mask):
+        logits, _ = model.apply({"params": params, "batch_stats": variables["batch_stats"]}, x, alpha, mask,
+                                train=True, mutable=["batch_stats"])
+        return jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(4), labels])
+
+    def everything(params, alpha, mask):
+        logits = model.apply(variables, x, alpha, mask, train=False)
+        return logits, jax.value_and_grad(loss, argnums=(0, 1))(params, alpha, mask)
+
+    assert_same(everything, variables["params"], alpha, mask, rtol=1e-4, atol=1e-5)
