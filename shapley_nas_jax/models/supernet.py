@@ -77,6 +77,9 @@ class MixedOp(nn.Module):
             out = y if out is None else out + y
         if k == 1:
             return out
+        # Keep the ops' weighted sum out of the concat + shuffle loop (a no-op except on XLA:CPU, where
+        # fusing it there makes a branchy, unvectorised loop: 5-30x slower; see BENCHMARKS.md).
+        out = P.materialize(out)
         bypass = x[..., c_part:]
         if self.stride == 2:
             bypass = P.max_pool_2x2(bypass)
@@ -143,6 +146,7 @@ class DartsSupernet(nn.Module):
     pool_bn: bool = False
     renormalize: bool = False
     stem: str = "cifar"
+    remat: bool = False  # rematerialise each cell in the backward pass (less activation memory, more compute)
 
     @nn.compact
     def __call__(self, x, alpha, mask=None, beta=None, train: bool = False):
@@ -182,7 +186,8 @@ class DartsSupernet(nn.Module):
             if reduction:
                 c_curr *= 2
             ct = 1 if reduction else 0
-            cell = DartsSearchCell(
+            cell_cls = nn.remat(DartsSearchCell, static_argnums=(5,)) if self.remat else DartsSearchCell
+            cell = cell_cls(
                 edge_ops=space.edge_ops[ct],
                 endpoints=endpoints,
                 C=c_curr,
@@ -193,6 +198,7 @@ class DartsSupernet(nn.Module):
                 pool_bn=self.pool_bn,
                 name=f"cell{i}",
             )
+            # positional, so that nn.remat can mark `train` (argument 5, counting self) static
             out = cell(s0, s1, weights[ct], None if edge_weights is None else edge_weights[ct], train)
             s0, s1 = s1, out
             reduction_prev = reduction
@@ -249,6 +255,7 @@ class NB201Supernet(nn.Module):
     N: int = 5
     num_classes: int = 10
     renormalize: bool = False
+    remat: bool = False  # rematerialise each search cell in the backward pass
 
     @nn.compact
     def __call__(self, x, alpha, mask=None, train: bool = False):
@@ -258,11 +265,12 @@ class NB201Supernet(nn.Module):
         weights = mixing_weights(alpha, mask, self.renormalize)[0]
         x = Conv(self.C, 3, 1, 1, name="stem_conv")(x)
         x = BatchNorm(affine=True, name="stem_bn")(x, train)
+        cell_cls = nn.remat(NB201SearchCell, static_argnums=(3,)) if self.remat else NB201SearchCell
         for stage in range(3):
             if stage > 0:
                 x = ResNetBasicBlock(self.C * 2**stage, 2, name=f"reduce{stage}")(x, train)
             for n in range(self.N):
-                x = NB201SearchCell(space.edge_ops[0], space.edge_endpoints, name=f"stage{stage}_cell{n}")(
+                x = cell_cls(space.edge_ops[0], space.edge_endpoints, name=f"stage{stage}_cell{n}")(
                     x, weights, train
                 )
         x = nn.relu(BatchNorm(affine=True, name="last_bn")(x, train))

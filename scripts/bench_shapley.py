@@ -1,0 +1,159 @@
+"""Benchmark Shapley value evaluations of the full supernet across scoring strategies.
+
+    .venv/bin/python scripts/bench_shapley.py                       # DARTS reference supernet, batch 256
+    .venv/bin/python scripts/bench_shapley.py --space nb201 --batch 64 --json out.json
+    .venv/bin/python scripts/bench_shapley.py --formulation lax     # the lax reference formulation
+
+Weights are random, so truncation would be random; instead every strategy scores a fixed number of
+prefixes (``--prefixes`` positions of each of ``--samples`` chains; ``s_per_update`` = time for
+``samples * prefixes`` evaluations, i.e. an alpha update whose chains all truncate after ``prefixes - 1``
+removals). Strategies:
+
+* ``single``: a jitted single-mask value function called in a Python loop (the reference's way),
+  at most ``--max-evals`` calls (then extrapolated);
+* ``vmap_chunk{c}``: ``shapley.permutation.score_chunk`` (the estimator's inner call: M chains x c positions
+  vmapped) for each ``c`` in ``--chunks``;
+* ``sharded``: HOOK for the multi-device path: used if ``shapley_nas_jax.sharding`` exists and offers
+  ``sharded_score_chunk(value_fn, shared, samples, ranks, start, chunk_size)``; else skipped (devices=1).
+
+Timings: median of ``--repeats`` calls after one compile call; wall and process CPU time are both shown
+(the CPU time is less sensitive to other processes on a shared machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import resource
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, ".")
+from shapley_nas_jax.models.supernet import build_supernet  # noqa: E402
+from shapley_nas_jax.ops import primitives as P  # noqa: E402
+from shapley_nas_jax.search.game import SupernetGame, player_positions  # noqa: E402
+from shapley_nas_jax.shapley.permutation import permutation_ranks, sample_permutations, score_chunk  # noqa: E402
+from shapley_nas_jax.value import make_value_fn  # noqa: E402
+
+
+def timed(fn, repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn())
+    compile_s = time.perf_counter() - t0
+    walls, cpus = [], []
+    for _ in range(repeats):
+        w, c = time.perf_counter(), time.process_time()
+        jax.block_until_ready(fn())
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+    return compile_s, float(np.median(walls)), float(np.median(cpus))
+
+
+def peak_memory_bytes():
+    dev = jax.devices()[0]
+    if dev.platform != "cpu":
+        stats = dev.memory_stats() or {}
+        if "peak_bytes_in_use" in stats:
+            return int(stats["peak_bytes_in_use"]), "device peak_bytes_in_use"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "host max RSS"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--space", default="darts_reference")
+    ap.add_argument("--channels", type=int, default=16)
+    ap.add_argument("--layers", type=int, default=8, help="DARTS cells (NB201: cells per stage = layers // 3 + ... see --cells)")
+    ap.add_argument("--cells", type=int, default=5, help="NB201 cells per stage")
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--partial-channels", type=int, default=4)
+    ap.add_argument("--samples", type=int, default=2, help="M permutations (chains)")
+    ap.add_argument("--prefixes", type=int, default=2, help="positions scored per chain (fixed truncation)")
+    ap.add_argument("--eta", type=float, default=0.5, help="recorded only: truncation is fixed by --prefixes")
+    ap.add_argument("--chunks", default="2", help="comma-separated chunk sizes for the vmapped strategy")
+    ap.add_argument("--max-evals", type=int, default=3, help="cap on timed calls of the single-mask strategy")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--formulation", default="auto")
+    ap.add_argument("--strategies", default="single,vmap,sharded")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+
+    P.set_formulation(args.formulation)
+    model = build_supernet(args.space, channels=args.channels, layers=args.layers, cells_per_stage=args.cells,
+                           partial_channels=args.partial_channels)
+    space = model.space
+    shape = tuple(space.alpha_shape)
+    x = jax.random.normal(jax.random.key(1), (args.batch, 32, 32, 3))
+    variables = model.init(jax.random.key(0), x[:2], jnp.zeros(shape), jnp.ones(shape))
+    game = SupernetGame(shape, player_positions(space), make_value_fn(model, "accuracy", "running"))
+    n, m = game.num_players, args.samples
+    shared = (variables["params"], variables["batch_stats"], jnp.zeros(shape), None)
+    labels = jax.random.randint(jax.random.key(2), (args.batch,), 0, 10)
+    samples = {"image": jnp.broadcast_to(x, (m,) + x.shape), "label": jnp.broadcast_to(labels, (m, args.batch))}
+    ranks = permutation_ranks(sample_permutations(jax.random.key(3), n, m))
+    total = m * args.prefixes
+    rows = []
+    strategies = args.strategies.split(",")
+
+    if "single" in strategies:
+        one = jax.jit(lambda mask, sample: game.value_fn(shared, mask, sample))
+        masks = [(ranks[j] >= p).astype(jnp.float32) for j in range(m) for p in range(args.prefixes)]
+        calls = min(args.max_evals, len(masks))
+        sample0 = jax.tree_util.tree_map(lambda a: a[0], samples)
+        compile_s, wall, cpu = timed(lambda: [one(mk, sample0) for mk in masks[:calls]], args.repeats)
+        rows.append(dict(strategy="single", evals=calls, compile_s=compile_s, s_per_eval=wall / calls,
+                         cpu_s_per_eval=cpu / calls))
+
+    if "vmap" in strategies:
+        for c in [int(v) for v in args.chunks.split(",")]:
+            fn = jax.jit(lambda start, c=c: score_chunk(game.value_fn, shared, samples, ranks, start, c))
+            calls = -(-args.prefixes // c)
+            compile_s, wall, cpu = timed(lambda: [fn(jnp.int32(i * c)) for i in range(calls)], args.repeats)
+            evals = calls * c * m
+            rows.append(dict(strategy=f"vmap_chunk{c}", evals=evals, compile_s=compile_s, s_per_eval=wall / evals,
+                             cpu_s_per_eval=cpu / evals))
+
+    device_count = jax.device_count()
+    if "sharded" in strategies:
+        # ---- HOOK: multi-device scoring (a colleague's shapley_nas_jax.sharding) -------------------------
+        try:
+            sharding = importlib.import_module("shapley_nas_jax.sharding")
+        except ImportError:
+            sharding = None
+        if sharding is None or not hasattr(sharding, "sharded_score_chunk") or device_count < 2:
+            print(f"sharded: skipped (devices={device_count}, shapley_nas_jax.sharding "
+                  f"{'present' if sharding else 'absent'})")
+        else:
+            c = max(1, args.prefixes)
+            fn = lambda: sharding.sharded_score_chunk(game.value_fn, shared, samples, ranks, 0, c)  # noqa: E731
+            compile_s, wall, cpu = timed(fn, args.repeats)
+            rows.append(dict(strategy="sharded", evals=m * c, compile_s=compile_s, s_per_eval=wall / (m * c),
+                             cpu_s_per_eval=cpu / (m * c)))
+
+    print(f"{args.space} C={args.channels} layers={args.layers} batch={args.batch} K={args.partial_channels} "
+          f"M={m} prefixes={args.prefixes} players={n} formulation={P.get_formulation(resolved=True)} "
+          f"device={jax.devices()[0].device_kind} x{device_count}")
+    print(f"{'strategy':<14}{'evals':>7}{'compile s':>11}{'s/eval':>9}{'cpu s/eval':>12}{'evals/s':>9}{'s/update':>10}")
+    for r in rows:
+        r["evals_per_s"] = 1.0 / r["s_per_eval"]
+        r["s_per_update"] = total * r["s_per_eval"]
+        print(f"{r['strategy']:<14}{r['evals']:>7}{r['compile_s']:>11.1f}{r['s_per_eval']:>9.3f}"
+              f"{r['cpu_s_per_eval']:>12.3f}{r['evals_per_s']:>9.2f}{r['s_per_update']:>10.2f}")
+    best = min(rows, key=lambda r: r["s_per_eval"])
+    peak, peak_kind = peak_memory_bytes()
+    print(f"best: {best['strategy']} {best['evals_per_s']:.2f} evals/s; peak memory {peak / 2**20:.0f} MiB ({peak_kind})")
+    if args.json:
+        out = dict(evals_per_s=best["evals_per_s"], s_per_update=best["s_per_update"], strategy=best["strategy"],
+                   device_kind=jax.devices()[0].device_kind, device_count=device_count, peak_memory_bytes=peak,
+                   peak_memory_kind=peak_kind, formulation=P.get_formulation(resolved=True), jax=jax.__version__,
+                   settings=vars(args), num_players=n, strategies=rows)
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+import jax
+
+jax.config.update("jax_disable_most_optimizations", True)  # faster compiles; as in test_ops.py
+import pytest
+
+from shapley_nas_jax.memory import choose_chunk_size, coalition_bytes, default_budget_bytes
+from shapley_nas_jax.models.supernet import build_supernet
+
+MODEL = build_supernet("nb201", C=4, N=1)
+SHAPE = (8, 8, 8, 3)
+
+
+def test_coalition_bytes_scales_with_batch():
+    small = coalition_bytes(MODEL, SHAPE, method="analytic")
+    big = coalition_bytes(MODEL, (16,) + SHAPE[1:], method="analytic")
+    assert 1.8 * small < big < 2.2 * small
+
+
+def test_compiled_estimate_is_positive_and_same_order():
+    compiled = coalition_bytes(MODEL, SHAPE, method="compiled")
+    analytic = coalition_bytes(MODEL, SHAPE, method="analytic")
+    assert compiled > 0 and compiled < 20 * analytic
+
+
+def test_chunk_size_monotone_in_budget_and_capped():
+    per = coalition_bytes(MODEL, SHAPE, method="analytic")
+    m = 4
+    tiny = choose_chunk_size(MODEL, SHAPE, m, budget_bytes=1, method="analytic")
+    mid = choose_chunk_size(MODEL, SHAPE, m, budget_bytes=per * m * 3 + 10**6, method="analytic")
+    huge = choose_chunk_size(MODEL, SHAPE, m, budget_bytes=10**13, method="analytic")
+    assert tiny == 1
+    assert 1 <= mid <= 3
+    assert huge == 24 + 1  # nb201: 6 edges x 4 ops (none excluded) players, +1 positions
+    assert choose_chunk_size(MODEL, SHAPE, m, budget_bytes=10**13, method="analytic", max_chunk=8) == 8
+    with pytest.raises(ValueError):
+        choose_chunk_size(MODEL, SHAPE, 0)
+
+
+def test_default_budget():
+    assert default_budget_bytes() > 0
+    if jax.default_backend() == "cpu":
+        assert default_budget_bytes() <= 4 * 1024**3
+
+
+@pytest.mark.parametrize("space,options", [("nb201", dict(C=4, N=1)),
+                                           ("darts_reference", dict(C=4, layers=3, partial_channels=4))])
+def test_remat_gives_identical_loss_and_gradients(space, options):
+    import jax.numpy as jnp
+    import numpy as np
+
+    x = jax.random.normal(jax.random.key(0), (2, 8, 8, 3))
+    results = []
+    for remat in (False, True):
+        model = build_supernet(space, remat=remat, **options)
+        shape = model.space.alpha_shape
+        alpha = jnp.zeros(shape)
+        variables = model.init(jax.random.key(0), x, alpha, jnp.ones(shape))
+
+        def loss(params, alpha):
+            logits, _ = model.apply({"params": params, "batch_stats": variables["batch_stats"]}, x, alpha,
+                                    jnp.ones(shape), train=True, mutable=["batch_stats"])
+            return jnp.sum(logits**2)
+
+        results.append((variables, jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(variables["params"], alpha)))
+    (v0, r0), (v1, r1) = results
+    jax.tree_util.tree_map(np.testing.assert_array_equal, v0, v1)  # same parameter tree (checkpoint format)
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), r0, r1)
