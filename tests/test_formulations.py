@@ -18,7 +18,7 @@ def with_formulation(name, fn, *args):
     previous = P.get_formulation()
     P.set_formulation(name)
     try:
-        return jax.jit(fn)(*args)
+        return jax.jit(lambda *a: fn(*a))(*args)  # fresh function: jit caches traces per function object
     finally:
         P.set_formulation(previous)
 
