@@ -76,6 +76,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.shapley.metric = "accuracy"  # accuracy | neg_cross_entropy
     c.shapley.bn_mode = "running"  # running | batch (each coalition's own batch statistics)
     c.shapley.players = "all"  # all | normal | reduce (restrict the game to one cell type)
+    c.shapley.formulation = "lax"  # op arithmetic while scoring: lax | shifted (CPU: faster forward, slow compile)
 
     c.alpha_rule = ml_collections.ConfigDict()
     c.alpha_rule.name = "reference"  # reference (z-score, noisy momentum) | paper (eqs. 6-7)
@@ -159,6 +160,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _one_of(config.shapley.metric, available_value_metrics(), "shapley.metric")  # built-ins + registered
     _one_of(config.shapley.bn_mode, ("running", "batch"), "shapley.bn_mode")
     _one_of(config.shapley.players, ("all", "normal", "reduce"), "shapley.players")
+    from shapley_nas_jax.ops.primitives import list_formulations
+
+    _one_of(config.shapley.formulation, list_formulations(), "shapley.formulation")
     _one_of(config.alpha_rule.name, available_alpha_rules(), "alpha_rule.name")  # built-ins + registered
     _require(0 <= config.alpha_rule.momentum < 1, "alpha_rule.momentum must lie in [0, 1)")
     _require(config.alpha_rule.step_size > 0, "alpha_rule.step_size must be > 0")

@@ -18,6 +18,7 @@ output size is ``floor((H + 2p - d*(k-1) - 1) / s) + 1``.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable, Mapping
 
 import jax
@@ -231,9 +232,10 @@ _FORMULATIONS: dict[str, dict[str, Callable]] = {
     },
 }
 
-# "auto": the formulation measured fastest per backend (BENCHMARKS.md). GPUs/TPUs keep lax (cuDNN and
-# XLA:TPU have native grouped convs); backends not listed use lax.
-AUTO_BY_BACKEND = {"cpu": "shifted"}
+# "auto" resolves to lax on every backend: "shifted" makes forward-only scoring several times faster on
+# CPU, but its fusion barriers make training steps (backward passes) slower and their compiles several
+# times longer (BENCHMARKS.md), so it is opted into per use: `shapley.formulation` scores coalitions with it.
+AUTO_BY_BACKEND: dict[str, str] = {}
 
 
 def _resolve(name: str) -> str:
@@ -268,6 +270,17 @@ def register_formulation(name: str, implementations: Mapping[str, Callable]) -> 
         raise ValueError(f"unknown primitive(s) {sorted(unknown)}; known: {sorted(_FORMULATIONS['lax'])}")
     _FORMULATIONS[name] = {**_FORMULATIONS["lax"], **implementations}
     _active._table = None  # re-resolve in case the active formulation was just replaced
+
+
+@contextlib.contextmanager
+def formulation(name: str):
+    """Within the block (e.g. while a jitted function traces), primitives use formulation `name`."""
+    previous = get_formulation()
+    set_formulation(name)
+    try:
+        yield
+    finally:
+        set_formulation(previous)
 
 
 def set_formulation(name: str) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 import optax
 
 from shapley_nas_jax import alpha_rules, models, shapley
+from shapley_nas_jax.ops import primitives
 from shapley_nas_jax import sharding as sharding_lib
 from shapley_nas_jax.search.game import SupernetGame, player_positions
 from shapley_nas_jax.search.state import (
@@ -236,13 +237,18 @@ class SearchProgram:
         """Shapley values of all players on `value_batches` (leading axis: one batch per permutation)."""
         s = self.config.shapley
         noise_rng = jax.random.fold_in(key, 1)
-        estimate = shapley.permutation_shapley(
+        with primitives.formulation(s.get("formulation", "lax")):  # applies while this function traces
+            estimate = self._permutation_shapley(state, value_batches, key, noise_rng)
+        return self.game.to_alpha_shape(estimate.values), estimate
+
+    def _permutation_shapley(self, state: SearchState, value_batches: dict, key: jax.Array, noise_rng: jax.Array):
+        s = self.config.shapley
+        return shapley.permutation_shapley(
             self.game.value_fn, self.game.num_players, jax.random.fold_in(key, 0),
             num_permutations=s.samples, truncation=s.truncation, truncated=s.truncated, aggregate=s.aggregate,
             sampling=s.sampling, chunk_size=s.chunk_size,
             shared=(state.params, state.batch_stats, state.alpha, noise_rng), samples=value_batches,
             coalition_sharding=self.coalition_sharding)
-        return self.game.to_alpha_shape(estimate.values), estimate
 
     def _shapley_step(self, state: SearchState, value_batches: dict):
         """Estimate Shapley values and move alpha by the alpha rule (an optax transformation)."""
