@@ -61,8 +61,19 @@ def _parse(argv: list[str], define: Callable[[flags.FlagValues], None]) -> tuple
     return fv, positional
 
 
+def check_config_file(argv: list[str]) -> None:
+    """Refuse a missing --config file in one line (ml_collections would print a traceback)."""
+    for i, arg in enumerate(argv):
+        path = arg.split("=", 1)[1] if arg.startswith("--config=") else (
+            argv[i + 1] if arg == "--config" and i + 1 < len(argv) else None)
+        if path is not None and not os.path.isfile(path):
+            raise UsageError(f"config file {path} not found; pass one of the files in configs/ (e.g. configs/demo.py)")
+
+
 def search_command(argv: list[str]) -> int:
     from shapley_nas_jax.search import run_search
+
+    check_config_file(argv)
 
     def define(fv):
         config_flags.DEFINE_config_file("config", default_config_path(), "Search config file (configs/*.py).",
@@ -118,6 +129,23 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
 }
 
 
+def one_line(error: BaseException) -> str:
+    """The error's message on one line.
+
+    absl wraps flag errors (with the underlying traceback text: keep its last line), and ml_collections
+    reports an unknown config key as the repr of a KeyError message.
+    """
+    text = str(error.args[0]) if error.args else str(error)
+    if isinstance(error, flags.Error):
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        text = lines[-1] if lines else text
+    if len(text) > 1 and text[0] == text[-1] == "'":
+        text = text[1:-1].replace("\\'", "'").replace("\\n", " ")
+    if "Did you mean" in text:
+        text = f"unknown config key {text}"
+    return " ".join(text.split()) or type(error).__name__
+
+
 class UsageError(Exception):
     """Wrong command-line usage."""
 
@@ -137,11 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     enable_compilation_cache()
     try:
         return command([f"shapley-nas {argv[1]}", *argv[2:]])
-    except (UserError, UsageError, flags.Error, ValueError, KeyError, FileNotFoundError, AttributeError) as error:
+    except (UserError, UsageError, flags.Error, ValueError, KeyError, OSError, AttributeError) as error:
         if debug:
             raise
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        print(f"shapley-nas: error: {message}", file=sys.stderr)
+        print(f"shapley-nas: error: {one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("shapley-nas: interrupted; rerun the same command to resume from the last checkpoint", file=sys.stderr)

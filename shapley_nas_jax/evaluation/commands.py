@@ -40,7 +40,9 @@ def _genotype_label(spec: str) -> str:
 
 def train_command(argv: list[str]) -> int:
     """Train (or resume) a genotype from scratch; prints the workdir, test accuracy, params and multiply-adds."""
-    from shapley_nas_jax.cli import _parse, default_config_path
+    from shapley_nas_jax.cli import _parse, check_config_file, default_config_path
+
+    check_config_file(argv)
     from shapley_nas_jax.evaluation.train import resolve_genotype, run_training
 
     def define(fv):
