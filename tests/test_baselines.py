@@ -57,12 +57,7 @@ def _darts_setup(method):
     return program, state, train_batch, value_batch, value_loss
 
 
-SLOW = os.environ.get("SHAPLEY_NAS_SLOW_TESTS") == "1"
-
-
-@pytest.mark.parametrize("method", ["darts_1st", pytest.param("darts_2nd", marks=pytest.mark.skipif(
-    not SLOW, reason="compiling the second-order (grad of grad) supernet step takes minutes on shared CPUs; "
-                     "set SHAPLEY_NAS_SLOW_TESTS=1"))])
+@pytest.mark.parametrize("method", ["darts_1st", "darts_2nd"])
 def test_darts_step_descends_the_value_loss(method):
     """The DARTS step is Adam on dL_val/dalpha (2nd order: L_val at the weights after one unrolled SGD step
     on L_train). It reports that loss, moves every alpha by the Adam lr, and lowers the loss."""
