@@ -6,9 +6,11 @@ parameter shapes. How each function is *computed* (its formulation) can be swapp
 formulation (``lax.conv_general_dilated`` / ``lax.reduce_window``) is the reference; ``"shifted"`` computes
 the same functions from shifted (strided) slices of a padded input, which XLA fuses into a few elementwise
 loops and which is one to two orders of magnitude faster on CPU for the small-channel, depthwise and pooling
-shapes of the PC-DARTS supernet (measurements in BENCHMARKS.md). ``"auto"`` (the default) resolves at trace
-time to ``"shifted"`` on CPU and ``"lax"`` elsewhere. A new formulation is added with
-:func:`register_formulation` and may override any subset of the functions (the rest fall back to lax).
+shapes of the PC-DARTS supernet in forward passes (measurements in BENCHMARKS.md). ``"auto"`` (the default)
+resolves to ``"lax"``: shifted's fusion barriers slow backward passes and compiles, so the search opts into
+it for forward-only scoring (``shapley.formulation``, via the :func:`formulation` context manager). A new
+formulation is added with :func:`register_formulation` and may override any subset of the functions (the
+rest fall back to lax).
 
 The switch is read at trace time: functions already jitted keep the formulation they were traced with.
 
