@@ -18,8 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from shapley_nas_jax import Search, base_config, register_alpha_rule, register_space, uniform_darts_space
+from shapley_nas_jax import Search, register_alpha_rule, register_space, uniform_darts_space
 from shapley_nas_jax.alpha_rules import zscore_per_cell_type
+from shapley_nas_jax.config import small_cpu_config
 
 
 def shapley_adam(momentum: float = 0.8, step_size: float = 0.1, **unused) -> optax.GradientTransformation:
@@ -39,23 +40,7 @@ register_space("pw2", lambda: uniform_darts_space("pw2", ("skip_connect", "nor_c
 
 
 def get_config():
-    c = base_config()
-    c.seed = 0
-    c.space = "pw2"
-    c.data.image_size = 8
-    c.data.crop_padding = 1
-    c.data.flip = False
-    c.data.train_fraction = 0.2
-    c.model.channels = 4
-    c.model.layers = 3
-    c.model.partial_channels = 1
-    c.train.epochs = 3
-    c.train.batch_size = 64
-    c.train.learning_rate = 0.05
-    c.search.warmup_epochs = 1
-    c.shapley.samples = 2
-    c.shapley.value_batch_size = 64
-    c.shapley.chunk_size = 16
+    c = small_cpu_config("pw2")
     c.alpha_rule.name = "shapley_adam"  # the registered rule, by name
     c.alpha_rule.step_size = 0.2
     return c

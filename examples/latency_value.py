@@ -17,7 +17,8 @@ import argparse
 import jax.numpy as jnp
 import numpy as np
 
-from shapley_nas_jax import Search, base_config, get_space, register_space, register_value_metric, uniform_darts_space
+from shapley_nas_jax import Search, get_space, register_space, register_value_metric, uniform_darts_space
+from shapley_nas_jax.config import small_cpu_config
 
 SPACE = "pw2"  # {skip_connect, nor_conv_1x1} on every edge of the DARTS cell
 # A small two-op space on the DARTS cell (built-in ops, cheap to compile on a CPU); any registered space works.
@@ -44,24 +45,8 @@ def cell_latency(genotype) -> float:
 
 
 def get_config():
-    c = base_config()
-    c.seed = 0
-    c.space = SPACE
-    c.data.image_size = 8
-    c.data.crop_padding = 1
-    c.data.flip = False
-    c.data.train_fraction = 0.2
-    c.model.channels = 4
-    c.model.layers = 3
-    c.model.partial_channels = 1
-    c.train.epochs = 3
-    c.train.batch_size = 64
-    c.train.learning_rate = 0.05
-    c.search.warmup_epochs = 1
+    c = small_cpu_config(SPACE)
     c.shapley.metric = "latency_accuracy"
-    c.shapley.samples = 2
-    c.shapley.value_batch_size = 64
-    c.shapley.chunk_size = 16
     c.alpha_rule.name = "paper"
     c.shapley.aggregate = "mean"
     return c

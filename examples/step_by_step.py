@@ -16,7 +16,8 @@ import argparse
 import jax
 import numpy as np
 
-from shapley_nas_jax import Search, base_config, register_space, uniform_darts_space
+from shapley_nas_jax import Search, register_space, uniform_darts_space
+from shapley_nas_jax.config import small_cpu_config
 
 
 # A small two-op space on the DARTS cell (built-in ops, cheap to compile on a CPU); any registered space works.
@@ -24,23 +25,7 @@ register_space("pw2", lambda: uniform_darts_space("pw2", ("skip_connect", "nor_c
 
 
 def get_config():
-    c = base_config()
-    c.seed = 0
-    c.space = "pw2"
-    c.data.image_size = 8
-    c.data.crop_padding = 1
-    c.data.flip = False
-    c.data.train_fraction = 0.2
-    c.model.channels = 4
-    c.model.layers = 3
-    c.model.partial_channels = 1
-    c.train.epochs = 3
-    c.train.batch_size = 64
-    c.train.learning_rate = 0.05
-    c.search.warmup_epochs = 1
-    c.shapley.samples = 2
-    c.shapley.value_batch_size = 64
-    c.shapley.chunk_size = 16
+    c = small_cpu_config("pw2")
     return c
 
 

@@ -13,8 +13,9 @@ Prints the space, the found cell (``genotype: Genotype(...)``) and which ops it 
 
 import argparse
 
-from shapley_nas_jax import Search, base_config, get_space, register_op, register_space, uniform_darts_space
+from shapley_nas_jax import Search, get_space, register_op, register_space, uniform_darts_space
 from shapley_nas_jax.ops import ReLUConvBN
+from shapley_nas_jax.config import small_cpu_config
 
 TOY_OPS = ("skip_connect", "pw_conv_1x1")
 
@@ -32,24 +33,9 @@ register_space("toy2", lambda: uniform_darts_space("toy2", TOY_OPS), overwrite=T
 
 def get_config():
     """A short search of the toy space on 8x8 digits (a few seconds per epoch on a CPU)."""
-    c = base_config()
-    c.seed = 0
-    c.space = "toy2"
-    c.data.image_size = 8
-    c.data.crop_padding = 1
-    c.data.flip = False
-    c.data.train_fraction = 0.2
-    c.model.channels = 4
-    c.model.layers = 3
-    c.model.partial_channels = 1
+    c = small_cpu_config("toy2")
     c.train.epochs = 4
-    c.train.batch_size = 64
-    c.train.learning_rate = 0.05
     c.train.eval_batches = 1
-    c.search.warmup_epochs = 1
-    c.shapley.samples = 2
-    c.shapley.value_batch_size = 64
-    c.shapley.chunk_size = 16
     return c
 
 

@@ -213,3 +213,27 @@ def robust_darts_config(space: str, dataset: str) -> ml_collections.ConfigDict:
     if dataset == "svhn_cropped":
         c.data.flip = False  # flipped digits are different characters
     return c
+
+
+def small_cpu_config(space: str) -> ml_collections.ConfigDict:
+    """A search that runs in well under a minute on 2 CPU cores once compiled, for trying things out:
+    8x8 digits, a 3-cell supernet with 4 channels, 3 epochs (1 warm-up), M=2 permutations of 64 images.
+    The examples start from it; its genotypes mean little."""
+    c = base_config()
+    c.seed = 0
+    c.space = space
+    c.data.image_size = 8
+    c.data.crop_padding = 1
+    c.data.flip = False
+    c.data.train_fraction = 0.2
+    c.model.channels = 4
+    c.model.layers = 3
+    c.model.partial_channels = 1
+    c.train.epochs = 3
+    c.train.batch_size = 64
+    c.train.learning_rate = 0.05
+    c.search.warmup_epochs = 1
+    c.shapley.samples = 2
+    c.shapley.value_batch_size = 64
+    c.shapley.chunk_size = 16
+    return c
