@@ -106,3 +106,32 @@ def test_bad_options_get_one_line_errors(tmp_path, key, value, message):
 def test_value_batch_larger_than_split_is_refused(tmp_path):
     with pytest.raises(ValueError, match="larger than"):
         run_search(tiny_config(**{"shapley.value_batch_size": 100000}), str(tmp_path), progress=False)
+
+
+def test_nb201_search_logs_benchmark_accuracy_of_each_epochs_genotype(tmp_path):
+    """With search.benchmark set, every epoch record and results.json carry the table's accuracies of the
+    genotype of that moment (a table of all 15,625 cells whose accuracy encodes the arch)."""
+    import csv
+    import itertools
+
+    from shapley_nas_jax.analysis.correlation import NB201_OPS, arch_from_ops
+    from shapley_nas_jax.benchmarks.nb201 import TABLE_COLUMNS
+
+    def accuracy(ops):  # a distinct number per arch
+        return float(sum(op * 5 ** i for i, op in enumerate(ops))) / 100
+
+    table = tmp_path / "table.csv"
+    with open(table, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["arch_str", *TABLE_COLUMNS.values()])
+        for ops in itertools.product(range(len(NB201_OPS)), repeat=6):
+            writer.writerow([arch_from_ops(list(ops)), *[accuracy(ops)] * len(TABLE_COLUMNS)])
+    config = tiny_config("nb201", **{"search.benchmark": str(table), "train.epochs": 2})
+    result = run_search(config, str(tmp_path / "run"), progress=False)
+    epochs = [r for r in read_records(str(tmp_path / "run")) if r["kind"] == "epoch"]
+    assert len(epochs) == 2
+    for record in epochs + [json.load(open(tmp_path / "run" / "results.json"))]:
+        ops = [NB201_OPS.index(op) for op in parse_genotype(record["genotype_str"]).ops]
+        assert record["benchmark"]["cifar10"]["test"] == pytest.approx(accuracy(ops))
+        assert record["benchmark"]["imagenet16"]["valid"] == pytest.approx(accuracy(ops))
+    assert str(result.genotype) == epochs[-1]["genotype_str"]
