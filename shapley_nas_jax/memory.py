@@ -19,7 +19,6 @@ Per-coalition estimate (``method``):
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -21,6 +21,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from shapley_nas_jax.genotypes import NB201Genotype
+
 NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 """Candidate operations of an NB201 edge, in the index order of the last axis of alpha."""
 
@@ -111,15 +113,7 @@ def arch_from_ops(ops: Sequence[str | int]) -> str:
             names.append(op)
         else:
             raise ValueError(f"unknown NB201 op {op!r}; ops are {', '.join(NB201_OPS)}")
-    groups = []
-    edge = 0
-    for to_node in range(1, 4):
-        items = []
-        for from_node in range(to_node):
-            items.append(f"{names[edge]}~{from_node}")
-            edge += 1
-        groups.append("|" + "|".join(items) + "|")
-    return "+".join(groups)
+    return str(NB201Genotype(tuple(names)))
 
 
 def to_float_array(values: Any) -> np.ndarray:

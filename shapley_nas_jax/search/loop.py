@@ -136,14 +136,10 @@ class _Search:
             self.benchmark = nb201.load_benchmark(config.search.benchmark)
 
     # ------------------------------------------------------------------------------------------ data
-    def _setup_data(self) -> None:
-        self.data = search_data(self.config)
-        for field in dataclasses.fields(self.data):
-            setattr(self, field.name, getattr(self.data, field.name))
 
     def _shapley_batches(self, index: int) -> dict:
         """M value batches (one per permutation) for architecture update `index`; fresh for each update."""
-        return self.program.put_value_batches(self.value_stream.value_batches(index, self.config.shapley.samples))
+        return self.program.put_value_batches(self.data.value_stream.value_batches(index, self.config.shapley.samples))
 
     # ----------------------------------------------------------------------------------- bookkeeping
     def _save(self, state: SearchState) -> None:
@@ -156,7 +152,7 @@ class _Search:
         if diverged >= 0:
             last = self.checkpointer.latest_id()
             raise SearchDivergedError(
-                f"training loss became non-finite at weight step {diverged} (epoch {diverged // self.steps_per_epoch}); "
+                f"training loss became non-finite at weight step {diverged} (epoch {diverged // self.data.steps_per_epoch}); "
                 f"the last good checkpoint ({'none yet' if last is None else f'id {last}'}) is kept in "
                 f"{self.rundir.checkpoint_dir}; lower train.learning_rate or raise train.grad_clip and rerun")
 
@@ -167,7 +163,7 @@ class _Search:
         loss_sum, correct, count = (float(x) for x in state.epoch_sums)
         eval_loss = eval_correct = eval_count = 0.0
         for i in range(self.config.train.eval_batches):
-            batch = self.eval_stream.batch(epoch * self.config.train.eval_batches + i)
+            batch = self.data.eval_stream.batch(epoch * self.config.train.eval_batches + i)
             loss, right = self.program.evaluate(state, self.program.put_eval_batch(batch))
             eval_loss += float(loss) * len(batch["label"])
             eval_correct += float(right)
@@ -201,9 +197,9 @@ class _Search:
         c = self.config
         if c.search.method == "random":
             return self._random_search()
-        self._setup_data()
-        self.program: SearchProgram = cached_program(c.to_json_best_effort(), self.space.name, self.image_shape,
-                                                     self.num_classes, self.steps_per_epoch)
+        self.data = search_data(c)
+        self.program: SearchProgram = cached_program(c.to_json_best_effort(), self.space.name, self.data.image_shape,
+                                                     self.data.num_classes, self.data.steps_per_epoch)
         self.checkpointer = Checkpointer(self.rundir.checkpoint_dir, keep=c.checkpoint.keep)
         if self.checkpointer.latest_id() is None:
             state = self.program.init_state()
@@ -218,13 +214,13 @@ class _Search:
             self.checkpointer.close()
 
     def _loop(self, state: SearchState) -> SearchState:
-        c, spe = self.config, self.steps_per_epoch
+        c, spe = self.config, self.data.steps_per_epoch
         total = c.train.epochs * spe
         points = arch_update_points(c, spe)
         seconds = {"train": 0.0, "arch": 0.0}
         bar = tqdm.tqdm(total=total, initial=int(state.step), unit="step", disable=not self.progress,
                         dynamic_ncols=True, desc=f"search {self.space.name}")
-        batches = self.train_stream.iterate(int(state.step), total - int(state.step))
+        batches = self.data.train_stream.iterate(int(state.step), total - int(state.step))
         try:
             while True:
                 step = int(state.step)
@@ -268,13 +264,13 @@ class _Search:
         c = self.config
         index = int(state.alpha_updates)
         if self.program.uses_darts:
-            state, metrics = self.program.darts_step(state, self.program.put_train_batch(self.train_stream.batch(step)),
-                                                     self.program.put_train_batch(self.darts_value_stream.batch(index)))
-            if index % self.steps_per_epoch:
+            state, metrics = self.program.darts_step(state, self.program.put_train_batch(self.data.train_stream.batch(step)),
+                                                     self.program.put_train_batch(self.data.darts_value_stream.batch(index)))
+            if index % self.data.steps_per_epoch:
                 return state  # log DARTS steps once per epoch's worth
         else:
             state, metrics = self.program.shapley_step(state, self._shapley_batches(index))
-        record = {"kind": "alpha_update", "epoch": step // self.steps_per_epoch, "step": step,
+        record = {"kind": "alpha_update", "epoch": step // self.data.steps_per_epoch, "step": step,
                   "alpha_updates": int(state.alpha_updates), "method": c.search.method}
         record.update({k: float(v) for k, v in metrics.items()})
         self.log.write(record)

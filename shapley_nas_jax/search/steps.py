@@ -7,6 +7,7 @@ the steps as jitted functions of `(state, batch...)`. Nothing here performs I/O;
 from __future__ import annotations
 
 import functools
+import json
 from typing import Any
 
 import jax
@@ -312,6 +313,6 @@ def cached_program(config_json: str, space_name: str, image_shape: tuple, num_cl
     """One program (and so one set of compiled steps) per distinct search setup within a process."""
     from shapley_nas_jax.spaces import get_space
 
-    config = ml_collections.ConfigDict(__import__("json").loads(config_json))
+    config = ml_collections.ConfigDict(json.loads(config_json))
     return SearchProgram(config, get_space(space_name), image_shape=image_shape, num_classes=num_classes,
                          steps_per_epoch=steps_per_epoch)
