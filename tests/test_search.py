@@ -135,3 +135,21 @@ def test_nb201_search_logs_benchmark_accuracy_of_each_epochs_genotype(tmp_path):
         assert record["benchmark"]["cifar10"]["test"] == pytest.approx(accuracy(ops))
         assert record["benchmark"]["imagenet16"]["valid"] == pytest.approx(accuracy(ops))
     assert str(result.genotype) == epochs[-1]["genotype_str"]
+
+
+def test_chunk_size_zero_is_sized_from_the_memory_budget():
+    from shapley_nas_jax.search.steps import SearchProgram
+    from shapley_nas_jax.spaces import get_space
+
+    def chunk(**overrides):
+        config = tiny_config(**{"shapley.chunk_size": 0, **overrides})
+        program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
+                                steps_per_epoch=4)
+        return program.chunk_size, program.game.num_players
+
+    tiny, players = chunk(**{"shapley.memory_budget_mb": 1})
+    huge, _ = chunk(**{"shapley.memory_budget_mb": 10**6})
+    default, _ = chunk()
+    assert tiny == 1 and huge == players + 1  # a chain never has more than players + 1 positions
+    assert 1 <= default <= players + 1
+    assert chunk(**{"shapley.chunk_size": 5})[0] == 5  # an explicit size is used as given

@@ -16,7 +16,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from shapley_nas_jax import alpha_rules, models, shapley
+from shapley_nas_jax import alpha_rules, memory, models, shapley
 from shapley_nas_jax.ops import primitives
 from shapley_nas_jax import sharding as sharding_lib
 from shapley_nas_jax.search.game import SupernetGame, player_positions
@@ -92,6 +92,10 @@ class SearchProgram:
             positions=player_positions(space, s.players),
             value=make_value_fn(self.model, metric=s.metric, bn_mode=s.bn_mode),
         )
+        self.chunk_size = s.chunk_size or memory.choose_chunk_size(
+            self.model, (s.value_batch_size, *self.image_shape), s.samples,
+            budget_bytes=s.memory_budget_mb * 2**20 or None, num_players=self.game.num_players,
+            metric=s.metric, bn_mode=s.bn_mode)
         self.uses_darts = config.search.method in ("darts_1st", "darts_2nd")
         self.arch_tx = self.arch_rule(jax.random.PRNGKey(config.seed))
         self._setup_mesh()
@@ -247,7 +251,7 @@ class SearchProgram:
         return shapley.permutation_shapley(
             self.game.value_fn, self.game.num_players, jax.random.fold_in(key, 0),
             num_permutations=s.samples, truncation=s.truncation, truncated=s.truncated, aggregate=s.aggregate,
-            sampling=s.sampling, chunk_size=s.chunk_size,
+            sampling=s.sampling, chunk_size=self.chunk_size,
             shared=(state.params, state.batch_stats, state.alpha, noise_rng), samples=value_batches,
             coalition_sharding=self.coalition_sharding)
 
