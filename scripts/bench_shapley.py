@@ -5,25 +5,30 @@
     .venv/bin/python scripts/bench_shapley.py --formulation lax     # the lax reference formulation
 
 Weights are random, so truncation would be random; instead every strategy scores a fixed number of
-prefixes (``--prefixes`` positions of each of ``--samples`` chains; ``s_per_update`` = time for
-``samples * prefixes`` evaluations, i.e. an alpha update whose chains all truncate after ``prefixes - 1``
-removals). Strategies:
+prefixes (``--prefixes`` positions of each of ``--samples`` chains from position ``--start``, i.e. with
+``start`` players already removed; ``s_per_update`` = time for ``samples * prefixes`` evaluations, i.e. an
+alpha update whose chains all truncate after ``prefixes - 1`` removals). Strategies:
 
 * ``single``: a jitted single-mask value function called in a Python loop (the reference's way),
   at most ``--max-evals`` calls (then extrapolated);
+* ``sequential``: the estimator's CPU path (``shapley.scoring=sequential``, ``shapley.score_chains``): one
+  jitted call walks each chain over its ``prefixes`` positions, one coalition at a time, skipping masked-out
+  ops (``skip_absent_ops``) and reusing the prefix cells (stem + cells before the first reduction) while a
+  chain removes reduction-cell ops; ``sequential_skip`` without the prefix reuse, ``sequential_plain``
+  without either;
 * ``vmap_chunk{c}``: ``shapley.permutation.score_chunk`` (the estimator's inner call: M chains x c positions
   vmapped) for each ``c`` in ``--chunks``;
-* ``sharded``: HOOK for the multi-device path: used if ``shapley_nas_jax.sharding`` exists and offers
-  ``sharded_score_chunk(value_fn, shared, samples, ranks, start, chunk_size)``; else skipped (devices=1).
+* ``sharded``: the search's coalition-parallel path (``score_chunk(..., coalition_sharding=...)`` over a
+  mesh of all devices, ``prefixes`` positions of every chain in one call); skipped on one device.
 
-Timings: median of ``--repeats`` calls after one compile call; wall and process CPU time are both shown
-(the CPU time is less sensitive to other processes on a shared machine).
+Timings: every strategy is compiled first (one call each), then timed in turns, ``--repeats`` rounds, so
+that drifts of a shared machine hit all strategies alike; medians of wall and process CPU time are shown
+(the CPU time is less sensitive to other processes).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import resource
 import sys
@@ -34,24 +39,17 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, ".")
-from shapley_nas_jax.models.supernet import build_supernet  # noqa: E402
+from shapley_nas_jax.models.supernet import build_supernet, scoring_defaults  # noqa: E402
 from shapley_nas_jax.ops import primitives as P  # noqa: E402
 from shapley_nas_jax.search.game import SupernetGame, player_positions  # noqa: E402
-from shapley_nas_jax.shapley.permutation import permutation_ranks, sample_permutations, score_chunk  # noqa: E402
+from shapley_nas_jax.sharding import coalition_sharding, make_mesh  # noqa: E402
+from shapley_nas_jax.shapley.permutation import (  # noqa: E402
+    permutation_ranks,
+    sample_permutations,
+    score_chains,
+    score_chunk,
+)
 from shapley_nas_jax.value import make_value_fn  # noqa: E402
-
-
-def timed(fn, repeats):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn())
-    compile_s = time.perf_counter() - t0
-    walls, cpus = [], []
-    for _ in range(repeats):
-        w, c = time.perf_counter(), time.process_time()
-        jax.block_until_ready(fn())
-        walls.append(time.perf_counter() - w)
-        cpus.append(time.process_time() - c)
-    return compile_s, float(np.median(walls)), float(np.median(cpus))
 
 
 def peak_memory_bytes():
@@ -72,19 +70,26 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--partial-channels", type=int, default=4)
     ap.add_argument("--samples", type=int, default=2, help="M permutations (chains)")
-    ap.add_argument("--prefixes", type=int, default=2, help="positions scored per chain (fixed truncation)")
+    ap.add_argument("--prefixes", type=int, default=4, help="positions scored per chain (fixed truncation)")
     ap.add_argument("--eta", type=float, default=0.5, help="recorded only: truncation is fixed by --prefixes")
     ap.add_argument("--chunks", default="2", help="comma-separated chunk sizes for the vmapped strategy")
     ap.add_argument("--max-evals", type=int, default=3, help="cap on timed calls of the single-mask strategy")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--formulation", default="auto")
-    ap.add_argument("--strategies", default="single,vmap,sharded")
+    ap.add_argument("--start", type=int, default=0, help="first scored chain position (players already removed)")
+    ap.add_argument("--formulation", default="auto",
+                    help="op formulation; auto = the search's scoring default for this backend and space")
+    ap.add_argument("--strategies", default="single,sequential,sequential_skip,sequential_plain,vmap,sharded")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--fast-compile", action="store_true",
+                    help="jax_disable_most_optimizations (tests: tiny shapes, compile time dominates)")
     args = ap.parse_args(argv)
+    if args.fast_compile:
+        jax.config.update("jax_disable_most_optimizations", True)
 
-    P.set_formulation(args.formulation)
     model = build_supernet(args.space, channels=args.channels, layers=args.layers, cells_per_stage=args.cells,
                            partial_channels=args.partial_channels)
+    default_formulation, _ = scoring_defaults(model.space.topology, jax.default_backend(), sequential=True)
+    P.set_formulation(default_formulation if args.formulation == "auto" else args.formulation)
     space = model.space
     shape = tuple(space.alpha_shape)
     x = jax.random.normal(jax.random.key(1), (args.batch, 32, 32, 3))
@@ -96,52 +101,70 @@ def main(argv=None):
     samples = {"image": jnp.broadcast_to(x, (m,) + x.shape), "label": jnp.broadcast_to(labels, (m, args.batch))}
     ranks = permutation_ranks(sample_permutations(jax.random.key(3), n, m))
     total = m * args.prefixes
-    rows = []
     strategies = args.strategies.split(",")
+    candidates = []  # (strategy, evals per call, call)
 
+    masks = [(ranks[j] >= args.start + p).astype(jnp.float32) for j in range(m) for p in range(args.prefixes)]
     if "single" in strategies:
         one = jax.jit(lambda mask, sample: game.value_fn(shared, mask, sample))
-        masks = [(ranks[j] >= p).astype(jnp.float32) for j in range(m) for p in range(args.prefixes)]
         calls = min(args.max_evals, len(masks))
         sample0 = jax.tree_util.tree_map(lambda a: a[0], samples)
-        compile_s, wall, cpu = timed(lambda: [one(mk, sample0) for mk in masks[:calls]], args.repeats)
-        rows.append(dict(strategy="single", evals=calls, compile_s=compile_s, s_per_eval=wall / calls,
-                         cpu_s_per_eval=cpu / calls))
+        candidates.append(("single", calls, lambda: [one(mk, sample0) for mk in masks[:calls]]))
+
+    for name, skip, staged in (("sequential", True, True), ("sequential_skip", True, False),
+                               ("sequential_plain", False, False)):
+        if name not in strategies:
+            continue
+        seq_game = SupernetGame(shape, game.positions, make_value_fn(model.clone(skip_absent_ops=skip), "accuracy",
+                                                                      "running"))
+        value_fn = seq_game.staged if staged and seq_game.staged is not None else seq_game.value_fn
+        fn = jax.jit(lambda value_fn=value_fn: score_chains(value_fn, shared, samples, ranks, 0.0, truncate=False,
+                                                            num_positions=args.prefixes, first_position=args.start))
+        candidates.append((name, total, fn))
 
     if "vmap" in strategies:
         for c in [int(v) for v in args.chunks.split(",")]:
             fn = jax.jit(lambda start, c=c: score_chunk(game.value_fn, shared, samples, ranks, start, c))
             calls = -(-args.prefixes // c)
-            compile_s, wall, cpu = timed(lambda: [fn(jnp.int32(i * c)) for i in range(calls)], args.repeats)
-            evals = calls * c * m
-            rows.append(dict(strategy=f"vmap_chunk{c}", evals=evals, compile_s=compile_s, s_per_eval=wall / evals,
-                             cpu_s_per_eval=cpu / evals))
+            candidates.append((f"vmap_chunk{c}", calls * c * m,
+                               lambda fn=fn, c=c, calls=calls: [fn(jnp.int32(args.start + i * c)) for i in range(calls)]))
 
     device_count = jax.device_count()
     if "sharded" in strategies:
-        # ---- HOOK: multi-device scoring (a colleague's shapley_nas_jax.sharding) -------------------------
-        try:
-            sharding = importlib.import_module("shapley_nas_jax.sharding")
-        except ImportError:
-            sharding = None
-        if sharding is None or not hasattr(sharding, "sharded_score_chunk") or device_count < 2:
-            print(f"sharded: skipped (devices={device_count}, shapley_nas_jax.sharding "
-                  f"{'present' if sharding else 'absent'})")
-        else:
+        if device_count < 2:
+            print(f"sharded: skipped (devices={device_count})")
+        else:  # the search's coalition-parallel path: each chunk's M x c coalitions split over all devices
+            split = coalition_sharding(make_mesh())
             c = max(1, args.prefixes)
-            fn = lambda: sharding.sharded_score_chunk(game.value_fn, shared, samples, ranks, 0, c)  # noqa: E731
-            compile_s, wall, cpu = timed(fn, args.repeats)
-            rows.append(dict(strategy="sharded", evals=m * c, compile_s=compile_s, s_per_eval=wall / (m * c),
-                             cpu_s_per_eval=cpu / (m * c)))
+            fn = jax.jit(lambda: score_chunk(game.value_fn, shared, samples, ranks, args.start, c,
+                                             coalition_sharding=split))
+            candidates.append(("sharded", m * c, fn))
+
+    # Compile every strategy first, then time them in turns, so that a shared machine's drifts hit all alike.
+    compile_s = {}
+    for name, _, call in candidates:
+        t0 = time.perf_counter()
+        jax.block_until_ready(call())
+        compile_s[name] = time.perf_counter() - t0
+    walls, cpus = {name: [] for name, _, _ in candidates}, {name: [] for name, _, _ in candidates}
+    for _ in range(args.repeats):
+        for name, _, call in candidates:
+            w, c = time.perf_counter(), time.process_time()
+            jax.block_until_ready(call())
+            walls[name].append(time.perf_counter() - w)
+            cpus[name].append(time.process_time() - c)
+    rows = [dict(strategy=name, evals=evals, compile_s=compile_s[name],
+                 s_per_eval=float(np.median(walls[name])) / evals, cpu_s_per_eval=float(np.median(cpus[name])) / evals)
+            for name, evals, _ in candidates]
 
     print(f"{args.space} C={args.channels} layers={args.layers} batch={args.batch} K={args.partial_channels} "
-          f"M={m} prefixes={args.prefixes} players={n} formulation={P.get_formulation(resolved=True)} "
+          f"M={m} prefixes={args.prefixes} start={args.start} players={n} formulation={P.get_formulation(resolved=True)} "
           f"device={jax.devices()[0].device_kind} x{device_count}")
-    print(f"{'strategy':<14}{'evals':>7}{'compile s':>11}{'s/eval':>9}{'cpu s/eval':>12}{'evals/s':>9}{'s/update':>10}")
+    print(f"{'strategy':<18}{'evals':>7}{'compile s':>11}{'s/eval':>9}{'cpu s/eval':>12}{'evals/s':>9}{'s/update':>10}")
     for r in rows:
         r["evals_per_s"] = 1.0 / r["s_per_eval"]
         r["s_per_update"] = total * r["s_per_eval"]
-        print(f"{r['strategy']:<14}{r['evals']:>7}{r['compile_s']:>11.1f}{r['s_per_eval']:>9.3f}"
+        print(f"{r['strategy']:<18}{r['evals']:>7}{r['compile_s']:>11.1f}{r['s_per_eval']:>9.3f}"
               f"{r['cpu_s_per_eval']:>12.3f}{r['evals_per_s']:>9.2f}{r['s_per_update']:>10.2f}")
     best = min(rows, key=lambda r: r["s_per_eval"])
     peak, peak_kind = peak_memory_bytes()

@@ -93,7 +93,8 @@ def shapley_values(fn: MaskFn, num_players: int, key: jax.Array | int | None = N
     ``truncation`` (default **None** here, i.e. unbiased; ``eta`` in (0, 1] stops a chain once its value falls
     below ``eta * fn(ones)``, which assumes positive values), ``truncated`` (``"zero"`` | ``"exclude"``),
     ``aggregate`` (default ``"mean"``; ``"mean_minus_std"``), ``sampling`` (``"uniform"`` | ``"antithetic"`` |
-    ``"stratified"``), ``chunk_size`` (chain positions scored per call; does not change the result), and
+    ``"stratified"``), ``scoring`` (``"batched"``: ``chunk_size`` chain positions per vmapped call, or
+    ``"sequential"``: one coalition at a time; neither changes the result), and
     any further keyword that function accepts. For the full estimate (per-chain marginals, evaluation
     counts) call ``permutation_shapley(mask_game(fn), n, key, ...)`` instead.
     """

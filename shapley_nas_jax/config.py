@@ -71,13 +71,14 @@ def base_config() -> ml_collections.ConfigDict:
     c.shapley.truncated = "zero"  # zero: truncated players count as 0 (reference) | exclude
     c.shapley.aggregate = "mean_minus_std"  # mean (paper) | mean_minus_std (reference)
     c.shapley.sampling = "uniform"  # uniform | antithetic | stratified (every player at every position)
-    c.shapley.chunk_size = 8  # prefixes scored per chain per batched call; 0 = the largest that fits memory_budget_mb
+    c.shapley.scoring = "auto"  # batched (vmapped chunks) | sequential (one coalition at a time) | auto (CPU: sequential)
+    c.shapley.chunk_size = 8  # batched scoring: prefixes per chain per call; 0 = the largest that fits memory_budget_mb
     c.shapley.memory_budget_mb = 0  # budget for chunk_size=0 (0 = 60% of GPU memory, min(4 GiB, RAM/2) on CPU)
     c.shapley.value_batch_size = 1024  # images per permutation (a fresh batch each)
     c.shapley.metric = "accuracy"  # accuracy | neg_cross_entropy
     c.shapley.bn_mode = "running"  # running | batch (each coalition's own batch statistics)
     c.shapley.players = "all"  # all | normal | reduce (restrict the game to one cell type)
-    c.shapley.formulation = "lax"  # op arithmetic while scoring: lax | shifted (CPU: faster forward, slow compile)
+    c.shapley.formulation = "auto"  # op arithmetic while scoring: lax | shifted | auto (CPU: shifted, else lax)
 
     c.alpha_rule = ml_collections.ConfigDict()
     c.alpha_rule.name = "reference"  # reference (z-score, noisy momentum) | paper (eqs. 6-7)
@@ -156,6 +157,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _one_of(config.shapley.sampling, ("uniform", "antithetic", "stratified"), "shapley.sampling")
     if config.shapley.sampling == "antithetic":
         _require(config.shapley.samples % 2 == 0, "shapley.sampling='antithetic' needs an even shapley.samples")
+    _one_of(config.shapley.scoring, ("auto", "batched", "sequential"), "shapley.scoring")
     _require(config.shapley.chunk_size >= 0, "shapley.chunk_size must be >= 1, or 0 to size chunks from memory_budget_mb")
     _require(config.shapley.memory_budget_mb >= 0, "shapley.memory_budget_mb must be >= 0 (0 = default per backend)")
     _require(config.shapley.value_batch_size >= 1, "shapley.value_batch_size must be >= 1")

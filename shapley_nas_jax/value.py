@@ -145,13 +145,19 @@ def make_value_fn(model: nn.Module, metric: Union[str, ValueMetric] = "accuracy"
     :func:`register_value_metric`) or a callable ``fn(logits, labels[, mask=, alpha=])``.
     ``rng`` feeds the ``"noise"`` stream (required when the model's space has a ``noise`` op, e.g. S4);
     ``beta [cell_types, edges]`` is passed on only when given (PC-DARTS edge normalisation).
+
+    For a supernet with a prefix (DARTS topology: stem and the cells before the first reduction) the
+    function also has ``value.prefix(params, batch_stats, alpha, mask, batch, rng=None, beta=None)`` (the
+    prefix's output), ``value.from_prefix(params, batch_stats, alpha, mask, batch, features, rng=None,
+    beta=None)`` (the value from it) and ``value.prefix_cell_types`` (the cell types whose mask the prefix
+    reads), so sequential scoring can reuse a prefix across coalitions that agree on those cell types.
     """
     score = get_value_metric(metric)
     if bn_mode not in BN_MODES:
         raise ValueError(f"unknown bn_mode {bn_mode!r}; known: {', '.join(BN_MODES)}")
     needs_rng = _uses_noise(model)
 
-    def value(params, batch_stats, alpha, mask, batch, rng=None, beta=None):
+    def apply(params, batch_stats, alpha, mask, image, rng, beta, **call):
         if needs_rng and rng is None:
             raise ValueError("this supernet has a 'noise' op: pass rng=<PRNG key> to the value function")
         variables = {"params": params}
@@ -160,14 +166,31 @@ def make_value_fn(model: nn.Module, metric: Union[str, ValueMetric] = "accuracy"
         extra = {} if beta is None else {"beta": beta}
         rngs = None if rng is None else {"noise": rng}
         if bn_mode == "running":
-            logits = model.apply(variables, batch["image"], alpha, mask, train=False, rngs=rngs, **extra)
-        else:
-            logits, _discarded_stats = model.apply(
-                variables, batch["image"], alpha, mask, train=True, rngs=rngs, mutable=["batch_stats"], **extra
-            )
+            return model.apply(variables, image, alpha, mask, train=False, rngs=rngs, **extra, **call)
+        out, _discarded_stats = model.apply(variables, image, alpha, mask, train=True, rngs=rngs,
+                                            mutable=["batch_stats"], **extra, **call)
+        return out
+
+    def score_of(logits, labels, alpha, mask):
         if score.extras:
             full_mask = jnp.ones(jnp.shape(alpha), jnp.float32) if mask is None else mask
-            return score(logits, batch["label"], mask=full_mask, alpha=alpha)
-        return score(logits, batch["label"])
+            return score(logits, labels, mask=full_mask, alpha=alpha)
+        return score(logits, labels)
 
+    def value(params, batch_stats, alpha, mask, batch, rng=None, beta=None):
+        logits = apply(params, batch_stats, alpha, mask, batch["image"], rng, beta)
+        return score_of(logits, batch["label"], alpha, mask)
+
+    if hasattr(model, "prefix_cell_types"):
+        # Two stages for supernets that split at the first reduction cell (see DartsSupernet): the prefix's
+        # output, and the value from a given prefix output. value == from_prefix(..., prefix(...)).
+        def prefix(params, batch_stats, alpha, mask, batch, rng=None, beta=None):
+            return apply(params, batch_stats, alpha, mask, batch["image"], rng, beta, return_prefix=True)
+
+        def from_prefix(params, batch_stats, alpha, mask, batch, features, rng=None, beta=None):
+            logits = apply(params, batch_stats, alpha, mask, None, rng, beta, prefix=features)
+            return score_of(logits, batch["label"], alpha, mask)
+
+        value.prefix, value.from_prefix = prefix, from_prefix
+        value.prefix_cell_types = model.prefix_cell_types()
     return value

@@ -74,6 +74,7 @@ def tiny_config(devices: int, **overrides):
     c.train.epochs = 2
     c.shapley.samples = 3  # 3 chains x chunk 4 = 12 coalitions: does not divide 8 devices (padded to 16)
     c.shapley.chunk_size = 4
+    c.shapley.scoring = "batched"  # like the coalition-sharded runs, so num_computed (chunk padding) compares too
     c.shapley.value_batch_size = 8
     c.mesh.devices = devices
     for key, value in overrides.items():

@@ -3,6 +3,7 @@
 import json
 import os
 
+import jax
 import numpy as np
 import pytest
 
@@ -142,7 +143,7 @@ def test_chunk_size_zero_is_sized_from_the_memory_budget():
     from shapley_nas_jax.spaces import get_space
 
     def chunk(**overrides):
-        config = tiny_config(**{"shapley.chunk_size": 0, **overrides})
+        config = tiny_config(**{"shapley.chunk_size": 0, "shapley.scoring": "batched", **overrides})
         program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
                                 steps_per_epoch=4)
         return program.chunk_size, program.game.num_players
@@ -153,3 +154,53 @@ def test_chunk_size_zero_is_sized_from_the_memory_budget():
     assert tiny == 1 and huge == players + 1  # a chain never has more than players + 1 positions
     assert 1 <= default <= players + 1
     assert chunk(**{"shapley.chunk_size": 5})[0] == 5  # an explicit size is used as given
+    assert chunk(**{"shapley.scoring": "sequential"})[0] == 0  # sequential scoring needs no chunks
+
+
+def test_sequential_and_batched_scoring_give_the_same_alpha_update():
+    from shapley_nas_jax.search.steps import SearchProgram
+    from shapley_nas_jax.spaces import get_space
+
+    def update(scoring):
+        config = tiny_config(**{"shapley.scoring": scoring, "shapley.formulation": "lax", "shapley.samples": 3,
+                                "shapley.chunk_size": 4, "shapley.truncation": 0.9,
+                                "shapley.metric": "neg_cross_entropy"})
+        program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
+                                steps_per_epoch=4)
+        assert program.scoring == scoring
+        state = program.init_state()
+        batches = {"image": jax.random.uniform(jax.random.PRNGKey(1), (3, 32, 8, 8, 1)),
+                   "label": jax.random.randint(jax.random.PRNGKey(2), (3, 32), 0, 10)}
+        new_state, metrics = program.shapley_step(state, batches)
+        return new_state, jax.device_get(metrics)
+
+    batched, batched_metrics = update("batched")
+    sequential, sequential_metrics = update("sequential")
+    assert np.abs(np.asarray(batched.shapley)).max() > 0
+    np.testing.assert_allclose(np.asarray(sequential.shapley), np.asarray(batched.shapley), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(sequential.alpha), np.asarray(batched.alpha), atol=1e-5)
+    assert sequential_metrics["num_computed"] == sequential_metrics["num_evaluations"]
+    assert batched_metrics["num_computed"] >= batched_metrics["num_evaluations"]
+
+
+def test_scoring_defaults_follow_backend_and_topology():
+    from shapley_nas_jax.models import scoring_defaults
+    from shapley_nas_jax.search.steps import SearchProgram
+    from shapley_nas_jax.spaces import get_space
+
+    assert scoring_defaults("darts", "cpu", sequential=True) == ("shifted", True)
+    assert scoring_defaults("darts", "cpu", sequential=False) == ("shifted", False)  # no skipping under vmap
+    assert scoring_defaults("nb201", "cpu", sequential=True) == ("lax", False)
+    assert scoring_defaults("darts", "gpu", sequential=False) == ("lax", False)
+
+    def program(**overrides):
+        config = tiny_config(**overrides)
+        return SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
+                             steps_per_epoch=4)
+
+    darts = program()  # CPU, auto: sequential, shifted, the staged game
+    assert (darts.scoring, darts.scoring_formulation) == ("sequential", "shifted")
+    assert darts.game.staged is not None
+    assert program(**{"shapley.formulation": "lax"}).scoring_formulation == "lax"
+    nb201 = program(space="nb201")
+    assert (nb201.scoring, nb201.scoring_formulation, nb201.game.staged) == ("sequential", "lax", None)

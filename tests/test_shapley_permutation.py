@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from shapley_nas_jax.shapley import exact_shapley, permutation_shapley, score_chunk
+from shapley_nas_jax.shapley import StagedGame, exact_shapley, permutation_shapley, score_chains, score_chunk
 from shapley_nas_jax.shapley import games as G
 
 FIELDS = ("values", "marginals", "measured", "chain_values", "permutations", "num_evaluations")
@@ -158,6 +158,40 @@ def test_chunk_size_does_not_change_the_result(truncation):
         assert int(results[2].num_computed) == 6 * (n + 1)  # one chunk covers every position
 
 
+@pytest.mark.parametrize("truncation,aggregate", [(None, "mean"), (0.8, "mean"), (0.6, "mean_minus_std")])
+def test_sequential_scoring_equals_batched_and_computes_only_what_is_needed(truncation, aggregate):
+    game = G.random_table_game(7, seed=5)
+    kwargs = dict(num_permutations=5, truncation=truncation, aggregate=aggregate, shared=game.shared)
+    batched = permutation_shapley(game.value_fn, 7, jax.random.PRNGKey(2), chunk_size=3, **kwargs)
+    sequential = permutation_shapley(game.value_fn, 7, jax.random.PRNGKey(2), scoring="sequential", **kwargs)
+    assert_same_estimate(batched, sequential)
+    assert int(sequential.num_computed) == int(sequential.num_evaluations)
+    if truncation is not None:
+        assert int(batched.num_computed) > int(batched.num_evaluations)  # chunk padding past truncation
+
+
+def test_sequential_scoring_matches_the_reference_loop_and_traces_once():
+    table = np.random.default_rng(3).uniform(0.2, 1.0, 2**6)
+    chex.clear_trace_counter()
+    traced = chex.assert_max_traces(lambda shared, mask, sample=None: G.table_value(shared, mask, sample), n=1)
+    est = permutation_shapley(traced, 6, jax.random.PRNGKey(7), num_permutations=8, truncation=0.7,
+                              shared={"table": jnp.asarray(table, jnp.float32)}, scoring="sequential")
+    marg, meas = reference_chain_numpy(table.astype(np.float32), np.asarray(est.permutations), 0.7)
+    np.testing.assert_array_equal(np.asarray(est.measured), meas)
+    np.testing.assert_allclose(np.asarray(est.marginals), marg, atol=1e-6)
+
+
+def test_score_chains_routes_samples_and_stops_at_num_positions():
+    def scaled_size(shared, mask, sample):
+        return sample * jnp.sum(mask)
+
+    ranks = jnp.asarray([[0, 1, 2, 3], [3, 2, 1, 0]], jnp.int32)
+    values = np.asarray(score_chains(scaled_size, None, jnp.asarray([1.0, 10.0]), ranks, 0.5, truncate=False,
+                                     num_positions=3))
+    np.testing.assert_array_equal(values[:, :3], [[4.0, 3.0, 2.0], [40.0, 30.0, 20.0]])
+    assert np.isnan(values[:, 3:]).all()
+
+
 def test_antithetic_pairs_and_stratified_positions():
     est = permutation_shapley(G.additive_value, 5, jax.random.PRNGKey(1), num_permutations=6, truncation=None,
                               sampling="antithetic", shared={"a": jnp.arange(5.0)})
@@ -234,6 +268,7 @@ def test_score_chunk_compiles_once():
         (dict(aggregate="median"), "unknown aggregate='median'"),
         (dict(sampling="sobol"), "unknown sampling='sobol'"),
         (dict(chunk_size=0), "chunk_size must be >= 1"),
+        (dict(scoring="parallel"), "unknown scoring='parallel'"),
         (dict(sampling="antithetic", num_permutations=3), "must be even"),
         (dict(num_permutations=2, samples=jnp.zeros((3, 2))), "leading axis num_permutations=2"),
     ],
@@ -257,3 +292,36 @@ def test_truncation_is_relative_to_the_magnitude_for_negative_values():
         assert np.all(chain[1:last] >= -1.5)  # no earlier position crossed the threshold
         assert last == 5 or chain[last] < -1.5  # it stopped right after crossing (or ran out of players)
         assert last == 5 or weights[perm[last - 1]] == 2.0 or chain[last] < -1.5
+
+
+def staged_table_game(n, prefix_players, declared, seed=0):
+    """v(S) = a[S & P] + b[S]: a prefix reading only the players P, declared as reading `declared`."""
+    rng = np.random.default_rng(seed)
+    a, b = (jnp.asarray(rng.uniform(0.5, 1.0, 2**n), jnp.float32) for _ in range(2))
+    bits = 1 << np.arange(n)
+    keep = jnp.asarray(np.asarray(prefix_players, bool))
+
+    def index(mask):
+        return jnp.sum(jnp.where(mask > 0.5, bits, 0))
+
+    def prefix(shared, mask, sample):
+        return {"a": a[index(jnp.where(keep, mask, 0.0))]}
+
+    def finish(shared, mask, sample, features):
+        return features["a"] + b[index(mask)]
+
+    return StagedGame(prefix, finish, np.asarray(declared, bool))
+
+
+def test_staged_game_reuses_its_prefix_exactly():
+    prefix_players = [True, False, True, False, False, True]
+    staged = staged_table_game(6, prefix_players, prefix_players)
+    kwargs = dict(num_permutations=6, truncation=0.9, scoring="sequential")
+    plain = permutation_shapley(lambda s, m, x: staged(s, m, x), 6, jax.random.PRNGKey(1), **kwargs)
+    assert_same_estimate(permutation_shapley(staged, 6, jax.random.PRNGKey(1), **kwargs), plain)
+    # The prefix really is reused: declaring too few prefix players leaves stale prefixes in the chains.
+    wrong = staged_table_game(6, prefix_players, [False] * 6)
+    kwargs["truncation"] = None
+    stale = permutation_shapley(wrong, 6, jax.random.PRNGKey(1), **kwargs)
+    assert not np.allclose(np.asarray(stale.chain_values), np.asarray(
+        permutation_shapley(lambda s, m, x: wrong(s, m, x), 6, jax.random.PRNGKey(1), **kwargs).chain_values))

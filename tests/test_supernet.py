@@ -2,6 +2,8 @@ import jax
 
 jax.config.update("jax_disable_most_optimizations", True)
 
+import functools
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -194,3 +196,67 @@ def test_build_supernet_dispatch_and_errors():
     assert (n.C, n.N, n.renormalize) == (8, 2, True)
     with pytest.raises(ValueError, match="unknown supernet option 'layer'"):
         build_supernet("darts", layer=3)
+
+
+SKIP_CASES = [("darts_reference", dict(C=4, layers=3, partial_channels=2), False),
+              ("nb201", dict(C=4, N=1), True), ("s4", dict(C=4, layers=2), False)]
+
+
+@pytest.mark.parametrize("space_name,options,train", SKIP_CASES)
+def test_skipping_absent_ops_gives_the_same_values(space_name, options, train):
+    """skip_absent_ops (a cond per op) gives the logits of multiplying masked ops by 0: one mask at a time,
+    under vmap, in eval mode and with batch statistics. (The running-average update differs for skipped ops,
+    which are not run; value functions throw that update away.)"""
+    space = get_space(space_name)
+    plain = build_supernet(space, **options)
+    skipping = plain.clone(skip_absent_ops=True)
+    x = jax.random.normal(jax.random.key(0), (4, 8, 8, 3))
+    alpha = jax.random.normal(jax.random.key(1), space.alpha_shape)
+    rngs = {"params": jax.random.key(2), "noise": jax.random.key(3)}
+    variables = plain.init(rngs, x, alpha, None)
+    assert jax.tree.structure(skipping.init(rngs, x, alpha, None)) == jax.tree.structure(variables)
+    masks = jax.random.bernoulli(jax.random.key(4), 0.6, (2,) + space.alpha_shape).astype(jnp.float32)
+
+    @functools.partial(jax.jit, static_argnums=1)
+    def run(mask, skip):
+        model = skipping if skip else plain
+        out = model.apply(variables, x, alpha, mask, train=train, rngs={"noise": jax.random.key(5)},
+                          mutable=["batch_stats"] if train else False)
+        return out[0] if train else out
+
+    close = functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-5)
+    for mask in masks:
+        close(run(mask, True), run(mask, False))
+        assert not np.allclose(run(mask, True), run(jnp.ones_like(mask), True))  # the mask matters
+    vmapped = jax.jit(jax.vmap(lambda m: run(m, True)))(masks)
+    close(vmapped, jnp.stack([run(m, False) for m in masks]))
+
+
+PREFIX_CASES = [("darts_reference", dict(C=4, layers=3, partial_channels=2), False),
+                ("s4", dict(C=4, layers=2, edge_normalization=True), True),
+                ("darts", dict(C=4, layers=3, stem="imagenet"), False)]
+
+
+@pytest.mark.parametrize("space_name,options,train", PREFIX_CASES)
+def test_supernet_from_its_prefix_equals_the_whole_pass(space_name, options, train):
+    """Logits from (stem + cells before the first reduction) then the rest equal one whole pass, for a
+    prefix with cells (layers=3) and the stem alone (layers=2), both stems, noise ops, batch statistics."""
+    from shapley_nas_jax.value import make_value_fn
+
+    space = get_space(space_name)
+    model = build_supernet(space, **options)
+    assert model.prefix_cell_types() == ((0,) if model.reduce_at[0] > 0 else ())
+    x = jax.random.normal(jax.random.key(0), (4, 16, 16, 3))
+    alpha = jax.random.normal(jax.random.key(1), space.alpha_shape)
+    variables = model.init({"params": jax.random.key(2), "noise": jax.random.key(3)}, x, alpha, None)
+    mask = jax.random.bernoulli(jax.random.key(4), 0.7, space.alpha_shape).astype(jnp.float32)
+    value = make_value_fn(model, "neg_cross_entropy", "batch" if train else "running")
+    batch = {"image": x, "label": jnp.arange(4) % 10}
+    args = (variables["params"], variables["batch_stats"], alpha, mask, batch, jax.random.key(5))
+    whole = jax.jit(value)(*args)
+    staged = jax.jit(lambda *a: value.from_prefix(*a[:5], value.prefix(*a), a[5]))(*args)
+    np.testing.assert_allclose(staged, whole, rtol=1e-6)
+    if model.reduce_at[0] > 0:  # the prefix has cells: a different normal-cell coalition changes it
+        other = mask.at[0].set(1.0 - mask[0])
+        prefix = jax.jit(value.prefix)
+        assert not np.allclose(prefix(*args)[1], prefix(*args[:3], other, *args[4:])[1])

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from shapley_nas_jax.genotypes import DartsGenotype, NB201Genotype
 from shapley_nas_jax.models.supernet import ResNetBasicBlock
 from shapley_nas_jax.ops import primitives as P
-from shapley_nas_jax.ops.layers import BatchNorm, Conv, FactorizedReduce, ReLUConvBN, make_op
+from shapley_nas_jax.ops.layers import BatchNorm, Conv, FactorizedReduce, ReLUConvBN, imagenet_stem, make_op
 
 AUX_HEAD = "auxiliary_head"  # name of the auxiliary head's parameter subtree
 NB201_EDGE_INPUTS = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (node, input) per NB201 edge
@@ -184,14 +184,7 @@ class NetworkImageNet(_DartsNetwork):
     aux_bn_after_conv2: bool = False
 
     def stem(self, x, train):
-        C = self.C
-        s = Conv(C // 2, 3, 2, 1, name="stem0_conv1")(x)
-        s = nn.relu(BatchNorm(affine=True, name="stem0_bn1")(s, train))
-        s = Conv(C, 3, 2, 1, name="stem0_conv2")(s)
-        s0 = BatchNorm(affine=True, name="stem0_bn2")(s, train)
-        s = Conv(C, 3, 2, 1, name="stem1_conv")(nn.relu(s0))
-        s1 = BatchNorm(affine=True, name="stem1_bn")(s, train)
-        return s0, s1, True
+        return (*imagenet_stem(x, self.C, train), True)
 
 
 class NB201Cell(nn.Module):

@@ -1,6 +1,7 @@
 """Supernets: DARTS-style (DARTS, reference, S1-S4) and NAS-Bench-201, built with :func:`build_supernet`."""
 
 from shapley_nas_jax.models.supernet import (
+    CPU_SCORING,
     DartsSearchCell,
     DartsSupernet,
     MixedOp,
@@ -10,9 +11,11 @@ from shapley_nas_jax.models.supernet import (
     build_supernet,
     edge_normalization_weights,
     mixing_weights,
+    scoring_defaults,
 )
 
 __all__ = [
+    "CPU_SCORING",
     "DartsSearchCell",
     "DartsSupernet",
     "MixedOp",
@@ -22,4 +25,5 @@ __all__ = [
     "build_supernet",
     "edge_normalization_weights",
     "mixing_weights",
+    "scoring_defaults",
 ]

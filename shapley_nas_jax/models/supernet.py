@@ -18,8 +18,30 @@ import jax
 import jax.numpy as jnp
 
 from shapley_nas_jax.ops import primitives as P
-from shapley_nas_jax.ops.layers import BatchNorm, Conv, FactorizedReduce, PointwiseConv, ReLUConvBN, make_op
+from shapley_nas_jax.ops.layers import (
+    BatchNorm,
+    Conv,
+    FactorizedReduce,
+    PointwiseConv,
+    ReLUConvBN,
+    imagenet_stem,
+    make_op,
+)
 from shapley_nas_jax.spaces import SearchSpace, get_space
+
+
+# One-coalition-at-a-time scoring on CPU, fastest per topology by measurement (scripts/bench_shapley.py,
+# BENCHMARKS.md): (formulation, skip_absent_ops). DARTS cells (depthwise convs and pools on few channels):
+# the shifted formulation with masked-out ops skipped; NB201 cells (dense convs): lax convs, every op
+# computed (the per-op conds cost more than they save there).
+CPU_SCORING = {"darts": ("shifted", True), "nb201": ("lax", False)}
+
+
+def scoring_defaults(topology: str, backend: str, sequential: bool) -> tuple[str, bool]:
+    """``(formulation, skip_absent_ops)`` for forward-only scoring of a ``topology`` supernet on ``backend``;
+    ``sequential``: one coalition at a time (under vmap a skipping cond would compute both branches)."""
+    formulation, skip = CPU_SCORING.get(topology, ("lax", False)) if backend == "cpu" else ("lax", False)
+    return formulation, skip and sequential
 
 
 def mixing_weights(alpha, mask=None, renormalize: bool = False):
@@ -48,12 +70,21 @@ def edge_normalization_weights(beta, endpoints):
     return out
 
 
+def _zeros_like_output(stride: int):
+    """The ``nn.cond`` branch of an absent op: zeros of the op's output shape (the input, strided)."""
+    return lambda module, x: jnp.zeros_like(P.subsample(x, stride))
+
+
 class MixedOp(nn.Module):
     """Weighted sum of the candidate ops on one edge, with optional PC-DARTS partial channels.
 
     With ``partial_channels = K > 1`` the first ``C//K`` channels go through the ops and the rest bypass
     them (2x2 max pool on stride-2 edges); the two parts are concatenated and channel-shuffled with K groups.
     ``x [B, H, W, C]``, ``weights [ops]`` -> ``[B, H/stride, W/stride, C]``.
+
+    ``skip_absent_ops``: ops whose weight is exactly 0 (masked out of a coalition) are skipped by a
+    ``cond`` instead of computed and multiplied by 0. Same values; faster when one coalition is scored at a
+    time (under ``vmap`` over coalitions the ``cond`` becomes a select that computes both branches).
     """
 
     op_names: tuple[str, ...]
@@ -61,6 +92,7 @@ class MixedOp(nn.Module):
     partial_channels: int = 1
     affine: bool = False
     pool_bn: bool = False
+    skip_absent_ops: bool = False
 
     @nn.compact
     def __call__(self, x, weights, train: bool = False):
@@ -72,8 +104,16 @@ class MixedOp(nn.Module):
         x_ops = x[..., :c_part] if k > 1 else x
         out = None
         for i, name in enumerate(self.op_names):
-            op = make_op(name, c_part, self.stride, self.affine, module_name=f"op{i}_{name}", pool_bn=self.pool_bn)
-            y = weights[i] * op(x_ops, train)
+
+            def weighted_op(module, x_ops, i=i, name=name):
+                op = make_op(name, c_part, self.stride, self.affine, module_name=f"op{i}_{name}", pool_bn=self.pool_bn)
+                return weights[i] * op(x_ops, train)
+
+            if self.skip_absent_ops and not self.is_initializing():
+                # An op masked out of the coalition (weight exactly 0) contributes exactly 0: don't compute it.
+                y = nn.cond(weights[i] != 0, weighted_op, _zeros_like_output(self.stride), self, x_ops)
+            else:
+                y = weighted_op(self, x_ops)
             out = y if out is None else out + y
         if k == 1:
             return out
@@ -102,6 +142,7 @@ class DartsSearchCell(nn.Module):
     multiplier: int = 4
     partial_channels: int = 1
     pool_bn: bool = False
+    skip_absent_ops: bool = False
 
     @nn.compact
     def __call__(self, s0, s1, weights, edge_weights=None, train: bool = False):
@@ -113,7 +154,8 @@ class DartsSearchCell(nn.Module):
         states = {0: s0, 1: s1}
         for e, (node, src) in enumerate(self.endpoints):
             stride = 2 if self.reduction and src < 2 else 1
-            mixed = MixedOp(self.edge_ops[e], stride, self.partial_channels, False, self.pool_bn, name=f"edge{e}")
+            mixed = MixedOp(self.edge_ops[e], stride, self.partial_channels, False, self.pool_bn,
+                            self.skip_absent_ops, name=f"edge{e}")
             y = mixed(states[src], weights[e], train)
             if edge_weights is not None:
                 y = edge_weights[e] * y
@@ -147,9 +189,28 @@ class DartsSupernet(nn.Module):
     renormalize: bool = False
     stem: str = "cifar"
     remat: bool = False  # rematerialise each cell in the backward pass (less activation memory, more compute)
+    skip_absent_ops: bool = False  # skip masked-out ops by a cond (scoring one coalition at a time)
+
+    @property
+    def reduce_at(self) -> tuple[int, int]:
+        """Indices of the two reduction cells."""
+        return self.layers // 3, 2 * self.layers // 3
+
+    def prefix_cell_types(self) -> tuple[int, ...]:
+        """Cell types (0 = normal) whose mask the prefix (stem + cells before the first reduction) reads."""
+        return (0,) if self.reduce_at[0] > 0 else ()
 
     @nn.compact
-    def __call__(self, x, alpha, mask=None, beta=None, train: bool = False):
+    def __call__(self, x, alpha, mask=None, beta=None, train: bool = False, prefix=None,
+                 return_prefix: bool = False):
+        """Logits ``[B, num_classes]``.
+
+        The network splits at the first reduction cell into a *prefix* (stem and the normal cells before it,
+        which read only the normal cells' mask) and the rest. ``return_prefix=True`` returns the prefix's
+        output ``(s0, s1)`` instead of logits; ``prefix=(s0, s1)`` starts from such an output instead of
+        ``x`` (``x`` is then unused). So a coalition that differs from the last one only in reduction-cell
+        ops can reuse the last prefix (exactly the same values).
+        """
         space = self.space
         if space.topology != "darts":
             raise ValueError(f"DartsSupernet needs a DARTS-topology space, got {space.name} ({space.topology})")
@@ -163,26 +224,21 @@ class DartsSupernet(nn.Module):
                 beta = jnp.zeros(alpha.shape[:2], alpha.dtype)
             edge_weights = edge_normalization_weights(beta, endpoints)
 
-        C = self.C
-        if self.stem == "cifar":
-            s = Conv(self.stem_multiplier * C, 3, 1, 1, name="stem_conv")(x)
-            s0 = s1 = BatchNorm(affine=True, name="stem_bn")(s, train)
-            reduction_prev = False
-        elif self.stem == "imagenet":
-            s = Conv(C // 2, 3, 2, 1, name="stem0_conv1")(x)
-            s = nn.relu(BatchNorm(affine=True, name="stem0_bn1")(s, train))
-            s = Conv(C, 3, 2, 1, name="stem0_conv2")(s)
-            s0 = BatchNorm(affine=True, name="stem0_bn2")(s, train)
-            s = Conv(C, 3, 2, 1, name="stem1_conv")(nn.relu(s0))
-            s1 = BatchNorm(affine=True, name="stem1_bn")(s, train)
-            reduction_prev = True
+        if prefix is None:
+            s0, s1, reduction_prev = self._stem(x, train)
         else:
-            raise ValueError(f"unknown stem {self.stem!r}; expected 'cifar' or 'imagenet'")
-
-        reduce_at = (self.layers // 3, 2 * self.layers // 3)
-        c_curr = C
+            s0, s1 = prefix
+            reduction_prev = False  # the prefix ends with a normal cell (or is the stem, see below)
+        first_reduction = self.reduce_at[0]
+        if prefix is not None and first_reduction == 0:
+            reduction_prev = self.stem == "imagenet"  # the prefix is the stem alone
+        c_curr = self.C
         for i in range(self.layers):
-            reduction = i in reduce_at
+            if i == first_reduction and return_prefix:
+                return s0, s1
+            if prefix is not None and i < first_reduction:
+                continue  # part of the given prefix
+            reduction = i in self.reduce_at
             if reduction:
                 c_curr *= 2
             ct = 1 if reduction else 0
@@ -196,6 +252,7 @@ class DartsSupernet(nn.Module):
                 multiplier=self.multiplier,
                 partial_channels=self.partial_channels,
                 pool_bn=self.pool_bn,
+                skip_absent_ops=self.skip_absent_ops,
                 name=f"cell{i}",
             )
             # positional, so that nn.remat can mark `train` (argument 5, counting self) static
@@ -203,6 +260,20 @@ class DartsSupernet(nn.Module):
             s0, s1 = s1, out
             reduction_prev = reduction
         return nn.Dense(self.num_classes, name="classifier")(P.global_avg_pool(s1))
+
+    def _stem(self, x, train: bool):
+        """``(s0, s1, reduction_prev)`` for the first cell."""
+        C = self.C
+        if self.stem == "cifar":
+            s = Conv(self.stem_multiplier * C, 3, 1, 1, name="stem_conv")(x)
+            s0 = s1 = BatchNorm(affine=True, name="stem_bn")(s, train)
+            reduction_prev = False
+        elif self.stem == "imagenet":
+            s0, s1 = imagenet_stem(x, C, train)
+            reduction_prev = True
+        else:
+            raise ValueError(f"unknown stem {self.stem!r}; expected 'cifar' or 'imagenet'")
+        return s0, s1, reduction_prev
 
 
 class ResNetBasicBlock(nn.Module):
@@ -232,12 +303,14 @@ class NB201SearchCell(nn.Module):
 
     edge_ops: tuple[tuple[str, ...], ...]
     endpoints: tuple[tuple[int, int], ...]
+    skip_absent_ops: bool = False
 
     @nn.compact
     def __call__(self, x, weights, train: bool = False):
         nodes = {0: x}
         for e, (node, src) in enumerate(self.endpoints):
-            y = MixedOp(self.edge_ops[e], 1, 1, False, False, name=f"edge{e}")(nodes[src], weights[e], train)
+            mixed = MixedOp(self.edge_ops[e], 1, 1, False, False, self.skip_absent_ops, name=f"edge{e}")
+            y = mixed(nodes[src], weights[e], train)
             nodes[node] = y if node not in nodes else nodes[node] + y
         return nodes[max(nodes)]
 
@@ -256,6 +329,7 @@ class NB201Supernet(nn.Module):
     num_classes: int = 10
     renormalize: bool = False
     remat: bool = False  # rematerialise each search cell in the backward pass
+    skip_absent_ops: bool = False  # skip masked-out ops by a cond (scoring one coalition at a time)
 
     @nn.compact
     def __call__(self, x, alpha, mask=None, train: bool = False):
@@ -270,7 +344,7 @@ class NB201Supernet(nn.Module):
             if stage > 0:
                 x = ResNetBasicBlock(self.C * 2**stage, 2, name=f"reduce{stage}")(x, train)
             for n in range(self.N):
-                x = cell_cls(space.edge_ops[0], space.edge_endpoints, name=f"stage{stage}_cell{n}")(
+                x = cell_cls(space.edge_ops[0], space.edge_endpoints, self.skip_absent_ops, name=f"stage{stage}_cell{n}")(
                     x, weights, train
                 )
         x = nn.relu(BatchNorm(affine=True, name="last_bn")(x, train))

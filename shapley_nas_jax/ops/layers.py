@@ -205,6 +205,19 @@ class FactorizedReduce(nn.Module):
         return BatchNorm(self.affine, name="bn")(jnp.concatenate([a, b], axis=-1), train)
 
 
+def imagenet_stem(x, C: int, train: bool = False):
+    """The DARTS ImageNet stem, /8: three stride-2 3x3 conv + BN (ReLU between); returns ``(s0, s1)`` at /4
+    and /8 with ``C`` channels. Call it inside a compact method: its modules (``stem0_conv1`` ...
+    ``stem1_bn``) belong to the calling module."""
+    s = Conv(C // 2, 3, 2, 1, name="stem0_conv1")(x)
+    s = nn.relu(BatchNorm(affine=True, name="stem0_bn1")(s, train))
+    s = Conv(C, 3, 2, 1, name="stem0_conv2")(s)
+    s0 = BatchNorm(affine=True, name="stem0_bn2")(s, train)
+    s = Conv(C, 3, 2, 1, name="stem1_conv")(nn.relu(s0))
+    s1 = BatchNorm(affine=True, name="stem1_bn")(s, train)
+    return s0, s1
+
+
 class Zero(nn.Module):
     """``none``: zeros with the strided input's shape."""
 

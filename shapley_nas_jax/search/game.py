@@ -7,11 +7,13 @@ this module maps them to the supernet's `[cell_types, edges, ops]` masks and bac
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable
 
 import jax.numpy as jnp
 import numpy as np
 
+from shapley_nas_jax.shapley import StagedGame
 from shapley_nas_jax.spaces import SearchSpace
 
 PLAYER_SETS = ("all", "normal", "reduce")
@@ -59,6 +61,27 @@ class SupernetGame:
         """Game interface: shared = (params, batch_stats, alpha, rng); batch = this permutation's batch."""
         params, batch_stats, alpha, rng = shared
         return self.value(params, batch_stats, alpha, self.full_mask(mask), batch, rng)
+
+    @functools.cached_property
+    def staged(self) -> StagedGame | None:
+        """The game as a :class:`~shapley_nas_jax.shapley.StagedGame` when the value function has a prefix
+        stage (DARTS supernets: stem + cells before the first reduction), else None. Its prefix players are
+        those of the cell types the prefix reads (the normal cell)."""
+        prefix_cell_types = getattr(self.value, "prefix_cell_types", None)
+        if prefix_cell_types is None:
+            return None
+        cell_type = self.positions // int(np.prod(self.alpha_shape[1:]))
+        prefix_players = np.isin(cell_type, prefix_cell_types)
+
+        def prefix(shared, mask, batch):
+            params, batch_stats, alpha, rng = shared
+            return self.value.prefix(params, batch_stats, alpha, self.full_mask(mask), batch, rng)
+
+        def finish(shared, mask, batch, features):
+            params, batch_stats, alpha, rng = shared
+            return self.value.from_prefix(params, batch_stats, alpha, self.full_mask(mask), batch, features, rng)
+
+        return StagedGame(prefix, finish, prefix_players)
 
     def __hash__(self):  # identity hash: one game object = one compiled scorer
         return id(self)

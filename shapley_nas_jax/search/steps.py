@@ -17,6 +17,7 @@ import numpy as np
 import optax
 
 from shapley_nas_jax import alpha_rules, memory, models, shapley
+from shapley_nas_jax.errors import ConfigError
 from shapley_nas_jax.ops import primitives
 from shapley_nas_jax import sharding as sharding_lib
 from shapley_nas_jax.search.game import SupernetGame, player_positions
@@ -87,18 +88,27 @@ class SearchProgram:
         self.weight_tx = weight_optimizer(config.train, steps_per_epoch)
         self.lr_schedule = learning_rate_schedule(config.train, steps_per_epoch)
         s = config.shapley
+        self._setup_mesh()
+        self.scoring = self._resolve_scoring(s.get("scoring", "auto"))
+        # Op arithmetic while scoring, and whether masked-out ops are skipped (same values): per backend and
+        # topology, by measurement (models.CPU_SCORING).
+        formulation, skip = models.scoring_defaults(space.topology, jax.default_backend(),
+                                                    sequential=self.scoring == "sequential")
+        self.scoring_formulation = formulation if s.get("formulation", "auto") == "auto" else s.formulation
+        scoring_model = self.model.clone(skip_absent_ops=skip)
         self.game = SupernetGame(
             alpha_shape=space.alpha_shape,
             positions=player_positions(space, s.players),
-            value=make_value_fn(self.model, metric=s.metric, bn_mode=s.bn_mode),
+            value=make_value_fn(scoring_model, metric=s.metric, bn_mode=s.bn_mode),
         )
-        self.chunk_size = s.chunk_size or memory.choose_chunk_size(
-            self.model, (s.value_batch_size, *self.image_shape), s.samples,
-            budget_bytes=s.memory_budget_mb * 2**20 or None, num_players=self.game.num_players,
-            metric=s.metric, bn_mode=s.bn_mode)
         self.uses_darts = config.search.method in ("darts_1st", "darts_2nd")
         self.arch_tx = self.arch_rule(jax.random.PRNGKey(config.seed))
-        self._setup_mesh()
+        self.chunk_size = s.chunk_size
+        if self.scoring == "batched" and not s.chunk_size:
+            self.chunk_size = memory.choose_chunk_size(
+                self.model, (s.value_batch_size, *self.image_shape), s.samples,
+                budget_bytes=s.memory_budget_mb * 2**20 or None, num_players=self.game.num_players,
+                metric=s.metric, bn_mode=s.bn_mode)
         self._jit_steps()
 
     # ------------------------------------------------------------------------------------------ mesh
@@ -120,6 +130,17 @@ class SearchProgram:
         else:  # data-parallel scoring: value batches [M, B, ...] split along B
             sharding_lib.check_divisible(self.config.shapley.value_batch_size, self.mesh, "shapley.value_batch_size")
             self.value_sharding = sharding_lib.batch_sharding(self.mesh, axis=1)
+
+    def _resolve_scoring(self, scoring: str) -> str:
+        """``auto``: one coalition at a time on CPU (fastest there, BENCHMARKS.md), unless coalitions are
+        split over devices; vmapped chunks on accelerators."""
+        if scoring == "auto":
+            sequential = jax.default_backend() == "cpu" and self.coalition_sharding is None
+            return "sequential" if sequential else "batched"
+        if scoring == "sequential" and self.coalition_sharding is not None:
+            raise ConfigError("shapley.scoring='sequential' cannot split coalitions over devices; use "
+                              "shapley.scoring=batched, or mesh.shard_coalitions=False to split the value batches")
+        return scoring
 
     def _jit_steps(self) -> None:
         if self.mesh is None:
@@ -240,18 +261,20 @@ class SearchProgram:
 
     def _estimate_shapley(self, state: SearchState, value_batches: dict, key: jax.Array):
         """Shapley values of all players on `value_batches` (leading axis: one batch per permutation)."""
-        s = self.config.shapley
         noise_rng = jax.random.fold_in(key, 1)
-        with primitives.formulation(s.get("formulation", "lax")):  # applies while this function traces
+        with primitives.formulation(self.scoring_formulation):  # applies while this function traces
             estimate = self._permutation_shapley(state, value_batches, key, noise_rng)
         return self.game.to_alpha_shape(estimate.values), estimate
 
     def _permutation_shapley(self, state: SearchState, value_batches: dict, key: jax.Array, noise_rng: jax.Array):
         s = self.config.shapley
+        value_fn = self.game.value_fn
+        if self.scoring == "sequential" and self.game.staged is not None:
+            value_fn = self.game.staged  # reuses the prefix cells while a chain removes reduction-cell ops
         return shapley.permutation_shapley(
-            self.game.value_fn, self.game.num_players, jax.random.fold_in(key, 0),
+            value_fn, self.game.num_players, jax.random.fold_in(key, 0),
             num_permutations=s.samples, truncation=s.truncation, truncated=s.truncated, aggregate=s.aggregate,
-            sampling=s.sampling, chunk_size=self.chunk_size,
+            sampling=s.sampling, chunk_size=max(self.chunk_size, 1), scoring=self.scoring,
             shared=(state.params, state.batch_stats, state.alpha, noise_rng), samples=value_batches,
             coalition_sharding=self.coalition_sharding)
 

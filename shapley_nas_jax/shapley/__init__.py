@@ -14,19 +14,24 @@ from shapley_nas_jax.shapley.exact import (
 from shapley_nas_jax.shapley.permutation import (
     AGGREGATES,
     SAMPLERS,
+    SCORINGS,
     TRUNCATED_RULES,
     ShapleyEstimate,
+    StagedGame,
     permutation_ranks,
     permutation_shapley,
     sample_permutations,
+    score_chains,
     score_chunk,
 )
 
 __all__ = [
     "AGGREGATES",
     "SAMPLERS",
+    "SCORINGS",
     "TRUNCATED_RULES",
     "ShapleyEstimate",
+    "StagedGame",
     "coalition_masks",
     "coalition_values",
     "exact_shapley",
@@ -34,6 +39,7 @@ __all__ = [
     "permutation_ranks",
     "permutation_shapley",
     "sample_permutations",
+    "score_chains",
     "score_chunk",
     "shapley_from_coalition_values",
     "shapley_weights",

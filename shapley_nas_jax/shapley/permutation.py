@@ -2,12 +2,19 @@
 
 Each of the M chains starts from the full coalition and removes players one at a time in its permutation's
 order. Position ``k`` of a chain is the coalition left after removing the first ``k`` players, so position 0
-is the full coalition and position n the empty one. All chains are scored together, ``chunk_size``
-positions per chain at a time, inside one ``lax.while_loop`` that stops once every chain is finished.
+is the full coalition and position n the empty one. Two ways to score the chains (``scoring``):
+
+* ``"batched"``: all chains together, ``chunk_size`` positions per chain per vmapped call, inside one
+  ``lax.while_loop`` that stops once every chain is finished (positions past a chain's truncation inside the
+  last chunk are computed and discarded). Wide, for accelerators.
+* ``"sequential"``: one coalition at a time, each chain walked until it truncates, so exactly the needed
+  evaluations are computed. Fastest on CPU, where one supernet pass on a full value batch already keeps
+  every core busy and vmapping coalitions only grows the working set (BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any, Callable
 
@@ -21,6 +28,7 @@ ValueFn = Callable[[Any, jnp.ndarray, Any], jnp.ndarray]
 TRUNCATED_RULES = ("zero", "exclude")
 AGGREGATES = ("mean", "mean_minus_std")
 SAMPLERS = ("uniform", "antithetic", "stratified")
+SCORINGS = ("batched", "sequential")
 
 
 @flax.struct.dataclass
@@ -34,6 +42,25 @@ class ShapleyEstimate:
     permutations: jnp.ndarray     # [M, n] int32 removal order of each chain
     num_evaluations: jnp.ndarray  # int: evaluations needed (full coalition + removals up to truncation)
     num_computed: jnp.ndarray     # int: evaluations computed, including chunk padding past truncation
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class StagedGame:
+    """A game computed in two stages, ``v(S) = finish(shared, S, sample, prefix(shared, S, sample))``, whose
+    first stage reads only the players in ``prefix_players``.
+
+    Sequential scoring keeps the last prefix output and recomputes it only when a chain removes one of those
+    players, so coalitions that differ only in other players share it (a supernet's stem and the cells before
+    the first reduction are unchanged by removing a reduction-cell op). Called directly, it is an ordinary
+    game. Hashed by identity (one object = one compiled scorer).
+    """
+
+    prefix: Callable[[Any, jnp.ndarray, Any], Any]       # (shared, mask, sample) -> features pytree
+    finish: Callable[[Any, jnp.ndarray, Any, Any], Any]  # (shared, mask, sample, features) -> scalar
+    prefix_players: np.ndarray                           # [n] bool: the players the prefix reads
+
+    def __call__(self, shared, mask, sample):
+        return self.finish(shared, mask, sample, self.prefix(shared, mask, sample))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -177,6 +204,57 @@ def _chain_values_loop(value_fn, shared, samples, ranks, eta, *, truncate: bool,
     return buffer[:, : n + 1], chunks_done
 
 
+def score_chains(value_fn: ValueFn, shared, samples, ranks: jnp.ndarray, eta, *, truncate: bool,
+                 num_positions: int | None = None, first_position: int = 0) -> jnp.ndarray:
+    """Chain values ``[M, n+1]`` scored one coalition at a time (NaN where not evaluated).
+
+    Chain j evaluates positions 0, 1, ... in order and stops after the first position k >= 1 that truncates
+    (the rule of ``_stop_positions``), after position n, or after ``num_positions`` positions. Benchmarks
+    start later with ``first_position`` (with ``truncate=False``: truncation is relative to position 0). Chains run one
+    after another (``lax.map``); ``samples`` slice j is chain j's value batch. The value function is traced
+    once. A :class:`StagedGame` reuses its prefix output while the chain removes players the prefix does
+    not read.
+    """
+    m, n = ranks.shape
+    last = n if num_positions is None else min(n, first_position + num_positions - 1)
+    dtype = jnp.asarray(0.0).dtype
+    staged = isinstance(value_fn, StagedGame)
+
+    def walk(chain):
+        rank = ranks[chain]
+        sample = jax.tree.map(lambda x: x[chain], samples)
+
+        def unfinished(carry):
+            position, _, stopped, _ = carry
+            return (position <= last) & ~stopped
+
+        def step(carry):
+            position, values, _, features = carry
+            mask = (rank >= position).astype(jnp.float32)
+            if staged:
+                removed_prefix_player = jnp.any(value_fn.prefix_players & (rank == position - 1))
+                features = jax.lax.cond((position == first_position) | removed_prefix_player,
+                                        lambda: value_fn.prefix(shared, mask, sample), lambda: features)
+                value = value_fn.finish(shared, mask, sample, features)
+            else:
+                value = value_fn(shared, mask, sample)
+            value = value.astype(dtype)
+            values = values.at[position].set(value)
+            full = values[0]
+            stopped = truncate & (position >= 1) & (value < full - (1 - eta) * jnp.abs(full))
+            return position + 1, values, stopped, features
+
+        features = None
+        if staged:  # placeholder until position 0 computes the first prefix
+            shapes = jax.eval_shape(value_fn.prefix, shared, jnp.ones((n,), jnp.float32), sample)
+            features = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+        start = (jnp.asarray(first_position, jnp.int32), jnp.full((n + 1,), jnp.nan, dtype), jnp.zeros((), bool),
+                 features)
+        return jax.lax.while_loop(unfinished, step, start)[1]
+
+    return jax.lax.map(walk, jnp.arange(m, dtype=jnp.int32))
+
+
 def _aggregate(marginals, measured, truncated: str, aggregate: str):
     """Per-player estimate ``[n]`` from marginals ``[M, n]``."""
     if truncated == "zero":
@@ -195,16 +273,23 @@ def _aggregate(marginals, measured, truncated: str, aggregate: str):
 @functools.partial(
     jax.jit,
     static_argnames=("value_fn", "num_players", "num_permutations", "truncate", "truncated", "aggregate",
-                     "sampling", "chunk_size", "coalition_sharding"),
+                     "sampling", "chunk_size", "coalition_sharding", "scoring"),
 )
 def _estimate(value_fn, key, eta, shared, samples, *, num_players, num_permutations, truncate, truncated,
-              aggregate, sampling, chunk_size, coalition_sharding=None) -> ShapleyEstimate:
+              aggregate, sampling, chunk_size, coalition_sharding=None, scoring="batched") -> ShapleyEstimate:
     n, m = num_players, num_permutations
     perms = sample_permutations(key, n, m, sampling)
     ranks = permutation_ranks(perms)
-    values, chunks_done = _chain_values_loop(value_fn, shared, samples, ranks, eta, truncate=truncate,
-                                             chunk_size=chunk_size, coalition_sharding=coalition_sharding)
+    if scoring == "sequential":
+        values = score_chains(value_fn, shared, samples, ranks, eta, truncate=truncate)
+        num_computed = None  # exactly the needed evaluations (set below)
+    else:
+        values, chunks_done = _chain_values_loop(value_fn, shared, samples, ranks, eta, truncate=truncate,
+                                                 chunk_size=chunk_size, coalition_sharding=coalition_sharding)
+        num_computed = chunks_done * chunk_size * m
     stops = _stop_positions(values, eta, truncate)  # [M]
+    if num_computed is None:
+        num_computed = jnp.sum(stops + 1)
     positions = jnp.arange(n + 1)
     chain_values = jnp.where(positions[None, :] <= stops[:, None], values, jnp.nan)
     # Removal k (1-based) is measured iff k <= stop; marginal = v(before) - v(after).
@@ -219,7 +304,7 @@ def _estimate(value_fn, key, eta, shared, samples, *, num_players, num_permutati
         chain_values=chain_values,
         permutations=perms,
         num_evaluations=jnp.sum(stops + 1),
-        num_computed=chunks_done * chunk_size * m,
+        num_computed=num_computed,
     )
 
 
@@ -230,7 +315,7 @@ def _is_concrete_number(x) -> bool:
 def permutation_shapley(value_fn: ValueFn, num_players: int, key, *, num_permutations: int = 10,
                         truncation: float | None = 0.5, truncated: str = "zero", aggregate: str = "mean",
                         sampling: str = "uniform", chunk_size: int = 8, shared=None,
-                        samples=None, coalition_sharding=None) -> ShapleyEstimate:
+                        samples=None, coalition_sharding=None, scoring: str = "batched") -> ShapleyEstimate:
     """Truncated Monte-Carlo permutation estimate of the Shapley values of ``value_fn`` (n players).
 
     ``truncation``: eta in (0, 1] (a chain stops after the removal that takes its value below eta * v(full))
@@ -241,6 +326,9 @@ def permutation_shapley(value_fn: ValueFn, num_players: int, key, *, num_permuta
     ``coalition_sharding``: optional ``NamedSharding`` splitting dimension 0 over a mesh; each scored chunk's
     ``M * chunk_size`` coalitions are spread over its devices (any M: the flat axis is padded). None (the
     default) scores exactly as without a mesh.
+    ``scoring``: "batched" (``chunk_size`` positions of all chains per vmapped call) or "sequential" (one
+    coalition at a time, no evaluations past truncation; ``chunk_size`` unused; not with
+    ``coalition_sharding``). Both give the same estimate; see the module docstring.
     """
     if num_players < 1:
         raise ValueError(f"num_players must be >= 1, got {num_players}")
@@ -248,6 +336,11 @@ def permutation_shapley(value_fn: ValueFn, num_players: int, key, *, num_permuta
         raise ValueError(f"num_permutations must be >= 1, got {num_permutations}")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1 (positions per chain per call), got {chunk_size}")
+    if scoring not in SCORINGS:
+        raise ValueError(f"unknown scoring={scoring!r}; use one of {SCORINGS}")
+    if scoring == "sequential" and coalition_sharding is not None:
+        raise ValueError("scoring='sequential' scores one coalition at a time and cannot split coalitions over "
+                         "devices; use scoring='batched' with coalition_sharding")
     if truncated not in TRUNCATED_RULES:
         raise ValueError(f"unknown truncated={truncated!r}; use one of {TRUNCATED_RULES}")
     if aggregate not in AGGREGATES:
@@ -268,4 +361,4 @@ def permutation_shapley(value_fn: ValueFn, num_players: int, key, *, num_permuta
     return _estimate(value_fn, key, eta, shared, samples, num_players=num_players,
                      num_permutations=num_permutations, truncate=truncate, truncated=truncated,
                      aggregate=aggregate, sampling=sampling, chunk_size=chunk_size,
-                     coalition_sharding=coalition_sharding)
+                     coalition_sharding=coalition_sharding, scoring=scoring)
