@@ -141,11 +141,17 @@ def main(argv=None):
             candidates.append(("sharded", m * c, fn))
 
     # Compile every strategy first, then time them in turns, so that a shared machine's drifts hit all alike.
-    compile_s = {}
+    compile_s, failed = {}, []
     for name, _, call in candidates:
         t0 = time.perf_counter()
-        jax.block_until_ready(call())
+        try:
+            jax.block_until_ready(call())
+        except Exception as error:  # noqa: BLE001 -- e.g. out of memory for a wide chunk: report, keep the rest
+            print(f"{name}: failed ({type(error).__name__}: {str(error).splitlines()[0][:200]})")
+            failed.append(name)
+            continue
         compile_s[name] = time.perf_counter() - t0
+    candidates = [c for c in candidates if c[0] not in failed]
     walls, cpus = {name: [] for name, _, _ in candidates}, {name: [] for name, _, _ in candidates}
     for _ in range(args.repeats):
         for name, _, call in candidates:
