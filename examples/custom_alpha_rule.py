@@ -11,8 +11,6 @@ the factory takes those two keywords (and ignores any others it may be given).
 Prints a check of the rule on fixed Shapley values, then the found cell (``genotype: ...``).
 """
 
-import argparse
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -56,16 +54,11 @@ def check_rule(step_size: float) -> bool:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--fast-compile", action="store_true", help="skip XLA optimisations (quicker start)")
-    args = parser.parse_args(argv)
-    if args.fast_compile:
-        jax.config.update("jax_disable_most_optimizations", True)
+    # Imported here, not at the top, so that this file also loads as a module or config file from elsewhere.
+    from _search_args import parse_search_args, search_parser, with_search_args  # examples/_search_args.py
 
-    config = get_config()
-    config.train.epochs, config.search.warmup_epochs = args.epochs, args.warmup
+    args = parse_search_args(search_parser(__doc__), argv)
+    config = with_search_args(get_config(), args)
     print(f"first update equals step_size * sign(z-scored phi): {check_rule(config.alpha_rule.step_size)}")
     search = Search.from_config(config)  # validation accepts 'shapley_adam' because it is registered
     alphas = []

@@ -12,8 +12,6 @@ Registering it makes ``shapley.metric="latency_accuracy"`` valid in any config (
 Prints the budget, the found cell (``genotype: ...``), its latency and the mean Shapley value per op.
 """
 
-import argparse
-
 import jax.numpy as jnp
 import numpy as np
 
@@ -53,20 +51,14 @@ def get_config():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--warmup", type=int, default=1)
+    # Imported here, not at the top, so that this file also loads as a module or config file from elsewhere.
+    from _search_args import parse_search_args, search_parser, with_search_args  # examples/_search_args.py
+
+    parser = search_parser(__doc__)
     parser.add_argument("--budget", type=float, default=0.3, help="budget as a fraction of the full supernet's latency")
-    parser.add_argument("--fast-compile", action="store_true", help="skip XLA optimisations (quicker start)")
-    args = parser.parse_args(argv)
-    if args.fast_compile:
-        import jax
-
-        jax.config.update("jax_disable_most_optimizations", True)
+    args = parse_search_args(parser, argv)
     BUDGET_MS[0] = args.budget * float(LATENCY.sum())  # read when the value function is traced
-
-    config = get_config()
-    config.train.epochs, config.search.warmup_epochs = args.epochs, args.warmup
+    config = with_search_args(get_config(), args)
     print(f"latency of the full supernet: {LATENCY.sum():.1f} ms, budget: {BUDGET_MS[0]:.1f} ms")
     search = Search.from_config(config)
     state = search.run()

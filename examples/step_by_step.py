@@ -11,9 +11,6 @@ with the same alpha and genotype; ``Search.run()`` is the same loop, and the scr
 Prints one line per Shapley update and per epoch, then ``hand-driven loop == Search.run(): True``.
 """
 
-import argparse
-
-import jax
 import numpy as np
 
 from shapley_nas_jax import Search, register_space, uniform_darts_space
@@ -30,15 +27,11 @@ def get_config():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--fast-compile", action="store_true", help="skip XLA optimisations (quicker start)")
-    args = parser.parse_args(argv)
-    if args.fast_compile:
-        jax.config.update("jax_disable_most_optimizations", True)
-    config = get_config()
-    config.train.epochs, config.search.warmup_epochs = args.epochs, args.warmup
+    # Imported here, not at the top, so that this file also loads as a module or config file from elsewhere.
+    from _search_args import parse_search_args, search_parser, with_search_args  # examples/_search_args.py
+
+    args = parse_search_args(search_parser(__doc__), argv)
+    config = with_search_args(get_config(), args)
 
     search = Search.from_config(config)
     print(f"{search.total_steps} weight steps ({search.steps_per_epoch} per epoch), "

@@ -11,8 +11,6 @@ file for the command line:
 Prints the space, the found cell (``genotype: Genotype(...)``) and which ops it uses.
 """
 
-import argparse
-
 from shapley_nas_jax import Search, get_space, register_op, register_space, uniform_darts_space
 from shapley_nas_jax.ops import ReLUConvBN
 from shapley_nas_jax.config import small_cpu_config
@@ -40,18 +38,11 @@ def get_config():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--fast-compile", action="store_true", help="skip XLA optimisations (quicker start)")
-    args = parser.parse_args(argv)
-    if args.fast_compile:
-        import jax
+    # Imported here, not at the top, so that this file also loads as a module or config file from elsewhere.
+    from _search_args import parse_search_args, search_parser, with_search_args  # examples/_search_args.py
 
-        jax.config.update("jax_disable_most_optimizations", True)
-
-    config = get_config()
-    config.train.epochs, config.search.warmup_epochs = args.epochs, args.warmup
+    args = parse_search_args(search_parser(__doc__, epochs=4), argv)
+    config = with_search_args(get_config(), args)
     space = get_space("toy2")
     print(f"space {space.name}: topology {space.topology}, alpha shape {space.alpha_shape}, ops {space.op_names}")
 

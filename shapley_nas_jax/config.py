@@ -42,6 +42,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.pool_bn = False  # BN after pooling ops (DARTS: True, reference: False)
     c.model.renormalize = False  # renormalise mixing weights over the surviving ops of a coalition
     c.model.stem = "cifar"  # cifar | imagenet
+    c.model.remat = False  # rematerialise each cell in the backward pass (less activation memory, more compute)
 
     c.train = ml_collections.ConfigDict()
     c.train.epochs = 50
@@ -113,6 +114,7 @@ def _one_of(value, choices, key: str) -> None:
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raise ConfigError (one line: what is wrong, what would be right) for any invalid option."""
     from shapley_nas_jax.alpha_rules import available_alpha_rules
+    from shapley_nas_jax.shapley import SCORINGS
     from shapley_nas_jax.spaces import list_spaces
     from shapley_nas_jax.value import available_value_metrics
 
@@ -157,7 +159,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _one_of(config.shapley.sampling, ("uniform", "antithetic", "stratified"), "shapley.sampling")
     if config.shapley.sampling == "antithetic":
         _require(config.shapley.samples % 2 == 0, "shapley.sampling='antithetic' needs an even shapley.samples")
-    _one_of(config.shapley.scoring, ("auto", "batched", "sequential"), "shapley.scoring")
+    _one_of(config.shapley.scoring, ("auto",) + SCORINGS, "shapley.scoring")
     _require(config.shapley.chunk_size >= 0, "shapley.chunk_size must be >= 1, or 0 to size chunks from memory_budget_mb")
     _require(config.shapley.memory_budget_mb >= 0, "shapley.memory_budget_mb must be >= 0 (0 = default per backend)")
     _require(config.shapley.value_batch_size >= 1, "shapley.value_batch_size must be >= 1")

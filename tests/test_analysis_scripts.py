@@ -1,9 +1,7 @@
 """scripts/correlation.py (paper Fig. 5) on a fake finished NB201 run and a table written here."""
 
 import csv
-import importlib.util
 import json
-import os
 
 import numpy as np
 import pytest
@@ -12,15 +10,7 @@ from scipy.stats import kendalltau
 from shapley_nas_jax.analysis.correlation import NB201_OPS, arch_from_ops, nb201_ops_from_arch
 from shapley_nas_jax.benchmarks.nb201 import TABLE_COLUMNS
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(f"script_{name}", os.path.join(REPO, "scripts", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
+from repo_files import load_script
 
 correlation = load_script("correlation")
 

@@ -5,7 +5,8 @@ import os
 import subprocess
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from repo_files import REPO
+
 TINY = ["--channels", "4", "--batch", "8", "--samples", "2", "--prefixes", "3", "--start", "1", "--repeats", "1",
         "--fast-compile"]
 

@@ -1,6 +1,5 @@
 """scripts/run_seeds.py and the mean ± std tables of shapley_nas_jax.analysis.tables."""
 
-import importlib.util
 import json
 import math
 import os
@@ -9,17 +8,10 @@ import numpy as np
 import pytest
 
 from shapley_nas_jax.analysis import tables
+from repo_files import REPO, load_script
 from test_baselines import write_nb201_table
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_TABLE = os.path.join(REPO, "..", "shared", "data", "nb201", "nb201_200ep.csv.gz")
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(f"script_{name}", os.path.join(REPO, "scripts", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 run_seeds = load_script("run_seeds")

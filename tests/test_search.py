@@ -204,3 +204,19 @@ def test_scoring_defaults_follow_backend_and_topology():
     assert program(**{"shapley.formulation": "lax"}).scoring_formulation == "lax"
     nb201 = program(space="nb201")
     assert (nb201.scoring, nb201.scoring_formulation, nb201.game.staged) == ("sequential", "lax", None)
+
+
+def test_model_remat_option_gives_the_same_weight_step():
+    from shapley_nas_jax.search.steps import SearchProgram
+    from shapley_nas_jax.spaces import get_space
+
+    batch = {"image": jax.random.uniform(jax.random.PRNGKey(1), (48, 8, 8, 1)),
+             "label": jax.random.randint(jax.random.PRNGKey(2), (48,), 0, 10)}
+    params = {}
+    for remat in (False, True):
+        config = tiny_config(**{"model.remat": remat})
+        program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
+                                steps_per_epoch=4)
+        assert program.model.remat is remat
+        params[remat] = program.weight_step(program.init_state(), batch).params
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), params[True], params[False])

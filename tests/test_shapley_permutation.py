@@ -163,7 +163,8 @@ def test_sequential_scoring_equals_batched_and_computes_only_what_is_needed(trun
     game = G.random_table_game(7, seed=5)
     kwargs = dict(num_permutations=5, truncation=truncation, aggregate=aggregate, shared=game.shared)
     batched = permutation_shapley(game.value_fn, 7, jax.random.PRNGKey(2), chunk_size=3, **kwargs)
-    sequential = permutation_shapley(game.value_fn, 7, jax.random.PRNGKey(2), scoring="sequential", **kwargs)
+    sequential = permutation_shapley(game.value_fn, 7, jax.random.PRNGKey(2), scoring="sequential", chunk_size=0,
+                                     **kwargs)  # chunk_size is not used by sequential scoring
     assert_same_estimate(batched, sequential)
     assert int(sequential.num_computed) == int(sequential.num_evaluations)
     if truncation is not None:

@@ -84,17 +84,18 @@ class SearchProgram:
         self.model = models.build_supernet(
             space, channels=m.channels, layers=m.layers, cells_per_stage=m.cells_per_stage,
             num_classes=num_classes, partial_channels=m.partial_channels,
-            edge_normalization=m.edge_normalization, pool_bn=m.pool_bn, renormalize=m.renormalize, stem=m.stem)
+            edge_normalization=m.edge_normalization, pool_bn=m.pool_bn, renormalize=m.renormalize, stem=m.stem,
+            remat=m.remat)
         self.weight_tx = weight_optimizer(config.train, steps_per_epoch)
         self.lr_schedule = learning_rate_schedule(config.train, steps_per_epoch)
         s = config.shapley
         self._setup_mesh()
-        self.scoring = self._resolve_scoring(s.get("scoring", "auto"))
+        self.scoring = self._resolve_scoring(s.scoring)
         # Op arithmetic while scoring, and whether masked-out ops are skipped (same values): per backend and
         # topology, by measurement (models.CPU_SCORING).
         formulation, skip = models.scoring_defaults(space.topology, jax.default_backend(),
                                                     sequential=self.scoring == "sequential")
-        self.scoring_formulation = formulation if s.get("formulation", "auto") == "auto" else s.formulation
+        self.scoring_formulation = formulation if s.formulation == "auto" else s.formulation
         scoring_model = self.model.clone(skip_absent_ops=skip)
         self.game = SupernetGame(
             alpha_shape=space.alpha_shape,
@@ -274,7 +275,7 @@ class SearchProgram:
         return shapley.permutation_shapley(
             value_fn, self.game.num_players, jax.random.fold_in(key, 0),
             num_permutations=s.samples, truncation=s.truncation, truncated=s.truncated, aggregate=s.aggregate,
-            sampling=s.sampling, chunk_size=max(self.chunk_size, 1), scoring=self.scoring,
+            sampling=s.sampling, chunk_size=self.chunk_size, scoring=self.scoring,
             shared=(state.params, state.batch_stats, state.alpha, noise_rng), samples=value_batches,
             coalition_sharding=self.coalition_sharding)
 

@@ -327,20 +327,20 @@ def permutation_shapley(value_fn: ValueFn, num_players: int, key, *, num_permuta
     ``M * chunk_size`` coalitions are spread over its devices (any M: the flat axis is padded). None (the
     default) scores exactly as without a mesh.
     ``scoring``: "batched" (``chunk_size`` positions of all chains per vmapped call) or "sequential" (one
-    coalition at a time, no evaluations past truncation; ``chunk_size`` unused; not with
+    coalition at a time, no evaluations past truncation; ``chunk_size`` ignored; not with
     ``coalition_sharding``). Both give the same estimate; see the module docstring.
     """
     if num_players < 1:
         raise ValueError(f"num_players must be >= 1, got {num_players}")
     if num_permutations < 1:
         raise ValueError(f"num_permutations must be >= 1, got {num_permutations}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1 (positions per chain per call), got {chunk_size}")
     if scoring not in SCORINGS:
         raise ValueError(f"unknown scoring={scoring!r}; use one of {SCORINGS}")
     if scoring == "sequential" and coalition_sharding is not None:
         raise ValueError("scoring='sequential' scores one coalition at a time and cannot split coalitions over "
                          "devices; use scoring='batched' with coalition_sharding")
+    if scoring == "batched" and chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1 (positions per chain per call), got {chunk_size}")
     if truncated not in TRUNCATED_RULES:
         raise ValueError(f"unknown truncated={truncated!r}; use one of {TRUNCATED_RULES}")
     if aggregate not in AGGREGATES:

@@ -1,0 +1,28 @@
+"""The command line the search examples share: ``--epochs``, ``--warmup``, ``--fast-compile``."""
+
+import argparse
+
+import jax
+
+
+def search_parser(doc: str, epochs: int = 3) -> argparse.ArgumentParser:
+    """A parser described by the first line of ``doc``, with the search options; add your own to it."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--fast-compile", action="store_true", help="skip XLA optimisations (quicker start)")
+    return parser
+
+
+def parse_search_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Parse ``argv``; ``--fast-compile`` takes effect here, before anything is compiled."""
+    args = parser.parse_args(argv)
+    if args.fast_compile:
+        jax.config.update("jax_disable_most_optimizations", True)
+    return args
+
+
+def with_search_args(config, args: argparse.Namespace):
+    """``config`` with ``--epochs`` and ``--warmup`` applied."""
+    config.train.epochs, config.search.warmup_epochs = args.epochs, args.warmup
+    return config
