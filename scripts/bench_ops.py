@@ -4,6 +4,8 @@
 
 Median of ``--repeats`` jitted calls (after a compile call), in ms, for batch x 32 x 32 x 4 inputs (one
 PC-DARTS partial-channel slice of the first cells), plus whole ops (with BN) and a whole MixedOp with K=4.
+Then the horizontal-fusion experiment (BENCHMARKS.md, lever 8): the first stages (ReLU + depthwise conv) of
+an edge's four conv ops computed separately, as the supernet does, against one shared padded input.
 """
 
 from __future__ import annotations
@@ -24,13 +26,47 @@ from shapley_nas_jax.spaces import get_space  # noqa: E402
 
 def median_ms(fn, x, repeats):
     jitted = jax.jit(lambda x: fn(x))  # fresh function per formulation: jit caches traces per function object
-    jitted(x).block_until_ready()
+    jax.block_until_ready(jitted(x))
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        jitted(x).block_until_ready()
+        jax.block_until_ready(jitted(x))
         times.append(time.perf_counter() - t)
     return 1e3 * float(np.median(times))
+
+
+def edge_first_stages(x, kernels, dilations, shared: bool):
+    """The ReLU + depthwise stage of sep_conv_3x3/5x5 and dil_conv_3x3/5x5 on one edge: four primitive calls
+    (``shared=False``, the supernet's path) or taps read from one padded ReLU output (horizontal fusion)."""
+    if not shared:
+        return [P.depthwise_conv(jax.nn.relu(x), k, 1, d) for k, d in zip(kernels, dilations)]
+    pad = max(d * (k.shape[0] - 1) // 2 for k, d in zip(kernels, dilations))
+    padded = jnp.pad(P.materialize(jax.nn.relu(x)), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    h, w = x.shape[1:3]
+    outputs = []
+    for k, d in zip(kernels, dilations):
+        offset = pad - d * (k.shape[0] - 1) // 2
+        taps = [
+            padded[:, offset + i * d : offset + i * d + h, offset + j * d : offset + j * d + w] * k[i, j]
+            for i in range(k.shape[0])
+            for j in range(k.shape[1])
+        ]
+        outputs.append(sum(taps[1:], taps[0]))
+    return outputs
+
+
+def horizontal_fusion(key, batch, repeats):
+    print("\nhorizontal fusion, shifted: first stages of an edge's 4 conv ops (ms, median)")
+    print(f"{'shape (PC-DARTS slice)':<28}{'separate':>12}{'shared':>12}")
+    P.set_formulation("shifted")
+    dilations = (1, 1, 2, 2)
+    for hw, c in ((32, 4), (16, 8), (8, 16)):
+        x = jax.random.normal(key, (batch, hw, hw, c))
+        kernels = [jax.random.normal(jax.random.fold_in(key, i), (k, k, c)) for i, k in enumerate((3, 5, 3, 5))]
+        for separate, shared in zip(*(edge_first_stages(x, kernels, dilations, s) for s in (False, True))):
+            np.testing.assert_allclose(separate, shared, rtol=1e-4, atol=1e-4)
+        cells = [median_ms(lambda x, s=s: edge_first_stages(x, kernels, dilations, s), x, repeats) for s in (False, True)]
+        print(f"{f'{hw}x{hw}x{c}':<28}" + "".join(f"{t:>12.2f}" for t in cells), flush=True)
 
 
 def main():
@@ -69,6 +105,7 @@ def main():
             P.set_formulation(f)
             cells.append(median_ms(fn, x, args.repeats))
         print(f"{name:<28}" + "".join(f"{c:>12.2f}" for c in cells), flush=True)
+    horizontal_fusion(key, b, args.repeats)
     P.set_formulation("auto")
 
 

@@ -1,4 +1,5 @@
-"""scripts/bench_shapley.py runs every strategy on tiny supernets and writes the JSON the README promises."""
+"""scripts/bench_shapley.py runs every strategy on tiny supernets and writes the JSON the README promises;
+scripts/bench_ops.py runs, and its horizontal-fusion experiment computes the same values as the per-op path."""
 
 import json
 import os
@@ -41,3 +42,15 @@ def test_bench_shapley_nb201_sharded_over_two_devices(tmp_path):
     result, _ = run_bench(tmp_path, 2, "--space", "nb201", "--cells", "1", "--strategies", "single,sequential,sharded")
     check_result(result, "nb201", {"single", "sequential", "sharded"})
     assert result["device_count"] == 2
+
+
+def test_bench_ops_runs_and_its_horizontal_fusion_is_exact():
+    # The script itself asserts that the shared first stages equal the per-op primitives; a wrong offset or
+    # dilation in the fused path fails it.
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "scripts/bench_ops.py", "--batch", "2", "--repeats", "1"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    fusion_rows = proc.stdout.split("horizontal fusion")[1].splitlines()[2:]
+    assert [row.split()[0] for row in fusion_rows] == ["32x32x4", "16x16x8", "8x8x16"]
+    assert all(float(t) > 0 for row in fusion_rows for t in row.split()[1:])
