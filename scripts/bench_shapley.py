@@ -21,15 +21,22 @@ alpha update whose chains all truncate after ``prefixes - 1`` removals). Strateg
 * ``sharded``: the search's coalition-parallel path (``score_chunk(..., coalition_sharding=...)`` over a
   mesh of all devices, ``prefixes`` positions of every chain in one call); skipped on one device.
 
-Timings: every strategy is compiled first (one call each), then timed in turns, ``--repeats`` rounds, so
-that drifts of a shared machine hit all strategies alike; medians of wall and process CPU time are shown
-(the CPU time is less sensitive to other processes).
+Timings: every strategy is compiled first (one call each, in the order of ``--strategies``), then timed in
+turns, ``--repeats`` rounds, so that drifts of a shared machine hit all strategies alike; medians of wall and
+process CPU time are shown (the CPU time is less sensitive to other processes), and ``x single`` is each
+strategy's speed-up over ``single`` per alpha update (the GPU goal's measure).
+
+``--budget-s`` bounds the run for machines lent by the minute: no strategy starts compiling after 60 % of
+the budget (it is reported as skipped), and timing rounds stop once another would overrun it (at least one
+round runs). The JSON file is rewritten after every round (``complete`` false until the last), so a run
+killed from outside still leaves the rounds it finished.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -80,9 +87,13 @@ def main(argv=None):
                     help="op formulation; auto = the search's scoring default for this backend and space")
     ap.add_argument("--strategies", default="single,sequential,sequential_skip,sequential_plain,vmap,sharded")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--budget-s", type=float, default=None,
+                    help="wall-clock budget: later compiles are skipped and timing rounds stop to stay within it")
     ap.add_argument("--fast-compile", action="store_true",
                     help="jax_disable_most_optimizations (tests: tiny shapes, compile time dominates)")
     args = ap.parse_args(argv)
+    if args.repeats < 1:
+        ap.error(f"--repeats must be at least 1, got {args.repeats}")
     if args.fast_compile:
         jax.config.update("jax_disable_most_optimizations", True)
 
@@ -141,47 +152,93 @@ def main(argv=None):
             candidates.append(("sharded", m * c, fn))
 
     # Compile every strategy first, then time them in turns, so that a shared machine's drifts hit all alike.
-    compile_s, failed = {}, []
+    def family(name):  # vmap_chunk4 -> vmap
+        return "vmap" if name.startswith("vmap_chunk") else name
+
+    candidates.sort(key=lambda c: strategies.index(family(c[0])))
+    print(f"compiling {', '.join(c[0] for c in candidates)}", flush=True)
+    started = time.perf_counter()
+
+    def elapsed():
+        return time.perf_counter() - started
+
+    compile_s, skipped = {}, []
     for name, _, call in candidates:
+        if args.budget_s is not None and compile_s and elapsed() > 0.6 * args.budget_s:
+            print(f"{name}: skipped (time budget)", flush=True)
+            skipped.append(name)
+            continue
         t0 = time.perf_counter()
         try:
             jax.block_until_ready(call())
         except Exception as error:  # noqa: BLE001 -- e.g. out of memory for a wide chunk: report, keep the rest
-            print(f"{name}: failed ({type(error).__name__}: {str(error).splitlines()[0][:200]})")
-            failed.append(name)
+            print(f"{name}: failed ({type(error).__name__}: {str(error).splitlines()[0][:200]})", flush=True)
+            skipped.append(name)
             continue
         compile_s[name] = time.perf_counter() - t0
-    candidates = [c for c in candidates if c[0] not in failed]
+        print(f"{name}: compiled in {compile_s[name]:.1f} s", flush=True)
+    candidates = [c for c in candidates if c[0] not in skipped]
+    if not candidates:
+        raise SystemExit("bench_shapley: no strategy ran (all failed or were skipped)")
+    settings_line = (f"{args.space} C={args.channels} layers={args.layers} batch={args.batch} K={args.partial_channels} "
+                     f"M={m} prefixes={args.prefixes} start={args.start} players={n} "
+                     f"formulation={P.get_formulation(resolved=True)} device={jax.devices()[0].device_kind} x{device_count}")
+
     walls, cpus = {name: [] for name, _, _ in candidates}, {name: [] for name, _, _ in candidates}
-    for _ in range(args.repeats):
+    for round_index in range(args.repeats):
+        round_start = time.perf_counter()
         for name, _, call in candidates:
             w, c = time.perf_counter(), time.process_time()
             jax.block_until_ready(call())
             walls[name].append(time.perf_counter() - w)
             cpus[name].append(time.process_time() - c)
-    rows = [dict(strategy=name, evals=evals, compile_s=compile_s[name],
-                 s_per_eval=float(np.median(walls[name])) / evals, cpu_s_per_eval=float(np.median(cpus[name])) / evals)
-            for name, evals, _ in candidates]
+        last = round_index == args.repeats - 1 or (
+            args.budget_s is not None and elapsed() + (time.perf_counter() - round_start) > args.budget_s)
+        rows = summarize(candidates, walls, cpus, compile_s, total)
+        if args.json:
+            write_json(args, rows, skipped, complete=last, device_count=device_count, num_players=n)
+        if last:
+            break
 
-    print(f"{args.space} C={args.channels} layers={args.layers} batch={args.batch} K={args.partial_channels} "
-          f"M={m} prefixes={args.prefixes} start={args.start} players={n} formulation={P.get_formulation(resolved=True)} "
-          f"device={jax.devices()[0].device_kind} x{device_count}")
-    print(f"{'strategy':<18}{'evals':>7}{'compile s':>11}{'s/eval':>9}{'cpu s/eval':>12}{'evals/s':>9}{'s/update':>10}")
+    print(settings_line)
+    print(f"{'strategy':<18}{'evals':>7}{'compile s':>11}{'s/eval':>9}{'cpu s/eval':>12}{'evals/s':>9}{'s/update':>10}"
+          f"{'x single':>10}")
     for r in rows:
-        r["evals_per_s"] = 1.0 / r["s_per_eval"]
-        r["s_per_update"] = total * r["s_per_eval"]
+        speedup = f"{r['speedup_vs_single']:>10.2f}" if "speedup_vs_single" in r else f"{'-':>10}"
         print(f"{r['strategy']:<18}{r['evals']:>7}{r['compile_s']:>11.1f}{r['s_per_eval']:>9.3f}"
-              f"{r['cpu_s_per_eval']:>12.3f}{r['evals_per_s']:>9.2f}{r['s_per_update']:>10.2f}")
+              f"{r['cpu_s_per_eval']:>12.3f}{r['evals_per_s']:>9.2f}{r['s_per_update']:>10.2f}{speedup}")
     best = min(rows, key=lambda r: r["s_per_eval"])
     peak, peak_kind = peak_memory_bytes()
-    print(f"best: {best['strategy']} {best['evals_per_s']:.2f} evals/s; peak memory {peak / 2**20:.0f} MiB ({peak_kind})")
-    if args.json:
-        out = dict(evals_per_s=best["evals_per_s"], s_per_update=best["s_per_update"], strategy=best["strategy"],
-                   device_kind=jax.devices()[0].device_kind, device_count=device_count, peak_memory_bytes=peak,
-                   peak_memory_kind=peak_kind, formulation=P.get_formulation(resolved=True), jax=jax.__version__,
-                   settings=vars(args), num_players=n, strategies=rows)
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
+    print(f"best: {best['strategy']} {best['evals_per_s']:.2f} evals/s; peak memory {peak / 2**20:.0f} MiB ({peak_kind}); "
+          f"{len(walls[best['strategy']])} timing round(s)" + (f"; skipped or failed: {', '.join(skipped)}" if skipped else ""))
+
+
+def summarize(candidates, walls, cpus, compile_s, evals_per_update):
+    """One row per timed strategy: medians per evaluation, rates, and the speed-up per update over ``single``."""
+    rows = []
+    for name, evals, _ in candidates:
+        s_per_eval = float(np.median(walls[name])) / evals
+        rows.append(dict(strategy=name, evals=evals, compile_s=compile_s[name], s_per_eval=s_per_eval,
+                         cpu_s_per_eval=float(np.median(cpus[name])) / evals, evals_per_s=1.0 / s_per_eval,
+                         # a vmapped chunk that overshoots the update's positions still pays for them
+                         s_per_update=max(evals, evals_per_update) * s_per_eval, rounds=len(walls[name])))
+    single = next((r for r in rows if r["strategy"] == "single"), None)
+    if single is not None:
+        for r in rows:
+            r["speedup_vs_single"] = single["s_per_update"] / r["s_per_update"]
+    return rows
+
+
+def write_json(args, rows, skipped, complete, device_count, num_players):
+    best = min(rows, key=lambda r: r["s_per_eval"])
+    peak, peak_kind = peak_memory_bytes()
+    out = dict(evals_per_s=best["evals_per_s"], s_per_update=best["s_per_update"], strategy=best["strategy"],
+               device_kind=jax.devices()[0].device_kind, device_count=device_count, peak_memory_bytes=peak,
+               peak_memory_kind=peak_kind, formulation=P.get_formulation(resolved=True), jax=jax.__version__,
+               settings=vars(args), num_players=num_players, strategies=rows, skipped=skipped, complete=complete)
+    with open(args.json + ".tmp", "w") as f:
+        json.dump(out, f, indent=2)
+    os.replace(args.json + ".tmp", args.json)  # a kill mid-write leaves the previous round's file
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@
 # Output: results under ${OUT:-build/device_check}/ (bench_*.json, sharded_checks.json, table.txt) and one
 # table on stdout. Environment: PYTHON (default: python3, or .venv/bin/python when present),
 # BENCH_TIMEOUT (DARTS benchmark seconds, default 270), NB201_TIMEOUT (default 120), CHECK_TIMEOUT (sharding
-# checks, default 150); worst case 9 minutes.
+# checks, default 150); worst case 9 minutes. BENCH_EXTRA (arguments appended to both benchmark commands,
+# overriding theirs) and CHECK_LOOP (the sharding checks' --loop, default compare) let
+# tests/test_benchmark_scripts.py run this whole script on tiny shapes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYLIB=build/device_pylib
@@ -44,6 +46,8 @@ mkdir -p "$OUT_DIR"
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-270}
 NB201_TIMEOUT=${NB201_TIMEOUT:-120}
 CHECK_TIMEOUT=${CHECK_TIMEOUT:-150}
+BENCH_EXTRA=${BENCH_EXTRA:-}
+CHECK_LOOP=${CHECK_LOOP:-compare}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 if ! "$PYTHON" -c "import ml_collections, tqdm" 2>/dev/null; then
   if [[ -d "$PYLIB" ]]; then
@@ -79,20 +83,22 @@ run_step() {  # name, timeout, command...
 
 if [[ -f scripts/bench_shapley.py ]]; then
   # The GPU goal compares an alpha update scored one mask per call (single) with vmapped chunks of
-  # M=4 chains x c positions (vmap_chunk{c}: 8, 16, 32 coalitions per call); sequential is the CPU path,
-  # for reference. A chunk that does not fit in memory is reported as failed and the rest still run.
+  # M=4 chains x c positions (vmap_chunk{c}: 32, 16, 8 coalitions per call); sequential is the CPU path,
+  # for reference. Strategies compile in this order; --budget-s skips the rest once 60 % of the step's time
+  # is spent and ends timing in time, and the JSON is rewritten after every timing round. A chunk that does
+  # not fit in memory is reported as failed and the rest still run.
   run_step bench_darts_reference "$BENCH_TIMEOUT" "$PYTHON" scripts/bench_shapley.py --space darts_reference \
-    --strategies single,sequential,vmap --samples 4 --prefixes 8 --chunks 2,4,8 --max-evals 8 \
-    --json "$OUT_DIR/bench_darts_reference.json"
+    --strategies single,vmap,sequential --samples 4 --prefixes 8 --chunks 8,4,2 --max-evals 8 \
+    --budget-s $((BENCH_TIMEOUT - 30)) --json "$OUT_DIR/bench_darts_reference.json" $BENCH_EXTRA
   run_step bench_nb201 "$NB201_TIMEOUT" "$PYTHON" scripts/bench_shapley.py --space nb201 --channels 16 \
-    --cells 5 --strategies single,sequential,vmap --samples 4 --prefixes 8 --chunks 2,4,8 --max-evals 8 \
-    --json "$OUT_DIR/bench_nb201.json"
+    --cells 5 --strategies single,vmap,sequential --samples 4 --prefixes 8 --chunks 8,4,2 --max-evals 8 \
+    --budget-s $((NB201_TIMEOUT - 20)) --json "$OUT_DIR/bench_nb201.json" $BENCH_EXTRA
 else
   echo "scripts/bench_shapley.py not found: benchmarks skipped"
 fi
 # Sharding checks on 8 simulated CPU devices (the machine has one GPU; the mesh logic is device-agnostic),
 # including a whole search on the mesh compared with one device.
-run_step sharded_checks "$CHECK_TIMEOUT" "$PYTHON" tests/sharded_checks.py --devices 8 --fast-compile --loop compare \
+run_step sharded_checks "$CHECK_TIMEOUT" "$PYTHON" tests/sharded_checks.py --devices 8 --fast-compile --loop "$CHECK_LOOP" \
   --json "$OUT_DIR/sharded_checks.json"
 
 STATUS_LINES=""
@@ -102,30 +108,45 @@ export STATUS_LINES
 import json, os, sys
 out = sys.argv[1]
 status = dict(line.split(" ", 1) for line in os.environ.get("STATUS_LINES", "").splitlines() if line)
-rows = []
+
+
+def bench_lines(result):
+    s = result["settings"]
+    yield (f"{result['device_kind']} x{result['device_count']}, jax {result['jax']}, {result['formulation']}, "
+           f"C={s['channels']} batch={s['batch']} M={s['samples']} prefixes={s['prefixes']}, "
+           f"complete={result['complete']}, skipped={result['skipped'] or '-'}, "
+           f"peak {result['peak_memory_bytes'] / 2**20:.0f} MiB ({result['peak_memory_kind']})")
+    yield f"{'strategy':<18}{'s/eval':>10}{'s/update':>10}{'x single':>10}{'compile s':>11}{'rounds':>8}"
+    for r in result["strategies"]:
+        speedup = f"{r['speedup_vs_single']:>10.2f}" if "speedup_vs_single" in r else f"{'-':>10}"
+        yield (f"{r['strategy']:<18}{r['s_per_eval']:>10.4f}{r['s_per_update']:>10.3f}{speedup}"
+               f"{r['compile_s']:>11.1f}{r['rounds']:>8}")
+    vmapped = [r for r in result["strategies"] if r["strategy"].startswith("vmap") and "speedup_vs_single" in r]
+    if vmapped:
+        top = max(vmapped, key=lambda r: r["speedup_vs_single"])
+        yield f"GPU goal (>= 10x per alpha update): {top['strategy']} is {top['speedup_vs_single']:.1f}x single"
 
 
 def flat(prefix, obj):
     if isinstance(obj, dict):
         for k, v in obj.items():
-            flat(f"{prefix}.{k}" if prefix else k, v)
+            yield from flat(f"{prefix}.{k}" if prefix else k, v)
     elif isinstance(obj, list) and len(obj) > 6:
-        rows.append((prefix, f"[{len(obj)} items]"))
+        yield f"{prefix}: [{len(obj)} items]"
     else:
-        rows.append((prefix, f"{obj:.6g}" if isinstance(obj, float) else str(obj)))
+        yield f"{prefix}: {obj:.6g}" if isinstance(obj, float) else f"{prefix}: {obj}"
 
 
 for name in ("bench_darts_reference", "bench_nb201", "sharded_checks"):
+    print(f"[{name}] {status.get(name, 'not run')}")
     path = os.path.join(out, f"{name}.json")
-    rows.append((f"[{name}]", status.get(name, "not run")))
-    if os.path.exists(path):
-        try:
-            flat(name, json.load(open(path)))
-        except Exception as e:  # noqa: BLE001
-            rows.append((name, f"unreadable JSON: {e}"))
-width = max(len(k) for k, _ in rows)
-print(f"{'check':<{width}}  value")
-print("-" * (width + 40))
-for k, v in rows:
-    print(f"{k:<{width}}  {v}")
+    if not os.path.exists(path):
+        print("  no results")
+        continue
+    try:
+        result = json.load(open(path))
+        for line in (bench_lines(result) if name.startswith("bench") else flat("", result)):
+            print("  " + line)
+    except Exception as e:  # noqa: BLE001
+        print(f"  unreadable results: {type(e).__name__}: {e}")
 EOF

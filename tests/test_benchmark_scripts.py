@@ -29,6 +29,11 @@ def check_result(result, space, strategies):
     assert result["strategy"] == best["strategy"]
     assert abs(result["evals_per_s"] - 1 / best["s_per_eval"]) < 1e-6 * result["evals_per_s"]
     assert result["settings"]["space"] == space and result["num_players"] > 0
+    assert result["complete"] and result["skipped"] == []
+    if "single" in strategies:
+        for row in result["strategies"]:
+            single = next(r for r in result["strategies"] if r["strategy"] == "single")
+            assert abs(row["speedup_vs_single"] * row["s_per_update"] - single["s_per_update"]) < 1e-9
 
 
 def test_bench_shapley_darts_every_one_device_strategy(tmp_path):
@@ -44,6 +49,16 @@ def test_bench_shapley_nb201_sharded_over_two_devices(tmp_path):
     assert result["device_count"] == 2
 
 
+def test_bench_shapley_keeps_to_its_time_budget_and_the_order_given(tmp_path):
+    # A zero budget: the first strategy listed still compiles and is timed once, every later one is skipped.
+    result, stdout = run_bench(tmp_path, 1, "--space", "nb201", "--cells", "1", "--strategies", "vmap,single",
+                               "--repeats", "3", "--budget-s", "0")
+    assert [row["strategy"] for row in result["strategies"]] == ["vmap_chunk2"]
+    assert result["strategies"][0]["rounds"] == 1 and result["complete"]
+    assert result["skipped"] == ["single"] and "single: skipped (time budget)" in stdout
+    assert "speedup_vs_single" not in result["strategies"][0]
+
+
 def test_bench_ops_runs_and_its_horizontal_fusion_is_exact():
     # The script itself asserts that the shared first stages equal the per-op primitives; a wrong offset or
     # dilation in the fused path fails it.
@@ -54,3 +69,22 @@ def test_bench_ops_runs_and_its_horizontal_fusion_is_exact():
     fusion_rows = proc.stdout.split("horizontal fusion")[1].splitlines()[2:]
     assert [row.split()[0] for row in fusion_rows] == ["32x32x4", "16x16x8", "8x8x16"]
     assert all(float(t) > 0 for row in fusion_rows for t in row.split()[1:])
+
+
+def test_device_check_script_end_to_end_on_tiny_shapes(tmp_path):
+    # The GPU check itself, on this CPU: both benchmarks on tiny supernets, and the sharding checks cut off by
+    # their timeout, which must show as a timed-out step with no results rather than stop the table.
+    tiny = "--channels 4 --batch 8 --layers 1 --cells 1 --partial-channels 2 --fast-compile --max-evals 1 " \
+           "--prefixes 2 --chunks 2 --repeats 1"
+    env = {**os.environ, "OUT": str(tmp_path), "BENCH_EXTRA": tiny, "CHECK_TIMEOUT": "1", "CHECK_LOOP": "none",
+           "PYTHON": sys.executable, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run(["bash", "scripts/device_check.sh"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    table = (tmp_path / "table.txt").read_text()
+    for space in ("bench_darts_reference", "bench_nb201"):
+        assert f"[{space}] rc=0" in table
+        result = json.loads((tmp_path / f"{space}.json").read_text())
+        assert [row["strategy"] for row in result["strategies"]] == ["single", "vmap_chunk2", "sequential"]
+    assert table.count("GPU goal (>= 10x per alpha update): vmap_chunk2 is") == 2
+    assert "[sharded_checks] rc=124" in table and table.rstrip().endswith("no results")
