@@ -73,8 +73,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.shapley.aggregate = "mean_minus_std"  # mean (paper) | mean_minus_std (reference)
     c.shapley.sampling = "uniform"  # uniform | antithetic | stratified (every player at every position)
     c.shapley.scoring = "auto"  # batched (vmapped chunks) | sequential (one coalition at a time) | auto (CPU: sequential)
-    c.shapley.chunk_size = 8  # batched scoring: prefixes per chain per call; 0 = the largest that fits memory_budget_mb
-    c.shapley.memory_budget_mb = 0  # budget for chunk_size=0 (0 = 60% of GPU memory, min(4 GiB, RAM/2) on CPU)
+    c.shapley.chunk_size = 8  # batched scoring: most prefixes per chain per call (fewer if over budget); 0 = as many as fit
+    c.shapley.memory_budget_mb = 0  # per-device budget sizing batched chunks (0 = 60% of GPU memory, min(4 GiB, RAM/2) on CPU)
     c.shapley.value_batch_size = 1024  # images per permutation (a fresh batch each)
     c.shapley.metric = "accuracy"  # accuracy | neg_cross_entropy
     c.shapley.bn_mode = "running"  # running | batch (each coalition's own batch statistics)

@@ -197,6 +197,17 @@ def check_errors(num_devices: int) -> dict:
     return messages
 
 
+def check_chunk_sizes(num_devices: int, budget_mb: int = 32) -> dict:
+    """Batched chunks sized from one memory budget per device: without a mesh, with coalitions split over
+    the devices, and with the value batches split (each device then holds a share of the work)."""
+    sizes = {}
+    for mode, devices, shard in (("single", 1, False), ("coalitions", num_devices, True), ("data", num_devices, False)):
+        cfg = tiny_config(devices, **{"shapley.chunk_size": 0, "shapley.memory_budget_mb": budget_mb,
+                                      "mesh.shard_coalitions": shard})
+        sizes[mode] = SearchProgram(cfg, get_space("s2"), **STEP_KWARGS).chunk_size
+    return sizes
+
+
 def check_loop(num_devices: int, compare: bool) -> dict:
     """A whole tiny search (digits, 8x8) through run_search on the mesh: alpha replicated (and, with
     `compare`, equal to a single-device run of the same config)."""
@@ -226,6 +237,7 @@ def main() -> None:
               "mesh": sharding_lib.describe(sharding_lib.make_mesh(0))}
     result["estimator"] = check_estimator(0)
     result["errors"] = check_errors(0)
+    result["chunk_sizes"] = check_chunk_sizes(0)
     reference = single_device_steps()
     result["steps"] = check_steps(0, True, reference)
     result["steps_data_parallel_scoring"] = check_steps(0, False, reference)

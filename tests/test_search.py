@@ -138,7 +138,7 @@ def test_nb201_search_logs_benchmark_accuracy_of_each_epochs_genotype(tmp_path):
     assert str(result.genotype) == epochs[-1]["genotype_str"]
 
 
-def test_chunk_size_zero_is_sized_from_the_memory_budget():
+def test_batched_chunks_are_capped_by_the_memory_budget():
     from shapley_nas_jax.search.steps import SearchProgram
     from shapley_nas_jax.spaces import get_space
 
@@ -153,7 +153,9 @@ def test_chunk_size_zero_is_sized_from_the_memory_budget():
     default, _ = chunk()
     assert tiny == 1 and huge == players + 1  # a chain never has more than players + 1 positions
     assert 1 <= default <= players + 1
-    assert chunk(**{"shapley.chunk_size": 5})[0] == 5  # an explicit size is used as given
+    # an explicit size is the most positions per call: used as given when it fits, cut down when it does not
+    assert chunk(**{"shapley.chunk_size": 5, "shapley.memory_budget_mb": 10**6})[0] == 5
+    assert chunk(**{"shapley.chunk_size": 5, "shapley.memory_budget_mb": 1})[0] == 1
     assert chunk(**{"shapley.scoring": "sequential"})[0] == 0  # sequential scoring needs no chunks
 
 

@@ -76,6 +76,13 @@ def test_sharded_estimator_on_glove_game(report):
 
 
 @pytest.mark.slow
+def test_memory_sized_chunks_grow_with_the_mesh(report):
+    # Same per-device budget: split coalitions or split value batches leave each device a share of the work.
+    sizes = report["chunk_sizes"]
+    assert 1 <= sizes["single"] < sizes["coalitions"] and sizes["single"] < sizes["data"]
+
+
+@pytest.mark.slow
 def test_indivisible_batches_give_one_line_errors(report):
     for key, message in report["errors"].items():
         assert message is not None, key

@@ -104,13 +104,23 @@ class SearchProgram:
         )
         self.uses_darts = config.search.method in ("darts_1st", "darts_2nd")
         self.arch_tx = self.arch_rule(jax.random.PRNGKey(config.seed))
-        self.chunk_size = s.chunk_size
-        if self.scoring == "batched" and not s.chunk_size:
-            self.chunk_size = memory.choose_chunk_size(
-                self.model, (s.value_batch_size, *self.image_shape), s.samples,
-                budget_bytes=s.memory_budget_mb * 2**20 or None, num_players=self.game.num_players,
-                metric=s.metric, bn_mode=s.bn_mode)
+        self.chunk_size = self._scoring_chunk_size() if self.scoring == "batched" else s.chunk_size
         self._jit_steps()
+
+    def _scoring_chunk_size(self) -> int:
+        """Positions per chain per batched call: ``shapley.chunk_size`` (0: no limit) capped by what fits one
+        device's memory budget, so that batched scoring never runs out of memory on a large supernet. A mesh
+        spreads the coalitions (or the value batch) over its devices, so each device holds a share."""
+        s = self.config.shapley
+        batch, samples = s.value_batch_size, s.samples
+        devices = 1 if self.mesh is None else self.mesh.size
+        if self.shard_coalitions:
+            samples = -(-samples // devices)  # each device scores about M * c / D coalitions
+        else:
+            batch = max(batch // devices, 1)  # each device scores every coalition on B / D images
+        return memory.choose_chunk_size(
+            self.model, (batch, *self.image_shape), samples, budget_bytes=s.memory_budget_mb * 2**20 or None,
+            num_players=self.game.num_players, metric=s.metric, bn_mode=s.bn_mode, max_chunk=s.chunk_size or None)
 
     # ------------------------------------------------------------------------------------------ mesh
     def _setup_mesh(self) -> None:
