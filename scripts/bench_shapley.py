@@ -24,7 +24,9 @@ alpha update whose chains all truncate after ``prefixes - 1`` removals). Strateg
 Timings: every strategy is compiled first (one call each, in the order of ``--strategies``), then timed in
 turns, ``--repeats`` rounds, so that drifts of a shared machine hit all strategies alike; medians of wall and
 process CPU time are shown (the CPU time is less sensitive to other processes), and ``x single`` is each
-strategy's speed-up over ``single`` per alpha update (the GPU goal's measure).
+strategy's speed-up over ``single`` per alpha update (the GPU goal's measure). ``act MiB`` is each
+strategy's activation memory per call (XLA's memory analysis of its compiled function: temporaries and
+outputs); the peak memory line is the whole process's (device peak on accelerators, max RSS on CPU).
 
 ``--budget-s`` bounds the run for machines lent by the minute: no strategy starts compiling after 60 % of
 the budget (it is reported as skipped), and timing rounds stop once another would overrun it (at least one
@@ -113,14 +115,14 @@ def main(argv=None):
     ranks = permutation_ranks(sample_permutations(jax.random.key(3), n, m))
     total = m * args.prefixes
     strategies = args.strategies.split(",")
-    candidates = []  # (strategy, evals per call, call)
+    candidates = []  # (strategy, evaluations per update call, jitted function, its argument tuples)
 
     masks = [(ranks[j] >= args.start + p).astype(jnp.float32) for j in range(m) for p in range(args.prefixes)]
     if "single" in strategies:
         one = jax.jit(lambda mask, sample: game.value_fn(shared, mask, sample))
         calls = min(args.max_evals, len(masks))
         sample0 = jax.tree_util.tree_map(lambda a: a[0], samples)
-        candidates.append(("single", calls, lambda: [one(mk, sample0) for mk in masks[:calls]]))
+        candidates.append(("single", calls, one, [(mk, sample0) for mk in masks[:calls]]))
 
     for name, skip, staged in (("sequential", True, True), ("sequential_skip", True, False),
                                ("sequential_plain", False, False)):
@@ -131,14 +133,14 @@ def main(argv=None):
         value_fn = seq_game.staged if staged and seq_game.staged is not None else seq_game.value_fn
         fn = jax.jit(lambda value_fn=value_fn: score_chains(value_fn, shared, samples, ranks, 0.0, truncate=False,
                                                             num_positions=args.prefixes, first_position=args.start))
-        candidates.append((name, total, fn))
+        candidates.append((name, total, fn, [()]))
 
     if "vmap" in strategies:
         for c in [int(v) for v in args.chunks.split(",")]:
             fn = jax.jit(lambda start, c=c: score_chunk(game.value_fn, shared, samples, ranks, start, c))
             calls = -(-args.prefixes // c)
-            candidates.append((f"vmap_chunk{c}", calls * c * m,
-                               lambda fn=fn, c=c, calls=calls: [fn(jnp.int32(args.start + i * c)) for i in range(calls)]))
+            candidates.append((f"vmap_chunk{c}", calls * c * m, fn,
+                               [(jnp.int32(args.start + i * c),) for i in range(calls)]))
 
     device_count = jax.device_count()
     if "sharded" in strategies:
@@ -149,7 +151,7 @@ def main(argv=None):
             c = max(1, args.prefixes)
             fn = jax.jit(lambda: score_chunk(game.value_fn, shared, samples, ranks, args.start, c,
                                              coalition_sharding=split))
-            candidates.append(("sharded", m * c, fn))
+            candidates.append(("sharded", m * c, fn, [()]))
 
     # Compile every strategy first, then time them in turns, so that a shared machine's drifts hit all alike.
     def family(name):  # vmap_chunk4 -> vmap
@@ -162,20 +164,23 @@ def main(argv=None):
     def elapsed():
         return time.perf_counter() - started
 
-    compile_s, skipped = {}, []
-    for name, _, call in candidates:
+    compile_s, memory_bytes, calls, skipped = {}, {}, {}, []
+    for name, _, fn, arg_tuples in candidates:
         if args.budget_s is not None and compile_s and elapsed() > 0.6 * args.budget_s:
             print(f"{name}: skipped (time budget)", flush=True)
             skipped.append(name)
             continue
         t0 = time.perf_counter()
-        try:
-            jax.block_until_ready(call())
+        try:  # compile ahead of time (every argument tuple has the same shapes), then one warm-up call
+            compiled = fn.lower(*arg_tuples[0]).compile()
+            calls[name] = lambda compiled=compiled, arg_tuples=arg_tuples: [compiled(*a) for a in arg_tuples]
+            jax.block_until_ready(calls[name]())
         except Exception as error:  # noqa: BLE001 -- e.g. out of memory for a wide chunk: report, keep the rest
             print(f"{name}: failed ({type(error).__name__}: {str(error).splitlines()[0][:200]})", flush=True)
             skipped.append(name)
             continue
         compile_s[name] = time.perf_counter() - t0
+        memory_bytes[name] = activation_bytes(compiled)
         print(f"{name}: compiled in {compile_s[name]:.1f} s", flush=True)
     candidates = [c for c in candidates if c[0] not in skipped]
     if not candidates:
@@ -184,17 +189,17 @@ def main(argv=None):
                      f"M={m} prefixes={args.prefixes} start={args.start} players={n} "
                      f"formulation={P.get_formulation(resolved=True)} device={jax.devices()[0].device_kind} x{device_count}")
 
-    walls, cpus = {name: [] for name, _, _ in candidates}, {name: [] for name, _, _ in candidates}
+    walls, cpus = {c[0]: [] for c in candidates}, {c[0]: [] for c in candidates}
     for round_index in range(args.repeats):
         round_start = time.perf_counter()
-        for name, _, call in candidates:
+        for name, *_ in candidates:
             w, c = time.perf_counter(), time.process_time()
-            jax.block_until_ready(call())
+            jax.block_until_ready(calls[name]())
             walls[name].append(time.perf_counter() - w)
             cpus[name].append(time.process_time() - c)
         last = round_index == args.repeats - 1 or (
             args.budget_s is not None and elapsed() + (time.perf_counter() - round_start) > args.budget_s)
-        rows = summarize(candidates, walls, cpus, compile_s, total)
+        rows = summarize(candidates, walls, cpus, compile_s, memory_bytes, total)
         if args.json:
             write_json(args, rows, skipped, complete=last, device_count=device_count, num_players=n)
         if last:
@@ -202,26 +207,38 @@ def main(argv=None):
 
     print(settings_line)
     print(f"{'strategy':<18}{'evals':>7}{'compile s':>11}{'s/eval':>9}{'cpu s/eval':>12}{'evals/s':>9}{'s/update':>10}"
-          f"{'x single':>10}")
+          f"{'x single':>10}{'act MiB':>10}")
     for r in rows:
         speedup = f"{r['speedup_vs_single']:>10.2f}" if "speedup_vs_single" in r else f"{'-':>10}"
+        mib = f"{r['activation_bytes'] / 2**20:>10.0f}" if r["activation_bytes"] is not None else f"{'-':>10}"
         print(f"{r['strategy']:<18}{r['evals']:>7}{r['compile_s']:>11.1f}{r['s_per_eval']:>9.3f}"
-              f"{r['cpu_s_per_eval']:>12.3f}{r['evals_per_s']:>9.2f}{r['s_per_update']:>10.2f}{speedup}")
+              f"{r['cpu_s_per_eval']:>12.3f}{r['evals_per_s']:>9.2f}{r['s_per_update']:>10.2f}{speedup}{mib}")
     best = min(rows, key=lambda r: r["s_per_eval"])
     peak, peak_kind = peak_memory_bytes()
     print(f"best: {best['strategy']} {best['evals_per_s']:.2f} evals/s; peak memory {peak / 2**20:.0f} MiB ({peak_kind}); "
           f"{len(walls[best['strategy']])} timing round(s)" + (f"; skipped or failed: {', '.join(skipped)}" if skipped else ""))
 
 
-def summarize(candidates, walls, cpus, compile_s, evals_per_update):
-    """One row per timed strategy: medians per evaluation, rates, and the speed-up per update over ``single``."""
+def activation_bytes(compiled):
+    """Temporaries + outputs that XLA allocates for one call of a compiled strategy (as in
+    ``memory.coalition_bytes``; weights and data not included), or None where the backend has no analysis."""
+    analysis = compiled.memory_analysis()
+    if analysis is None:
+        return None
+    return int(analysis.output_size_in_bytes + analysis.temp_size_in_bytes)
+
+
+def summarize(candidates, walls, cpus, compile_s, memory_bytes, evals_per_update):
+    """One row per timed strategy: medians per evaluation, rates, activation memory, and the speed-up per
+    update over ``single``."""
     rows = []
-    for name, evals, _ in candidates:
+    for name, evals, *_ in candidates:
         s_per_eval = float(np.median(walls[name])) / evals
         rows.append(dict(strategy=name, evals=evals, compile_s=compile_s[name], s_per_eval=s_per_eval,
                          cpu_s_per_eval=float(np.median(cpus[name])) / evals, evals_per_s=1.0 / s_per_eval,
                          # a vmapped chunk that overshoots the update's positions still pays for them
-                         s_per_update=max(evals, evals_per_update) * s_per_eval, rounds=len(walls[name])))
+                         s_per_update=max(evals, evals_per_update) * s_per_eval, rounds=len(walls[name]),
+                         activation_bytes=memory_bytes[name]))
     single = next((r for r in rows if r["strategy"] == "single"), None)
     if single is not None:
         for r in rows:

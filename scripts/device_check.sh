@@ -116,10 +116,11 @@ def bench_lines(result):
            f"C={s['channels']} batch={s['batch']} M={s['samples']} prefixes={s['prefixes']}, "
            f"complete={result['complete']}, skipped={result['skipped'] or '-'}, "
            f"peak {result['peak_memory_bytes'] / 2**20:.0f} MiB ({result['peak_memory_kind']})")
-    yield f"{'strategy':<18}{'s/eval':>10}{'s/update':>10}{'x single':>10}{'compile s':>11}{'rounds':>8}"
+    yield f"{'strategy':<18}{'s/eval':>10}{'s/update':>10}{'x single':>10}{'act MiB':>9}{'compile s':>11}{'rounds':>8}"
     for r in result["strategies"]:
         speedup = f"{r['speedup_vs_single']:>10.2f}" if "speedup_vs_single" in r else f"{'-':>10}"
-        yield (f"{r['strategy']:<18}{r['s_per_eval']:>10.4f}{r['s_per_update']:>10.3f}{speedup}"
+        act = f"{r['activation_bytes'] / 2**20:>9.0f}" if r.get("activation_bytes") is not None else f"{'-':>9}"
+        yield (f"{r['strategy']:<18}{r['s_per_eval']:>10.4f}{r['s_per_update']:>10.3f}{speedup}{act}"
                f"{r['compile_s']:>11.1f}{r['rounds']:>8}")
     vmapped = [r for r in result["strategies"] if r["strategy"].startswith("vmap") and "speedup_vs_single" in r]
     if vmapped:
