@@ -222,10 +222,11 @@ def main(argv=None):
 def activation_bytes(compiled):
     """Temporaries + outputs that XLA allocates for one call of a compiled strategy (as in
     ``memory.coalition_bytes``; weights and data not included), or None where the backend has no analysis."""
-    analysis = compiled.memory_analysis()
-    if analysis is None:
+    try:
+        analysis = compiled.memory_analysis()
+        return int(analysis.output_size_in_bytes + analysis.temp_size_in_bytes)
+    except Exception:  # noqa: BLE001 -- no analysis on this backend (None, or not implemented)
         return None
-    return int(analysis.output_size_in_bytes + analysis.temp_size_in_bytes)
 
 
 def summarize(candidates, walls, cpus, compile_s, memory_bytes, evals_per_update):
