@@ -117,9 +117,9 @@ def main(argv=None):
     strategies = args.strategies.split(",")
     candidates = []  # (strategy, evaluations per update call, jitted function, its argument tuples)
 
-    masks = [(ranks[j] >= args.start + p).astype(jnp.float32) for j in range(m) for p in range(args.prefixes)]
     if "single" in strategies:
         one = jax.jit(lambda mask, sample: game.value_fn(shared, mask, sample))
+        masks = [(ranks[j] >= args.start + p).astype(jnp.float32) for j in range(m) for p in range(args.prefixes)]
         calls = min(args.max_evals, len(masks))
         sample0 = jax.tree_util.tree_map(lambda a: a[0], samples)
         candidates.append(("single", calls, one, [(mk, sample0) for mk in masks[:calls]]))

@@ -224,14 +224,13 @@ class DartsSupernet(nn.Module):
                 beta = jnp.zeros(alpha.shape[:2], alpha.dtype)
             edge_weights = edge_normalization_weights(beta, endpoints)
 
+        first_reduction = self.reduce_at[0]
         if prefix is None:
             s0, s1, reduction_prev = self._stem(x, train)
         else:
             s0, s1 = prefix
-            reduction_prev = False  # the prefix ends with a normal cell (or is the stem, see below)
-        first_reduction = self.reduce_at[0]
-        if prefix is not None and first_reduction == 0:
-            reduction_prev = self.stem == "imagenet"  # the prefix is the stem alone
+            # the prefix ends with a normal cell, unless it is the stem alone (whose /8 output counts as reduced)
+            reduction_prev = first_reduction == 0 and self.stem == "imagenet"
         c_curr = self.C
         for i in range(self.layers):
             if i == first_reduction and return_prefix:

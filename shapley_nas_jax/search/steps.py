@@ -118,9 +118,11 @@ class SearchProgram:
             samples = -(-samples // devices)  # each device scores about M * c / D coalitions
         else:
             batch = max(batch // devices, 1)  # each device scores every coalition on B / D images
-        return memory.choose_chunk_size(
-            self.model, (batch, *self.image_shape), samples, budget_bytes=s.memory_budget_mb * 2**20 or None,
-            num_players=self.game.num_players, metric=s.metric, bn_mode=s.bn_mode, max_chunk=s.chunk_size or None)
+        with primitives.formulation(self.scoring_formulation):  # measure the arithmetic that will be scored
+            return memory.choose_chunk_size(
+                self.model, (batch, *self.image_shape), samples, budget_bytes=s.memory_budget_mb * 2**20 or None,
+                num_players=self.game.num_players, metric=s.metric, bn_mode=s.bn_mode,
+                max_chunk=s.chunk_size or None)
 
     # ------------------------------------------------------------------------------------------ mesh
     def _setup_mesh(self) -> None:
