@@ -48,6 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, ".")
+from shapley_nas_jax.memory import activation_bytes  # noqa: E402
 from shapley_nas_jax.models.supernet import build_supernet, scoring_defaults  # noqa: E402
 from shapley_nas_jax.ops import primitives as P  # noqa: E402
 from shapley_nas_jax.search.game import SupernetGame, player_positions  # noqa: E402
@@ -217,16 +218,6 @@ def main(argv=None):
     peak, peak_kind = peak_memory_bytes()
     print(f"best: {best['strategy']} {best['evals_per_s']:.2f} evals/s; peak memory {peak / 2**20:.0f} MiB ({peak_kind}); "
           f"{len(walls[best['strategy']])} timing round(s)" + (f"; skipped or failed: {', '.join(skipped)}" if skipped else ""))
-
-
-def activation_bytes(compiled):
-    """Temporaries + outputs that XLA allocates for one call of a compiled strategy (as in
-    ``memory.coalition_bytes``; weights and data not included), or None where the backend has no analysis."""
-    try:
-        analysis = compiled.memory_analysis()
-        return int(analysis.output_size_in_bytes + analysis.temp_size_in_bytes)
-    except Exception:  # noqa: BLE001 -- no analysis on this backend (None, or not implemented)
-        return None
 
 
 def summarize(candidates, walls, cpus, compile_s, memory_bytes, evals_per_update):

@@ -75,6 +75,16 @@ def _jaxpr_intermediate_bytes(jaxpr) -> int:
     return total
 
 
+def activation_bytes(compiled) -> int | None:
+    """Temporaries + outputs that XLA allocates for one call of a compiled function (weights and inputs not
+    included), from its ``memory_analysis()``; None where the backend has no analysis."""
+    try:
+        analysis = compiled.memory_analysis()
+        return int(analysis.temp_size_in_bytes + analysis.output_size_in_bytes)
+    except Exception:  # noqa: BLE001 -- no analysis on this backend (None, or not implemented)
+        return None
+
+
 def coalition_bytes(model, value_batch_shape, *, metric: str = "accuracy", bn_mode: str = "running",
                     method: str = "auto", live_fraction: float = 0.5) -> int:
     """Estimated activation bytes of ONE coalition's value evaluation (see the module doc for ``method``)."""
@@ -89,11 +99,11 @@ def coalition_bytes(model, value_batch_shape, *, metric: str = "accuracy", bn_mo
         for n in (1, 2):
             masks = jax.ShapeDtypeStruct((n,) + alpha.shape, jnp.float32)
             fn = jax.jit(lambda p, s, a, m, b: jax.vmap(lambda mm: value(p, s, a, mm, b))(m))
-            analysis = fn.lower(params, stats, alpha, masks, batch).compile().memory_analysis()
-            if analysis is None:
+            size = activation_bytes(fn.lower(params, stats, alpha, masks, batch).compile())
+            if size is None:
                 return coalition_bytes(model, value_batch_shape, metric=metric, bn_mode=bn_mode,
                                        method="analytic", live_fraction=live_fraction)
-            sizes.append(analysis.temp_size_in_bytes + analysis.output_size_in_bytes)
+            sizes.append(size)
         return int(max(sizes[1] - sizes[0], sizes[0] // 2, 1))
     if method == "analytic":
         mask = jax.ShapeDtypeStruct(alpha.shape, jnp.float32)

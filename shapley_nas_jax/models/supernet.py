@@ -26,6 +26,7 @@ from shapley_nas_jax.ops.layers import (
     ReLUConvBN,
     imagenet_stem,
     make_op,
+    strided_zeros,
 )
 from shapley_nas_jax.spaces import SearchSpace, get_space
 
@@ -70,11 +71,6 @@ def edge_normalization_weights(beta, endpoints):
     return out
 
 
-def _zeros_like_output(stride: int):
-    """The ``nn.cond`` branch of an absent op: zeros of the op's output shape (the input, strided)."""
-    return lambda module, x: jnp.zeros_like(P.subsample(x, stride))
-
-
 class MixedOp(nn.Module):
     """Weighted sum of the candidate ops on one edge, with optional PC-DARTS partial channels.
 
@@ -102,6 +98,10 @@ class MixedOp(nn.Module):
             raise ValueError(f"partial_channels={k} must divide the channel count {channels}")
         c_part = channels // k
         x_ops = x[..., :c_part] if k > 1 else x
+
+        def absent_op(module, x_ops):  # an op masked out of the coalition (weight exactly 0) contributes 0
+            return strided_zeros(x_ops, self.stride)
+
         out = None
         for i, name in enumerate(self.op_names):
 
@@ -110,8 +110,7 @@ class MixedOp(nn.Module):
                 return weights[i] * op(x_ops, train)
 
             if self.skip_absent_ops and not self.is_initializing():
-                # An op masked out of the coalition (weight exactly 0) contributes exactly 0: don't compute it.
-                y = nn.cond(weights[i] != 0, weighted_op, _zeros_like_output(self.stride), self, x_ops)
+                y = nn.cond(weights[i] != 0, weighted_op, absent_op, self, x_ops)
             else:
                 y = weighted_op(self, x_ops)
             out = y if out is None else out + y

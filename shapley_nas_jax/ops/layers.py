@@ -218,6 +218,12 @@ def imagenet_stem(x, C: int, train: bool = False):
     return s0, s1
 
 
+def strided_zeros(x, stride: int = 1):
+    """Zeros with the shape of ``x`` strided by ``stride``: the output of ``none``, and of any op a
+    coalition leaves out (every op keeps its input's channels)."""
+    return jnp.zeros_like(P.subsample(x, stride))
+
+
 class Zero(nn.Module):
     """``none``: zeros with the strided input's shape."""
 
@@ -225,7 +231,7 @@ class Zero(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        return jnp.zeros_like(P.subsample(x, self.stride))
+        return strided_zeros(x, self.stride)
 
 
 class Noise(nn.Module):

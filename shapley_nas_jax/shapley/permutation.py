@@ -157,6 +157,15 @@ def _score_sharded(value_fn: ValueFn, shared, samples, masks: jnp.ndarray, shard
     return values[:total].reshape(m, c)
 
 
+def _truncates(value, full, eta):
+    """Whether a chain stops at a position of value ``value`` (position >= 1), given its full coalition's.
+
+    ``v_k < v_0 - (1 - eta) |v_0|``: equals ``v_k < eta * v_0`` for non-negative values (the paper's rule) and
+    stays meaningful for negative ones (e.g. negative cross-entropy: stop once the loss grew by 1 - eta).
+    """
+    return value < full - (1 - eta) * jnp.abs(full)
+
+
 def _stop_positions(chain_values: jnp.ndarray, eta, truncate: bool) -> jnp.ndarray:
     """Last position ``[M]`` int32 each chain evaluates: first k >= 1 with v_k < eta * v_0 (for v_0 >= 0), else n.
 
@@ -165,10 +174,7 @@ def _stop_positions(chain_values: jnp.ndarray, eta, truncate: bool) -> jnp.ndarr
     n = chain_values.shape[1] - 1
     if not truncate:
         return jnp.full(chain_values.shape[:1], n, jnp.int32)
-    # v_k < v_0 - (1 - eta) |v_0|: equals v_k < eta * v_0 for non-negative values (the paper's rule) and
-    # stays meaningful for negative ones (e.g. negative cross-entropy: stop once the loss grew by 1 - eta).
-    full = chain_values[:, :1]
-    below = chain_values[:, 1:] < full - (1 - eta) * jnp.abs(full)  # [M, n], column k-1 <-> position k
+    below = _truncates(chain_values[:, 1:], chain_values[:, :1], eta)  # [M, n], column k-1 <-> position k
     return jnp.where(below.any(axis=1), jnp.argmax(below, axis=1) + 1, n).astype(jnp.int32)
 
 
@@ -241,7 +247,7 @@ def score_chains(value_fn: ValueFn, shared, samples, ranks: jnp.ndarray, eta, *,
             value = value.astype(dtype)
             values = values.at[position].set(value)
             full = values[0]
-            stopped = truncate & (position >= 1) & (value < full - (1 - eta) * jnp.abs(full))
+            stopped = truncate & (position >= 1) & _truncates(value, full, eta)
             return position + 1, values, stopped, features
 
         features = None
@@ -282,14 +288,13 @@ def _estimate(value_fn, key, eta, shared, samples, *, num_players, num_permutati
     ranks = permutation_ranks(perms)
     if scoring == "sequential":
         values = score_chains(value_fn, shared, samples, ranks, eta, truncate=truncate)
-        num_computed = None  # exactly the needed evaluations (set below)
     else:
         values, chunks_done = _chain_values_loop(value_fn, shared, samples, ranks, eta, truncate=truncate,
                                                  chunk_size=chunk_size, coalition_sharding=coalition_sharding)
-        num_computed = chunks_done * chunk_size * m
     stops = _stop_positions(values, eta, truncate)  # [M]
-    if num_computed is None:
-        num_computed = jnp.sum(stops + 1)
+    num_evaluations = jnp.sum(stops + 1)
+    # sequential scoring computes exactly the needed evaluations; batched chunks run past truncation
+    num_computed = num_evaluations if scoring == "sequential" else chunks_done * chunk_size * m
     positions = jnp.arange(n + 1)
     chain_values = jnp.where(positions[None, :] <= stops[:, None], values, jnp.nan)
     # Removal k (1-based) is measured iff k <= stop; marginal = v(before) - v(after).
@@ -303,7 +308,7 @@ def _estimate(value_fn, key, eta, shared, samples, *, num_players, num_permutati
         measured=measured,
         chain_values=chain_values,
         permutations=perms,
-        num_evaluations=jnp.sum(stops + 1),
+        num_evaluations=num_evaluations,
         num_computed=num_computed,
     )
 
