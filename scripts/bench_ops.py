@@ -6,6 +6,7 @@ Median of ``--repeats`` jitted calls (after a compile call), in ms, for batch x 
 PC-DARTS partial-channel slice of the first cells), plus whole ops (with BN) and a whole MixedOp with K=4.
 Then the horizontal-fusion experiment (BENCHMARKS.md, lever 8): the first stages (ReLU + depthwise conv) of
 an edge's four conv ops computed separately, as the supernet does, against one shared padded input.
+Compiles go through JAX's persistent compilation cache (compile times are not reported, so it changes no number).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, ".")
+from shapley_nas_jax.compilation_cache import enable_compilation_cache  # noqa: E402
 from shapley_nas_jax.models.supernet import MixedOp  # noqa: E402
 from shapley_nas_jax.ops import make_op, primitives as P  # noqa: E402
 from shapley_nas_jax.spaces import get_space  # noqa: E402
@@ -75,6 +77,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--formulations", default="lax,shifted")
     args = ap.parse_args()
+    enable_compilation_cache()
     b, forms = args.batch, args.formulations.split(",")
     key = jax.random.key(0)
     x4 = jax.random.normal(key, (b, 32, 32, 4))

@@ -15,6 +15,7 @@ import time
 import jax
 import numpy as np
 
+from shapley_nas_jax.compilation_cache import enable_compilation_cache
 from shapley_nas_jax.shapley import SAMPLERS, exact_shapley, permutation_shapley
 from shapley_nas_jax.shapley import games as G
 
@@ -79,6 +80,7 @@ def main():
     parser.add_argument("--truncation", type=float, default=None, help="eta; default: no truncation")
     parser.add_argument("--json", type=str, default=None, help="write the rows to this file")
     args = parser.parse_args()
+    enable_compilation_cache()
     rows = run(args.seeds, args.budgets, args.truncation)
     print_table(rows)
     if args.json:

@@ -88,10 +88,10 @@ if [[ -f scripts/bench_shapley.py ]]; then
   # is spent and ends timing in time, and the JSON is rewritten after every timing round. A chunk that does
   # not fit in memory is reported as failed and the rest still run.
   run_step bench_darts_reference "$BENCH_TIMEOUT" "$PYTHON" scripts/bench_shapley.py --space darts_reference \
-    --strategies single,vmap,sequential --samples 4 --prefixes 8 --chunks 8,4,2 --max-evals 8 \
+    --strategies single,vmap,sequential --samples 4 --prefixes 8 --chunks 8,4,2 --max-evals 8 --repeats 3 \
     --budget-s $((BENCH_TIMEOUT - 30)) --json "$OUT_DIR/bench_darts_reference.json" $BENCH_EXTRA
   run_step bench_nb201 "$NB201_TIMEOUT" "$PYTHON" scripts/bench_shapley.py --space nb201 --channels 16 \
-    --cells 5 --strategies single,vmap,sequential --samples 4 --prefixes 8 --chunks 8,4,2 --max-evals 8 \
+    --cells 5 --strategies single,vmap,sequential --samples 4 --prefixes 8 --chunks 8,4,2 --max-evals 8 --repeats 3 \
     --budget-s $((NB201_TIMEOUT - 20)) --json "$OUT_DIR/bench_nb201.json" $BENCH_EXTRA
 else
   echo "scripts/bench_shapley.py not found: benchmarks skipped"

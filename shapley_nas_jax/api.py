@@ -26,6 +26,7 @@ import ml_collections
 import numpy as np
 
 from shapley_nas_jax import config as config_lib
+from shapley_nas_jax.compilation_cache import enable_compilation_cache
 from shapley_nas_jax.errors import ConfigError, SearchDivergedError
 from shapley_nas_jax.shapley import ShapleyEstimate, exact_shapley, permutation_shapley
 from shapley_nas_jax.search import loop as _loop
@@ -160,7 +161,9 @@ class Search:
 
         Spaces, ops, value metrics and alpha rules it names must be registered first.
         ``search.method="random"`` (a benchmark-table lookup, no supernet) is not a stepwise search.
+        Compiled steps are kept in JAX's persistent compilation cache (see ``shapley_nas_jax.compilation_cache``).
         """
+        enable_compilation_cache()
         if validate:
             config_lib.validate(config)
         if config.search.method == "random":

@@ -9,6 +9,7 @@ import os
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 
@@ -39,16 +40,48 @@ class Checkpointer:
         return self._manager.latest_step()
 
     def restore(self, template: Any, checkpoint_id: int | None = None) -> tuple[Any, dict] | None:
-        """The state (shaped like `template`) and meta of a checkpoint (default: the latest), or None."""
+        """The state (shaped like `template`) and meta of a checkpoint (default: the latest), or None.
+
+        `template` is a pytree of arrays or `jax.ShapeDtypeStruct`s (e.g. `jax.eval_shape` of the state's
+        initialiser). Each restored leaf is placed the way a freshly built state's leaf is: with the
+        leaf's sharding when it has one (a committed array, or an abstract leaf with a sharding: a mesh
+        run), else uncommitted on the default device, like an array jnp creates. Restoring everything
+        committed to one device (orbax's default) would give the jitted steps differently placed
+        arguments than an uninterrupted run gives them, so a resumed run would miss XLA's compilation
+        caches (in memory and on disk) and compile every step again.
+        """
         checkpoint_id = self._manager.latest_step() if checkpoint_id is None else checkpoint_id
         if checkpoint_id is None:
             return None
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+        leaves, treedef = jax.tree.flatten(template)
+        shardings = [_placement(leaf) for leaf in leaves]
+        abstract = [_abstract(leaf, sharding) for leaf, sharding in zip(leaves, shardings)]
         restored = self._manager.restore(
             checkpoint_id,
-            args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()),
+            args=ocp.args.Composite(state=ocp.args.StandardRestore(jax.tree.unflatten(treedef, abstract)),
+                                    meta=ocp.args.JsonRestore()),
         )
-        return restored.state, restored.meta
+        # Host arrays (default-placed leaves) go to the default device uncommitted, as jnp.asarray puts them.
+        state = jax.tree.unflatten(treedef, [
+            jax.device_put(leaf) if isinstance(spec, np.ndarray) else leaf
+            for leaf, spec in zip(treedef.flatten_up_to(restored.state), abstract)])
+        return state, restored.meta
 
     def close(self) -> None:
         self._manager.close()
+
+
+def _placement(leaf: Any) -> jax.sharding.Sharding | None:
+    """The sharding a template leaf pins its array to, or None for a leaf placed by default: an abstract
+    leaf without a sharding or an uncommitted array (what jnp functions and un-jitted inits return)."""
+    if isinstance(leaf, jax.Array) and not leaf.committed:
+        return None
+    return getattr(leaf, "sharding", None)
+
+
+def _abstract(leaf: Any, sharding: jax.sharding.Sharding | None) -> Any:
+    """What orbax restores `leaf` as: an array with `sharding`, or (no sharding) a host numpy array."""
+    dtype = getattr(leaf, "dtype", None)
+    if sharding is not None or dtype is None or jax.dtypes.issubdtype(dtype, jax.dtypes.extended):
+        return ocp.utils.to_shape_dtype_struct(leaf)  # placed leaves, scalars, typed PRNG keys: orbax's way
+    return np.empty(leaf.shape, dtype)

@@ -20,6 +20,7 @@ from typing import Callable
 from absl import flags
 from ml_collections import config_flags
 
+from shapley_nas_jax.compilation_cache import enable_compilation_cache
 from shapley_nas_jax.evaluation.commands import info_command, train_command
 
 USAGE = """usage: shapley-nas <command> [flags]
@@ -38,18 +39,6 @@ def default_config_path(name: str = "demo") -> str:
     import shapley_nas_jax.configs
 
     return os.path.join(os.path.dirname(shapley_nas_jax.configs.__file__), f"{name}.py")
-
-
-def enable_compilation_cache() -> None:
-    """Keep compiled XLA programs on disk, so a rerun or a resumed run skips recompiling the supernet.
-
-    The folder is $JAX_COMPILATION_CACHE_DIR when set, else ~/.cache/shapley-nas-jax/xla.
-    """
-    import jax
-
-    if not jax.config.jax_compilation_cache_dir:
-        jax.config.update("jax_compilation_cache_dir",
-                          os.path.join(os.path.expanduser("~"), ".cache", "shapley-nas-jax", "xla"))
 
 
 def _parse(argv: list[str], define: Callable[[flags.FlagValues], None]) -> tuple[flags.FlagValues, list[str]]:

@@ -43,6 +43,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.renormalize = False  # renormalise mixing weights over the surviving ops of a coalition
     c.model.stem = "cifar"  # cifar | imagenet
     c.model.remat = False  # rematerialise each cell in the backward pass (less activation memory, more compute)
+    c.model.formulation = "auto"  # op arithmetic of training steps: lax | shifted | auto (per backend, topology, ISA)
 
     c.train = ml_collections.ConfigDict()
     c.train.epochs = 50
@@ -169,6 +170,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     from shapley_nas_jax.ops.primitives import list_formulations
 
     _one_of(config.shapley.formulation, list_formulations(), "shapley.formulation")
+    _one_of(config.model.formulation, list_formulations(), "model.formulation")
     _one_of(config.alpha_rule.name, available_alpha_rules(), "alpha_rule.name")  # built-ins + registered
     _require(0 <= config.alpha_rule.momentum < 1, "alpha_rule.momentum must lie in [0, 1)")
     _require(config.alpha_rule.step_size > 0, "alpha_rule.step_size must be > 0")

@@ -1,5 +1,22 @@
-"""Test-wide JAX settings: tests use tiny shapes, so XLA compile time dominates and is cut down here."""
+"""Test-wide JAX settings: tests use tiny shapes, so XLA compile time dominates and is cut down here.
 
-import jax
+The persistent compilation cache (which the library's entry points turn on) goes to a temporary folder for
+the session, removed at exit, so tests never write into ~/.cache; the subprocesses tests start (CLI,
+scripts, examples) inherit it through $JAX_COMPILATION_CACHE_DIR. A JAX_COMPILATION_CACHE_DIR already set
+in the environment is kept (e.g. to reuse compiles across test sessions).
+"""
 
+import atexit
+import os
+import shutil
+import tempfile
+
+if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    _session_cache = tempfile.mkdtemp(prefix="shapley-nas-jax-tests-xla-")
+    atexit.register(shutil.rmtree, _session_cache, ignore_errors=True)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _session_cache
+
+import jax  # noqa: E402
+
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])  # if jax came in first
 jax.config.update("jax_disable_most_optimizations", True)

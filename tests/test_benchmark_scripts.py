@@ -1,10 +1,15 @@
-"""scripts/bench_shapley.py runs every strategy on tiny supernets and writes the JSON the README promises;
-scripts/bench_ops.py runs, and its horizontal-fusion experiment computes the same values as the per-op path."""
+"""scripts/bench_shapley.py runs every strategy on tiny supernets and writes the JSON the README promises,
+by default only the quick ones; it and scripts/bench_train.py time a checkout of the original code beside
+themselves (here a stand-in); scripts/bench_ops.py runs, and its horizontal-fusion experiment computes the same
+values as the per-op path."""
 
 import json
 import os
 import subprocess
 import sys
+import textwrap
+
+import pytest
 
 from repo_files import REPO
 
@@ -12,9 +17,10 @@ TINY = ["--channels", "4", "--batch", "8", "--samples", "2", "--prefixes", "3", 
         "--fast-compile"]
 
 
-def run_bench(tmp_path, devices, *args):
+def run_bench(tmp_path, devices, *args, env=None):
     out = tmp_path / "bench.json"
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "JAX_PLATFORMS": "cpu",
+           **(env or {})}
     proc = subprocess.run([sys.executable, "scripts/bench_shapley.py", *TINY, "--json", str(out), *args],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -38,10 +44,96 @@ def check_result(result, space, strategies):
 
 
 def test_bench_shapley_darts_every_one_device_strategy(tmp_path):
-    result, stdout = run_bench(tmp_path, 1, "--space", "darts_reference", "--layers", "1", "--partial-channels", "2")
+    result, stdout = run_bench(tmp_path, 1, "--full", "--space", "darts_reference", "--layers", "1",
+                               "--partial-channels", "2")
     check_result(result, "darts_reference",
                  {"single", "sequential", "sequential_skip", "sequential_plain", "vmap_chunk2"})
     assert "sharded: skipped (devices=1)" in stdout and result["device_count"] == 1
+    assert result["settings"]["max_evals"] == 3 and not result["settings"]["quick"]
+
+
+def test_bench_shapley_default_is_quick_and_records_the_machine(tmp_path):
+    # No --strategies, --max-evals or --full: the quick mode's strategies and call cap; TINY's --repeats 1 wins.
+    result, stdout = run_bench(tmp_path, 1, "--space", "darts_reference", "--layers", "1", "--partial-channels", "2")
+    check_result(result, "darts_reference", {"single", "sequential"})
+    assert [row["strategy"] for row in result["strategies"]] == ["single", "sequential"]
+    assert result["settings"]["quick"] and result["settings"]["repeats"] == 1
+    assert result["settings"]["max_evals"] == 2 and result["strategies"][0]["evals"] == 2
+    assert result["machine"]["isa"] in ("avx512", "avx2", "other") and result["machine"]["cpu_count"] > 0
+    assert f"isa={result['machine']['isa']}" in stdout
+    assert "ref_s_per_eval" not in result and "x orig" not in stdout
+
+
+# A stand-in for a checkout of the original PyTorch code: its model_search.Network's constructor and forward
+# signature (and alphas), built from a few torch layers; it checks how a value evaluation calls it.
+FAKE_MODEL_SEARCH = """
+    import torch
+    import torch.nn as nn
+
+
+    class Network(nn.Module):
+        def __init__(self, C, num_classes, layers, criterion, steps=4, multiplier=4, stem_multiplier=3, k=4):
+            super().__init__()
+            self._criterion = criterion
+            self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C), nn.ReLU())
+            self.global_pooling = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Linear(C, num_classes)
+            self.alphas_normal = nn.Parameter(1e-3 * torch.randn(14, 8))
+            self.alphas_reduce = nn.Parameter(1e-3 * torch.randn(14, 8))
+
+        def forward(self, input, weights_dict=None):
+            if not self.training:  # a value evaluation: masked weights, no autograd
+                w = weights_dict["normal"]
+                assert not torch.is_grad_enabled() and w.shape == weights_dict["reduce"].shape == (14, 8)
+                assert (w == 0).any() and (w > 0).any()  # softmaxed alphas times a 0/1 mask
+            out = self.global_pooling(self.stem(input))
+            return self.classifier(out.view(out.size(0), -1))
+"""
+
+
+def fake_checkout(tmp_path):
+    checkout = tmp_path / "orig"
+    checkout.mkdir()
+    (checkout / "model_search.py").write_text(textwrap.dedent(FAKE_MODEL_SEARCH))
+    return checkout
+
+
+def run_script(script, *args):
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "OMP_NUM_THREADS": "1"}  # one torch thread: tiny shapes
+    return subprocess.run([sys.executable, f"scripts/{script}", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_bench_scripts_time_a_checkout_of_the_original_code(tmp_path):
+    pytest.importorskip("torch")
+    checkout = fake_checkout(tmp_path)
+    result, stdout = run_bench(tmp_path, 1, "--space", "darts_reference", "--layers", "1", "--partial-channels", "2",
+                               "--reference", str(checkout), env={"OMP_NUM_THREADS": "1"})
+    check_result(result, "darts_reference", {"single", "sequential"})
+    ref = result["ref_s_per_eval"]
+    assert isinstance(ref, float) and ref > 0
+    for row in result["strategies"]:
+        assert row["speedup_vs_original"] > 0
+        assert abs(row["speedup_vs_original"] * row["s_per_eval"] - ref) < 1e-9 * ref
+    assert f"original: {ref:.3f} s/eval" in stdout and "x orig" in stdout
+
+    out = tmp_path / "train.json"
+    proc = run_script("bench_train.py", "--space", "darts_reference", "--channels", "4", "--layers", "1",
+                      "--partial-channels", "2", "--batch", "8", "--steps", "1", "--ref-steps", "1", "--fast-compile",
+                      "--reference", str(checkout), "--json", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["ref_step_s"] > 0 and row["speedup"] > 0
+    assert abs(row["speedup"] * row["step_s"] - row["ref_step_s"]) < 1e-9 * row["ref_step_s"]
+
+
+@pytest.mark.parametrize("script", ["bench_shapley.py", "bench_train.py"])
+def test_bench_scripts_reject_a_bad_reference_in_one_line(tmp_path, script):
+    for args, message in (((), "has no model_search.py"), (("--space", "nb201"), "is not a DARTS space")):
+        proc = run_script(script, "--reference", str(tmp_path / "missing"), *args)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+        assert len(errors) == 1 and message in errors[0] and errors[0] == proc.stderr.splitlines()[-1]
 
 
 def test_bench_shapley_nb201_sharded_over_two_devices(tmp_path):

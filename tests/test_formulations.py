@@ -68,6 +68,55 @@ def test_pools():
                                for w, s, p in cases], x)
 
 
+def assert_same_grads(fn, *args, rtol=1e-4, atol=1e-4):
+    """Gradients of ``sum(sin(fn(*args)))`` w.r.t. every argument agree between lax (autodiff of XLA's
+    convolutions and windows) and shifted (its custom VJPs: shifted sums and matmuls)."""
+    def objective(*a):
+        return sum(jnp.sum(jnp.sin(o)) for o in jax.tree_util.tree_leaves(fn(*a)))
+
+    grad = jax.grad(objective, argnums=tuple(range(len(args))))
+    ref = with_formulation("lax", grad, *args)
+    fast = with_formulation("shifted", grad, *args)
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=rtol, atol=atol), ref, fast)
+
+
+def test_gradients_of_depthwise_convs():
+    for size in SIZES:
+        x = rand((2, size, size, 3))
+        for k in (3, 5):
+            for s in (1, 2):
+                for d in (1, 2):
+                    assert_same_grads(lambda x, w: P.depthwise_conv(x, w, s, d), x, rand((k, k, 3), k))
+
+
+def test_gradients_of_pools_pointwise_convs_and_channel_split():
+    for size in SIZES:
+        x = rand((2, size, size, 3))
+        for w, s, p in [(3, 1, 1), (3, 2, 1), (2, 2, 0)]:
+            assert_same_grads(lambda x: [P.max_pool(x, w, s, p), P.avg_pool(x, w, s, p, False),
+                                         P.avg_pool(x, w, s, p, True)], x)
+        for cin, cout, s in [(4, 4, 1), (3, 6, 2), (16, 8, 1)]:
+            assert_same_grads(lambda x, k: P.pointwise_conv(x, k, s), rand((2, size, size, cin), 4),
+                              rand((cin, cout), 5))
+    # ties (ReLU zeros): the gradient goes to the first maximal tap, as lax's select-and-scatter does
+    ties = jnp.maximum(rand((2, 6, 6, 2), 7), 0.0).round(1)
+    assert_same_grads(lambda x: P.max_pool(x, 3, 1, 1) * 3.0, ties)
+    x = rand((2, 5, 5, 8))
+    assert_same_grads(lambda x: [a * b for a, b in zip(P.split_channels(x, 2), (2.0, -1.0))], x)
+
+
+def test_second_order_gradients_match():
+    """DARTS' second-order step differentiates through a weight gradient: the custom VJPs are
+    differentiable again."""
+    x, w = rand((2, 7, 7, 3)), rand((3, 3, 3), 1)
+
+    def inner(x, w):
+        gx = jax.grad(lambda x: jnp.sum(jnp.sin(P.depthwise_conv(P.max_pool(x, 3, 1, 1), w))))(x)
+        return jnp.sum(gx ** 2)
+
+    assert_same_grads(inner, x, w)
+
+
 def test_materialize_is_identity_in_value_vmap_and_grad():
     P.set_formulation("shifted")
     try:

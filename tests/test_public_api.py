@@ -131,7 +131,7 @@ def test_registered_space_and_op_build_a_supernet_and_a_genotype():
     x = jnp.zeros((2, 8, 8, 3))
     alpha = jnp.zeros(space.alpha_shape)
     variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), x, alpha, None))
-    assert "op1_test_pw_conv" in variables["params"]["cell0"]["edge0"]
+    assert "op1_test_pw_conv" in variables["params"]["cell0"]["input_edges"]["mixed"]  # like edges scanned
     logits = jax.eval_shape(lambda v: model.apply(v, x, alpha, jnp.ones(space.alpha_shape)), variables)
     assert logits.shape == (2, 10)
     weights = np.zeros(space.alpha_shape)

@@ -186,7 +186,8 @@ def test_sequential_and_batched_scoring_give_the_same_alpha_update():
 
 
 def test_scoring_defaults_follow_backend_and_topology():
-    from shapley_nas_jax.models import scoring_defaults
+    from shapley_nas_jax.config import validate
+    from shapley_nas_jax.models import scoring_defaults, training_formulation
     from shapley_nas_jax.search.steps import SearchProgram
     from shapley_nas_jax.spaces import get_space
 
@@ -206,6 +207,13 @@ def test_scoring_defaults_follow_backend_and_topology():
     assert program(**{"shapley.formulation": "lax"}).scoring_formulation == "lax"
     nb201 = program(space="nb201")
     assert (nb201.scoring, nb201.scoring_formulation, nb201.game.staged) == ("sequential", "lax", None)
+    # training steps: per topology on CPU (models.CPU_TRAINING), or as the config says
+    assert (darts.train_formulation, nb201.train_formulation) == (training_formulation("darts", "cpu"),
+                                                                  training_formulation("nb201", "cpu"))
+    assert training_formulation("darts", "gpu") == "lax"
+    assert program(**{"model.formulation": "lax"}).train_formulation == "lax"
+    with pytest.raises(ConfigError, match="model.formulation"):
+        validate(tiny_config(**{"model.formulation": "fast"}))
 
 
 def test_model_remat_option_gives_the_same_weight_step():

@@ -15,6 +15,8 @@ from shapley_nas_jax.models import (
     build_supernet,
     edge_normalization_weights,
     mixing_weights,
+    per_edge_variables,
+    stacked_edge_variables,
 )
 from shapley_nas_jax.ops import make_op, primitives as P
 from shapley_nas_jax.spaces import get_space
@@ -82,13 +84,14 @@ def test_darts_supernet_shape_and_vmap(darts_setup):
     assert not np.allclose(single[0], single[1])  # masks matter
 
 
-def _perturb(tree, path):
+def _perturb(tree, path, space):
+    """``tree`` (scanned layout) with 1 added to every leaf under ``path`` of its per-edge layout."""
     def go(t, p):
         if not p:
             return jax.tree_util.tree_map(lambda a: a + 1.0, t)
         return {**t, p[0]: go(t[p[0]], p[1:])}
 
-    return go(tree, path)
+    return stacked_edge_variables(go(per_edge_variables(tree, space), path), space)
 
 
 def test_darts_masked_ops_contribute_nothing(darts_setup):
@@ -99,9 +102,9 @@ def test_darts_masked_ops_contribute_nothing(darts_setup):
     mask = jnp.asarray(mask)
     base = apply(variables, mask)
     for op in ("op5_sep_conv_5x5", "op6_dil_conv_3x3", "op7_dil_conv_5x5"):
-        params = _perturb(variables["params"], ("cell0", "edge3", op))
+        params = _perturb(variables["params"], ("cell0", "edge3", op), space)
         np.testing.assert_allclose(apply({**variables, "params": params}, mask), base, rtol=1e-6, atol=1e-6)
-    params = _perturb(variables["params"], ("cell0", "edge3", "op4_sep_conv_3x3"))
+    params = _perturb(variables["params"], ("cell0", "edge3", "op4_sep_conv_3x3"), space)
     assert not np.allclose(apply({**variables, "params": params}, mask), base)
 
 
@@ -119,7 +122,7 @@ def test_darts_variants_by_shape():
     out = jax.eval_shape(m.init_with_output, key, x, alpha, None, beta)[0]
     assert out.shape == (2, 5)
     v = jax.eval_shape(m.init, key, x, alpha, None, beta)
-    assert "op0_avg_pool_3x3" in v["batch_stats"]["cell0"]["edge0"]  # pool_bn
+    assert "op0_avg_pool_3x3" in v["batch_stats"]["cell0"]["input_edges"]["mixed"]  # pool_bn, edges scanned
     assert v["params"]["stem1_conv"]["kernel"].shape == (3, 3, 8, 8)
     assert v["params"]["cell0"]["preprocess0"]["conv1"]["kernel"].shape == (8, 8)  # FactorizedReduce after stem
 
@@ -175,7 +178,7 @@ def test_nb201_masked_ops_contribute_nothing(nb201_setup):
     space, model, x, alpha, variables, apply = nb201_setup
     mask = jnp.ones(space.alpha_shape).at[0, 2, 3].set(0.0)  # edge 2<-1: drop nor_conv_3x3
     base = apply(variables, mask)
-    params = _perturb(variables["params"], ("stage1_cell0", "edge2", "op3_nor_conv_3x3"))
+    params = _perturb(variables["params"], ("stage1_cell0", "edge2", "op3_nor_conv_3x3"), space)
     np.testing.assert_allclose(apply({**variables, "params": params}, mask), base, rtol=1e-6, atol=1e-6)
     assert not np.allclose(apply({**variables, "params": params}, jnp.ones(space.alpha_shape)),
                            apply(variables, jnp.ones(space.alpha_shape)))
@@ -260,3 +263,52 @@ def test_supernet_from_its_prefix_equals_the_whole_pass(space_name, options, tra
         other = mask.at[0].set(1.0 - mask[0])
         prefix = jax.jit(value.prefix)
         assert not np.allclose(prefix(*args)[1], prefix(*args[:3], other, *args[4:])[1])
+
+
+@pytest.mark.parametrize("space,options", [
+    ("darts_reference", dict(C=8, layers=3, partial_channels=4)),
+    ("darts", dict(C=4, layers=3, edge_normalization=True)),
+    ("nb201", dict(C=4, N=1)),
+])
+def test_scanned_edges_equal_one_module_per_edge(space, options):
+    """Edges run by nn.scan (stacked parameters) give the per-edge supernet's logits, BN statistics and
+    gradients, with its parameters converted, also when masked-out ops are skipped; the conversion is
+    lossless both ways."""
+    x = jax.random.normal(jax.random.key(0), (4, 8, 8, 3))
+    per_edge = build_supernet(space, scan_edges=False, **options)
+    scanned = per_edge.clone(scan_edges=True)
+    space = per_edge.space
+    alpha = 0.1 * jax.random.normal(jax.random.key(2), space.alpha_shape)
+    mask = (jax.random.uniform(jax.random.key(3), space.alpha_shape) > 0.3).astype(jnp.float32)
+    v_edge = per_edge.init(jax.random.key(0), x, alpha)
+    v_scan = {k: stacked_edge_variables(t, space) for k, t in v_edge.items()}
+    assert "input_edges" in v_scan["params"]["cell0" if space.topology == "darts" else "stage0_cell0"]
+    assert jax.tree.structure(v_scan) == jax.tree.structure(jax.eval_shape(scanned.init, jax.random.key(0), x, alpha))
+    back = {k: per_edge_variables(t, space) for k, t in v_scan.items()}
+    jax.tree.map(np.testing.assert_array_equal, back, v_edge)
+
+    ref = per_edge.apply(v_edge, x, alpha, mask)
+    np.testing.assert_allclose(scanned.apply(v_scan, x, alpha, mask), ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(scanned.clone(skip_absent_ops=True).apply(v_scan, x, alpha, mask), ref, rtol=1e-4,
+                               atol=1e-5)
+
+    def loss(model, variables, params):
+        logits, stats = model.apply({**variables, "params": params}, x, alpha, mask, train=True,
+                                    mutable=["batch_stats"])
+        return jnp.sum(logits ** 2), stats["batch_stats"]
+
+    (l_edge, s_edge), g_edge = jax.value_and_grad(functools.partial(loss, per_edge, v_edge), has_aux=True)(
+        v_edge["params"])
+    (l_scan, s_scan), g_scan = jax.value_and_grad(functools.partial(loss, scanned, v_scan), has_aux=True)(
+        v_scan["params"])
+    np.testing.assert_allclose(l_scan, l_edge, rtol=1e-4)
+    close = functools.partial(np.testing.assert_allclose, rtol=2e-3, atol=1e-4)
+    jax.tree.map(close, g_scan, stacked_edge_variables(g_edge, space))
+    jax.tree.map(close, s_scan, stacked_edge_variables(s_edge, space))
+
+
+def test_spaces_with_different_ops_per_edge_keep_one_module_per_edge():
+    s1 = get_space("s1")
+    model = build_supernet(s1, C=4, layers=2)
+    v = jax.eval_shape(model.init, jax.random.key(0), jnp.ones((2, 8, 8, 3)), jnp.zeros(s1.alpha_shape), None)
+    assert "edge1" in v["params"]["cell0"] and "input_edges" not in v["params"]["cell0"]

@@ -28,6 +28,7 @@ import tqdm
 
 from shapley_nas_jax import data as data_lib
 from shapley_nas_jax.checkpointing import Checkpointer
+from shapley_nas_jax.compilation_cache import enable_compilation_cache
 from shapley_nas_jax.errors import ConfigError, UserError
 from shapley_nas_jax.evaluation.complexity import network_complexity
 from shapley_nas_jax.evaluation.networks import NETWORKS, build_network
@@ -476,6 +477,7 @@ def run_training(config: ml_collections.ConfigDict, genotype=None, workdir: str 
       ``params_m`` (millions, auxiliary head excluded), ``madds_m`` (millions per image at the data's
       resolution), the genotype, steps and the resolved config.
     """
+    enable_compilation_cache()  # a rerun or resumed run loads its compiled steps instead of compiling them
     spec = config.genotype if genotype is None else genotype
     if spec is None or spec == "":
         raise ConfigError("no genotype to train: pass --genotype <name|file|string> or set config.genotype")

@@ -2,6 +2,7 @@
 
 from shapley_nas_jax.models.supernet import (
     CPU_SCORING,
+    CPU_TRAINING,
     DartsSearchCell,
     DartsSupernet,
     MixedOp,
@@ -11,11 +12,15 @@ from shapley_nas_jax.models.supernet import (
     build_supernet,
     edge_normalization_weights,
     mixing_weights,
+    per_edge_variables,
     scoring_defaults,
+    stacked_edge_variables,
+    training_formulation,
 )
 
 __all__ = [
     "CPU_SCORING",
+    "CPU_TRAINING",
     "DartsSearchCell",
     "DartsSupernet",
     "MixedOp",
@@ -25,5 +30,8 @@ __all__ = [
     "build_supernet",
     "edge_normalization_weights",
     "mixing_weights",
+    "per_edge_variables",
     "scoring_defaults",
+    "stacked_edge_variables",
+    "training_formulation",
 ]

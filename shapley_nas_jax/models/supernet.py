@@ -16,6 +16,8 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax import lax
 
 from shapley_nas_jax.ops import primitives as P
 from shapley_nas_jax.ops.layers import (
@@ -37,12 +39,22 @@ from shapley_nas_jax.spaces import SearchSpace, get_space
 # computed (the per-op conds cost more than they save there).
 CPU_SCORING = {"darts": ("shifted", True), "nb201": ("lax", False)}
 
+# Training steps (forward + backward) on CPU, fastest per topology by measurement (scripts/bench_train.py,
+# BENCHMARKS.md): DARTS cells train with the shifted formulation (its custom VJPs are shifted sums too);
+# NB201's dense convs with lax.
+CPU_TRAINING = {"darts": "shifted", "nb201": "lax"}
+
 
 def scoring_defaults(topology: str, backend: str, sequential: bool) -> tuple[str, bool]:
     """``(formulation, skip_absent_ops)`` for forward-only scoring of a ``topology`` supernet on ``backend``;
     ``sequential``: one coalition at a time (under vmap a skipping cond would compute both branches)."""
     formulation, skip = CPU_SCORING.get(topology, ("lax", False)) if backend == "cpu" else ("lax", False)
     return formulation, skip and sequential
+
+
+def training_formulation(topology: str, backend: str) -> str:
+    """The formulation of training steps (weight and DARTS steps) of a ``topology`` supernet on ``backend``."""
+    return CPU_TRAINING.get(topology, "lax") if backend == "cpu" else "lax"
 
 
 def mixing_weights(alpha, mask=None, renormalize: bool = False):
@@ -97,7 +109,7 @@ class MixedOp(nn.Module):
         if channels % k:
             raise ValueError(f"partial_channels={k} must divide the channel count {channels}")
         c_part = channels // k
-        x_ops = x[..., :c_part] if k > 1 else x
+        x_ops, bypass = P.split_channels(x, c_part) if k > 1 else (x, None)
 
         def absent_op(module, x_ops):  # an op masked out of the coalition (weight exactly 0) contributes 0
             return strided_zeros(x_ops, self.stride)
@@ -119,10 +131,149 @@ class MixedOp(nn.Module):
         # Keep the ops' weighted sum out of the concat + shuffle loop (a no-op except on XLA:CPU, where
         # fusing it there makes a branchy, unvectorised loop: 5-30x slower; see BENCHMARKS.md).
         out = P.materialize(out)
-        bypass = x[..., c_part:]
         if self.stride == 2:
             bypass = P.max_pool_2x2(bypass)
         return P.channel_shuffle(jnp.concatenate([out, bypass], axis=-1), k)
+
+
+class _ScannedEdge(nn.Module):
+    """One edge of a group of edges with the same ops and stride, as the body of an ``nn.scan`` over the
+    group (parameters stacked along a leading edge axis): ``xs = (x, weights [ops], edge_weight)`` of this
+    edge -> its weighted output."""
+
+    op_names: tuple[str, ...]
+    stride: int
+    partial_channels: int
+    pool_bn: bool
+    skip_absent_ops: bool
+    train: bool
+
+    @nn.compact
+    def __call__(self, carry, xs):
+        x, weights, edge_weight = xs
+        mixed = MixedOp(self.op_names, self.stride, self.partial_channels, False, self.pool_bn,
+                        self.skip_absent_ops, name="mixed")
+        return carry, edge_weight * mixed(x, weights, self.train)
+
+
+def edge_groups(endpoints, num_inputs: int) -> dict[str, list[int]]:
+    """The edges a scanned cell runs together, by module name: ``input_edges`` (every edge from one of the
+    cell's ``num_inputs`` inputs), then ``node{n}_edges`` per intermediate node ``n`` (the edges into ``n``
+    from earlier intermediate nodes), in the order they run."""
+    groups = {"input_edges": [e for e, (_, src) in enumerate(endpoints) if src < num_inputs]}
+    for node in sorted({n for n, _ in endpoints}):
+        into = [e for e, (n, src) in enumerate(endpoints) if n == node and src >= num_inputs]
+        if into:
+            groups[f"node{node}_edges"] = into
+    return groups
+
+
+def _scannable(edge_ops, groups: dict[str, list[int]]) -> bool:
+    """Whether every group's edges share one op list (e.g. not a space with different ops per edge)."""
+    return all(len({edge_ops[e] for e in edges}) == 1 for edges in groups.values())
+
+
+def cell_nodes(inputs, weights, edge_weights, *, edge_ops, endpoints, input_stride: int, partial_channels: int = 1,
+               pool_bn: bool = False, skip_absent_ops: bool = False, scan: bool = True, train: bool = False):
+    """Intermediate nodes of a search cell: ``{node: sum of MixedOp(edge)(state[src]) over its edges}``.
+
+    ``inputs``: the cell's input states (nodes ``0 .. len(inputs)-1``, one shape), ``weights [edges, ops]``,
+    ``edge_weights [edges]`` or None; edges from inputs have stride ``input_stride``, the others 1. Call it
+    inside a compact method: the edge modules belong to the caller.
+
+    ``scan=True`` traces one MixedOp per group of :func:`edge_groups` (all edges from the inputs; the edges
+    into each intermediate node from earlier ones) and runs the group's edges one at a time by ``nn.scan``
+    over stacked parameters and stacked inputs (measured faster on CPU than ``nn.vmap`` over them, and the
+    ops' conds of ``skip_absent_ops`` stay conds): the same values as one module per edge (``edge{e}``, the layout with
+    ``scan=False`` or when a group's op lists differ), with a fraction of the program to compile (14 traced
+    MixedOps of a DARTS cell become 4). :func:`per_edge_variables` converts the stacked layout to the
+    per-edge one and :func:`stacked_edge_variables` back.
+    """
+    num_inputs = len(inputs)
+    node_ids = sorted({n for n, _ in endpoints})
+    groups = edge_groups(endpoints, num_inputs)
+    if not (scan and _scannable(edge_ops, groups)):
+        states = dict(enumerate(inputs))
+        for e, (node, src) in enumerate(endpoints):
+            stride = input_stride if src < num_inputs else 1
+            y = MixedOp(edge_ops[e], stride, partial_channels, False, pool_bn, skip_absent_ops, name=f"edge{e}")(
+                states[src], weights[e], train)
+            if edge_weights is not None:
+                y = edge_weights[e] * y
+            states[node] = y if node not in states else states[node] + y
+        return {n: states[n] for n in node_ids}
+
+    if edge_weights is None:
+        edge_weights = jnp.ones((len(endpoints),), weights.dtype)
+    states = dict(enumerate(inputs))
+
+    def run_group(name: str, stride: int):
+        """Each edge's output, ``[edges, B, H', W', C]``; every edge gets its own copy of its input (a
+        scanned input indexed per step would make the backward pass rewrite the whole stack per edge)."""
+        edges = groups[name]
+        index = np.asarray(edges)
+        xs = (jnp.stack([states[endpoints[e][1]] for e in edges]), weights[index], edge_weights[index])
+        body = nn.scan(_ScannedEdge, variable_axes={"params": 0, "batch_stats": 0},
+                       split_rngs={"params": True, "noise": True}, length=len(edges))
+        module = body(edge_ops[edges[0]], stride, partial_channels, pool_bn, skip_absent_ops, train, name=name)
+        return module(None, xs)[1]
+
+    from_inputs = run_group("input_edges", input_stride)
+    for node in node_ids:
+        total = None
+        for i, e in enumerate(groups["input_edges"]):
+            if endpoints[e][0] == node:
+                total = from_inputs[i] if total is None else total + from_inputs[i]
+        name = f"node{node}_edges"
+        if name in groups:
+            from_nodes = run_group(name, 1).sum(axis=0)
+            total = from_nodes if total is None else total + from_nodes
+        states[node] = total
+    return {n: states[n] for n in node_ids}
+
+
+def _space_groups(space: SearchSpace) -> dict[str, list[int]]:
+    return edge_groups(space.edge_endpoints, 2 if space.topology == "darts" else 1)
+
+
+def per_edge_variables(tree: Any, space: SearchSpace) -> Any:
+    """A supernet variable tree (params, batch_stats or any tree shaped like them) with each scanned cell's
+    stacked groups (``input_edges``, ``node{n}_edges``) split into one ``edge{e}`` entry per edge: the layout
+    of ``scan_edges=False``, whose values it gives the same logits with. Cells already per edge pass through."""
+    groups = _space_groups(space)
+
+    def convert(node):
+        if not isinstance(node, dict):
+            return node
+        out = {k: convert(v) for k, v in node.items() if k not in groups}
+        for name, edges in groups.items():
+            if name in node:
+                for i, e in enumerate(edges):
+                    out[f"edge{e}"] = jax.tree.map(lambda a, i=i: a[i], node[name]["mixed"])
+        return out
+
+    return convert(dict(tree))
+
+
+def stacked_edge_variables(tree: Any, space: SearchSpace) -> Any:
+    """The inverse of :func:`per_edge_variables`: per-edge cells (``edge{e}``) whose groups of edges share
+    ops (as a scanned supernet runs them) get stacked ``input_edges`` / ``node{n}_edges`` entries."""
+    groups = _space_groups(space)
+
+    def convert(node):
+        if not isinstance(node, dict):
+            return node
+        if not all(f"edge{e}" in node for edges in groups.values() for e in edges):
+            return {k: convert(v) for k, v in node.items()}
+        members = {name: [node[f"edge{e}"] for e in edges] for name, edges in groups.items()}
+        if any(len({jax.tree.structure(m) for m in ms}) > 1 for ms in members.values()):
+            return dict(node)  # different ops per edge: this cell is not scanned
+        out = {k: v for k, v in node.items() if not k.startswith("edge")}
+        for name, ms in members.items():
+            out[name] = {"mixed": jax.tree.map(lambda *a: jnp.stack(a), *ms)}
+        return out
+
+    return convert(dict(tree))
 
 
 class DartsSearchCell(nn.Module):
@@ -142,6 +293,7 @@ class DartsSearchCell(nn.Module):
     partial_channels: int = 1
     pool_bn: bool = False
     skip_absent_ops: bool = False
+    scan_edges: bool = True
 
     @nn.compact
     def __call__(self, s0, s1, weights, edge_weights=None, train: bool = False):
@@ -150,17 +302,11 @@ class DartsSearchCell(nn.Module):
         else:
             s0 = ReLUConvBN(self.C, 1, 1, 0, affine=False, name="preprocess0")(s0, train)
         s1 = ReLUConvBN(self.C, 1, 1, 0, affine=False, name="preprocess1")(s1, train)
-        states = {0: s0, 1: s1}
-        for e, (node, src) in enumerate(self.endpoints):
-            stride = 2 if self.reduction and src < 2 else 1
-            mixed = MixedOp(self.edge_ops[e], stride, self.partial_channels, False, self.pool_bn,
-                            self.skip_absent_ops, name=f"edge{e}")
-            y = mixed(states[src], weights[e], train)
-            if edge_weights is not None:
-                y = edge_weights[e] * y
-            states[node] = y if node not in states else states[node] + y
-        nodes = sorted(states)[-self.multiplier:]
-        return jnp.concatenate([states[n] for n in nodes], axis=-1)
+        nodes = cell_nodes([s0, s1], weights, edge_weights, edge_ops=self.edge_ops, endpoints=self.endpoints,
+                           input_stride=2 if self.reduction else 1, partial_channels=self.partial_channels,
+                           pool_bn=self.pool_bn, skip_absent_ops=self.skip_absent_ops, scan=self.scan_edges,
+                           train=train)
+        return jnp.concatenate([nodes[n] for n in sorted(nodes)[-self.multiplier:]], axis=-1)
 
 
 class DartsSupernet(nn.Module):
@@ -189,6 +335,7 @@ class DartsSupernet(nn.Module):
     stem: str = "cifar"
     remat: bool = False  # rematerialise each cell in the backward pass (less activation memory, more compute)
     skip_absent_ops: bool = False  # skip masked-out ops by a cond (scoring one coalition at a time)
+    scan_edges: bool = True  # one traced MixedOp per group of like edges, run by nn.scan (much faster compiles)
 
     @property
     def reduce_at(self) -> tuple[int, int]:
@@ -251,6 +398,7 @@ class DartsSupernet(nn.Module):
                 partial_channels=self.partial_channels,
                 pool_bn=self.pool_bn,
                 skip_absent_ops=self.skip_absent_ops,
+                scan_edges=self.scan_edges,
                 name=f"cell{i}",
             )
             # positional, so that nn.remat can mark `train` (argument 5, counting self) static
@@ -302,14 +450,12 @@ class NB201SearchCell(nn.Module):
     edge_ops: tuple[tuple[str, ...], ...]
     endpoints: tuple[tuple[int, int], ...]
     skip_absent_ops: bool = False
+    scan_edges: bool = True
 
     @nn.compact
     def __call__(self, x, weights, train: bool = False):
-        nodes = {0: x}
-        for e, (node, src) in enumerate(self.endpoints):
-            mixed = MixedOp(self.edge_ops[e], 1, 1, False, False, self.skip_absent_ops, name=f"edge{e}")
-            y = mixed(nodes[src], weights[e], train)
-            nodes[node] = y if node not in nodes else nodes[node] + y
+        nodes = cell_nodes([x], weights, None, edge_ops=self.edge_ops, endpoints=self.endpoints, input_stride=1,
+                           skip_absent_ops=self.skip_absent_ops, scan=self.scan_edges, train=train)
         return nodes[max(nodes)]
 
 
@@ -328,6 +474,7 @@ class NB201Supernet(nn.Module):
     renormalize: bool = False
     remat: bool = False  # rematerialise each search cell in the backward pass
     skip_absent_ops: bool = False  # skip masked-out ops by a cond (scoring one coalition at a time)
+    scan_edges: bool = True  # one traced MixedOp per group of like edges, run by nn.scan (much faster compiles)
 
     @nn.compact
     def __call__(self, x, alpha, mask=None, train: bool = False):
@@ -342,7 +489,8 @@ class NB201Supernet(nn.Module):
             if stage > 0:
                 x = ResNetBasicBlock(self.C * 2**stage, 2, name=f"reduce{stage}")(x, train)
             for n in range(self.N):
-                x = cell_cls(space.edge_ops[0], space.edge_endpoints, self.skip_absent_ops, name=f"stage{stage}_cell{n}")(
+                x = cell_cls(space.edge_ops[0], space.edge_endpoints, self.skip_absent_ops, self.scan_edges,
+                             name=f"stage{stage}_cell{n}")(
                     x, weights, train
                 )
         x = nn.relu(BatchNorm(affine=True, name="last_bn")(x, train))

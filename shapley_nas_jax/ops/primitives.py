@@ -22,6 +22,7 @@ output size is ``floor((H + 2p - d*(k-1) - 1) / s) + 1``.
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Callable, Mapping
 
 import jax
@@ -164,17 +165,104 @@ def _accumulate(terms, combine=jnp.add):
     return out
 
 
-def _shifted_depthwise_conv(x, kernel, stride, dilation, padding):
+def _transposed_windows(dy, in_hw: tuple[int, int], k: int, stride: int, dilation: int, padding: int, fill=0):
+    """The adjoint of :func:`_windows`, as slices again: ``(i, j, slice)`` with ``slice [B, H, W, C]`` such
+    that the input-gradient of ``sum_ij f_ij(window_ij(x))`` is ``sum_ij f_ij'(slice_ij)`` for elementwise
+    ``f_ij``. ``slice_ij[u]`` is the output-gradient entry whose window tap (i, j) read input pixel ``u``
+    (``fill`` where none did): ``dy`` dilated by the stride, padded, read at flipped tap offsets.
+
+    So backward passes are shifted sums too: one padded buffer, k*k strided-free slices, fused into one loop
+    (autodiff of the forward slices would instead add k*k scatter-like pads, which XLA:CPU runs slowly).
+    """
+    dy = _materialize(dy)
+    b, ho, wo, c = dy.shape
+    h, w = in_hw
+    low = (k - 1) * dilation - padding
+    pads = [(0, 0, 0)]
+    for n_in, n_out in ((h, ho), (w, wo)):
+        pads.append((low, n_in + (k - 1) * dilation - low - ((n_out - 1) * stride + 1), stride - 1))
+    pads.append((0, 0, 0))
+    dyp = lax.pad(dy, jnp.asarray(fill, dy.dtype), pads)
+    for i in range(k):
+        for j in range(k):
+            y0, x0 = (k - 1 - i) * dilation, (k - 1 - j) * dilation
+            yield i, j, lax.slice(dyp, (0, y0, x0, 0), (b, y0 + h, x0 + w, c))
+
+
+def _depthwise_forward(x, kernel, stride, dilation, padding):
     k = kernel.shape[0]
     return _accumulate(win * kernel[i, j] for i, j, win in _windows(x, k, stride, dilation, padding))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _shifted_depthwise_conv(x, kernel, stride, dilation, padding):
+    return _depthwise_forward(x, kernel, stride, dilation, padding)
+
+
+def _shifted_depthwise_fwd(x, kernel, stride, dilation, padding):
+    return _depthwise_forward(x, kernel, stride, dilation, padding), (x, kernel)
+
+
+def _shifted_depthwise_bwd(stride, dilation, padding, residuals, dy):
+    x, kernel = residuals
+    k = kernel.shape[0]
+    dy = _materialize(dy)
+    dx = _accumulate(g * kernel[i, j] for i, j, g in _transposed_windows(dy, x.shape[1:3], k, stride, dilation, padding))
+    return dx, _depthwise_kernel_grad(x, dy, k, stride, dilation, padding).astype(kernel.dtype)
+
+
+def _depthwise_kernel_grad(x, dy, k: int, stride: int, dilation: int, padding: int):
+    """``dk[i, j, c] = sum_{b,y,x} xpad[b, y*s + i*d, x*s + j*d, c] * dy[b, y, x, c]`` as one batched matmul.
+
+    Written as k*k reductions over (B, H, W) it is XLA:CPU's slowest pattern (a scalar loop per tap, 5-20x
+    the forward pass). Instead, channel-major, contract each tap row's input rows with ``dy`` over (B, Ho):
+    ``m[c, i, u, x] = sum_{b,y} xpad[c, b, y*s + i*d, u] * dy[c, b, y, x]`` (a matmul per channel), then
+    read the k taps of each row off ``m``'s shifted diagonals ``u = x*s + j*d``.
+    """
+    b, ho, wo, c = dy.shape
+    xc = jnp.transpose(_pad_hw(x, padding), (3, 0, 1, 2))  # [C, B, Hp, Wp]
+    dc = jnp.transpose(dy, (3, 0, 1, 2))  # [C, B, Ho, Wo]
+    wp = xc.shape[3]
+    rows = jnp.stack([lax.slice(xc, (0, 0, i * dilation, 0), (c, b, i * dilation + (ho - 1) * stride + 1, wp),
+                                (1, 1, stride, 1)) for i in range(k)], axis=1)  # [C, k, B, Ho, Wp]
+    m = lax.dot_general(rows, dc, (((2, 3), (1, 2)), ((0,), (0,))), precision=lax.Precision.HIGHEST)  # [C,k,Wp,Wo]
+    cols = np.arange(wo)
+    taps = m[:, :, np.arange(k)[:, None] * dilation + cols[None, :] * stride, cols[None, :]]  # [C, k, k, Wo]
+    return jnp.transpose(taps.sum(-1), (1, 2, 0))  # [k, k, C]
+
+
+_shifted_depthwise_conv.defvjp(_shifted_depthwise_fwd, _shifted_depthwise_bwd)
+
+
+@jax.custom_vjp
+def _channel_sum_matmul(x, kernel):
+    """``[B,H,W,Cin] @ [Cin,Cout]`` as a sum over (few) input channels of broadcast multiplies; gradients
+    by matmuls (the autodiff of the sum would be Cin*Cout separate reductions)."""
+    x = _materialize(x)
+    return _accumulate(x[..., c : c + 1] * kernel[c] for c in range(kernel.shape[0]))
+
+
+def _channel_sum_matmul_fwd(x, kernel):
+    return _channel_sum_matmul(x, kernel), (x, kernel)
+
+
+def _channel_sum_matmul_bwd(residuals, dy):
+    x, kernel = residuals
+    cin, cout = kernel.shape
+    flat_x, flat_dy = x.reshape(-1, cin), dy.reshape(-1, cout)
+    dx = jnp.dot(flat_dy, kernel.T, precision=lax.Precision.HIGHEST).reshape(x.shape)
+    dk = jnp.dot(flat_x.T, flat_dy, precision=lax.Precision.HIGHEST)
+    return dx, dk
+
+
+_channel_sum_matmul.defvjp(_channel_sum_matmul_fwd, _channel_sum_matmul_bwd)
 
 
 def _matmul_channels(x, kernel):
     """``[B,H,W,Cin] @ [Cin,Cout]`` as a sum over input channels (few channels) or one matmul."""
     cin, cout = kernel.shape
     if cin <= POINTWISE_SUM_MAX_CHANNELS:
-        x = _materialize(x)
-        return _accumulate(x[..., c : c + 1] * kernel[c] for c in range(cin))
+        return _channel_sum_matmul(x, kernel)
     b, h, w, _ = x.shape
     y = jnp.dot(x.reshape(b * h * w, cin), kernel, precision=lax.Precision.HIGHEST)
     return y.reshape(b, h, w, cout)
@@ -193,8 +281,37 @@ def _shifted_conv(x, kernel, stride, padding, dilation):
     return _accumulate(_matmul_channels(win, kernel[i, j]) for i, j, win in _windows(x, kh, stride, dilation, padding))
 
 
-def _shifted_max_pool(x, window, stride, padding):
+def _max_pool_forward(x, window, stride, padding):
     return _accumulate((win for _, _, win in _windows(x, window, stride, 1, padding, -jnp.inf)), jnp.maximum)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def _shifted_max_pool(x, window, stride, padding):
+    return _max_pool_forward(x, window, stride, padding)
+
+
+def _shifted_max_pool_fwd(x, window, stride, padding):
+    return _max_pool_forward(x, window, stride, padding), x
+
+
+def _shifted_max_pool_bwd(window, stride, padding, x, dy):
+    # Each output's gradient goes to the first tap (row-major) holding its maximum, as lax's
+    # select-and-scatter does: the winning tap index per output, then a shifted sum over taps.
+    best = arg = None
+    for i, j, win in _windows(x, window, stride, 1, padding, -jnp.inf):
+        if best is None:
+            best, arg = win, jnp.zeros(win.shape, jnp.int32)
+        else:
+            better = win > best
+            best, arg = jnp.where(better, win, best), jnp.where(better, i * window + j, arg)
+    hw = x.shape[1:3]
+    taps = zip(_transposed_windows(dy, hw, window, stride, 1, padding),
+               _transposed_windows(arg, hw, window, stride, 1, padding, fill=-1))
+    dx = _accumulate(jnp.where(a == i * window + j, g, 0.0) for (i, j, g), (_, _, a) in taps)
+    return (dx,)
+
+
+_shifted_max_pool.defvjp(_shifted_max_pool_fwd, _shifted_max_pool_bwd)
 
 
 def _pool_counts(h: int, w: int, window: int, stride: int, padding: int) -> np.ndarray:
@@ -208,12 +325,29 @@ def _pool_counts(h: int, w: int, window: int, stride: int, padding: int) -> np.n
     return count
 
 
+def _avg_pool_scale(x_hw, window, stride, padding, count_include_pad, dtype):
+    """The divisor of every output pixel, as a multiplier broadcastable to ``[B, Ho, Wo, C]``."""
+    if count_include_pad or padding == 0:
+        return jnp.asarray(1.0 / (window * window), dtype)
+    return jnp.asarray(1.0 / _pool_counts(*x_hw, window, stride, padding), dtype)[None, :, :, None]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4))
 def _shifted_avg_pool(x, window, stride, padding, count_include_pad):
     total = _accumulate(win for _, _, win in _windows(x, window, stride, 1, padding))
-    if count_include_pad or padding == 0:
-        return total / (window * window)
-    count = _pool_counts(x.shape[1], x.shape[2], window, stride, padding)
-    return total * jnp.asarray(1.0 / count, x.dtype)[None, :, :, None]
+    return total * _avg_pool_scale(x.shape[1:3], window, stride, padding, count_include_pad, x.dtype)
+
+
+def _shifted_avg_pool_fwd(x, window, stride, padding, count_include_pad):
+    return _shifted_avg_pool(x, window, stride, padding, count_include_pad), x.shape[1:3]
+
+
+def _shifted_avg_pool_bwd(window, stride, padding, count_include_pad, x_hw, dy):
+    dy = dy * _avg_pool_scale(x_hw, window, stride, padding, count_include_pad, dy.dtype)
+    return (_accumulate(g for _, _, g in _transposed_windows(dy, x_hw, window, stride, 1, padding)),)
+
+
+_shifted_avg_pool.defvjp(_shifted_avg_pool_fwd, _shifted_avg_pool_bwd)
 
 
 _FORMULATIONS: dict[str, dict[str, Callable]] = {
@@ -375,6 +509,25 @@ def shift_one_pixel(x):
     for odd H it keeps both FactorizedReduce branches the same size.
     """
     return jnp.pad(x[:, 1:, 1:, :], ((0, 0), (0, 1), (0, 1), (0, 0)))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def split_channels(x, channels: int):
+    """``(x[..., :channels], x[..., channels:])``; the gradient is one concat of the two parts' gradients
+    (autodiff would add two zero-padded copies: a slow pad + add loop on XLA:CPU, summed over every edge
+    that reads ``x``)."""
+    return x[..., :channels], x[..., channels:]
+
+
+def _split_channels_fwd(x, channels):
+    return split_channels(x, channels), None
+
+
+def _split_channels_bwd(channels, _, grads):
+    return (jnp.concatenate(grads, axis=-1),)
+
+
+split_channels.defvjp(_split_channels_fwd, _split_channels_bwd)
 
 
 def channel_shuffle(x, groups: int):

@@ -22,6 +22,7 @@ from shapley_nas_jax import config as config_lib
 from shapley_nas_jax import data as data_lib
 from shapley_nas_jax import sharding as sharding_lib
 from shapley_nas_jax.checkpointing import Checkpointer
+from shapley_nas_jax.compilation_cache import enable_compilation_cache
 from shapley_nas_jax.errors import ConfigError, SearchDivergedError
 from shapley_nas_jax.genotypes import count_ops, parse_genotype
 from shapley_nas_jax.runs import MetricsLog, RunDir
@@ -334,6 +335,8 @@ def run_search(config: ml_collections.ConfigDict, workdir: str, *, progress: boo
     Rerunning with the same config and workdir resumes from the last checkpoint. `interrupt(event, state)`
     is called after each weight step ("step"), architecture update ("alpha_update") and epoch end
     ("epoch_end", after the checkpoint); returning True stops the run with SearchInterrupted.
+    Compiled steps are kept in JAX's persistent compilation cache (see `shapley_nas_jax.compilation_cache`).
     """
     sharding_lib.initialize_distributed()  # multi-host runs: join before anything touches a device
+    enable_compilation_cache()  # a rerun or resumed run loads its compiled steps instead of compiling them
     return _Search(config, workdir, progress, interrupt).run()

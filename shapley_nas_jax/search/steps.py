@@ -86,6 +86,10 @@ class SearchProgram:
             num_classes=num_classes, partial_channels=m.partial_channels,
             edge_normalization=m.edge_normalization, pool_bn=m.pool_bn, renormalize=m.renormalize, stem=m.stem,
             remat=m.remat)
+        # Op arithmetic of the training steps (weight and DARTS steps, evaluation): per backend, topology and
+        # CPU vector ISA by measurement (models.training_formulation), unless the config names one.
+        self.train_formulation = (models.training_formulation(space.topology, jax.default_backend())
+                                  if m.formulation == "auto" else m.formulation)
         self.weight_tx = weight_optimizer(config.train, steps_per_epoch)
         self.lr_schedule = learning_rate_schedule(config.train, steps_per_epoch)
         s = config.shapley
@@ -155,24 +159,34 @@ class SearchProgram:
                               "shapley.scoring=batched, or mesh.shard_coalitions=False to split the value batches")
         return scoring
 
+    def _training(self, step):
+        """``step`` traced with the training formulation (jit traces at the first call, inside this)."""
+
+        @functools.wraps(step)
+        def traced(*args):
+            with primitives.formulation(self.train_formulation):
+                return step(*args)
+
+        return traced
+
     def _jit_steps(self) -> None:
+        weight_step, darts_step, evaluate = map(self._training, (self._weight_step, self._darts_step, self._evaluate))
         if self.mesh is None:
-            self.weight_step = jax.jit(self._weight_step, donate_argnums=0)
+            self.weight_step = jax.jit(weight_step, donate_argnums=0)
             self.shapley_step = jax.jit(self._shapley_step, donate_argnums=0)
             self.estimate_shapley = jax.jit(self._estimate_shapley)
-            self.darts_step = jax.jit(self._darts_step, donate_argnums=0)
-            self.evaluate = jax.jit(self._evaluate)
+            self.darts_step = jax.jit(darts_step, donate_argnums=0)
+            self.evaluate = jax.jit(evaluate)
             return
         # State replicated in and out; batches split along the batch axis (one sharding = a pytree prefix).
         rep, data, value = self.replicated, self.batch_sharding, self.value_sharding
-        self.weight_step = jax.jit(self._weight_step, donate_argnums=0, in_shardings=(rep, data), out_shardings=rep)
+        self.weight_step = jax.jit(weight_step, donate_argnums=0, in_shardings=(rep, data), out_shardings=rep)
         self.shapley_step = jax.jit(self._shapley_step, donate_argnums=0, in_shardings=(rep, value),
                                     out_shardings=rep)
         self.estimate_shapley = jax.jit(self._estimate_shapley, in_shardings=(rep, value, rep), out_shardings=rep)
-        self.darts_step = jax.jit(self._darts_step, donate_argnums=0, in_shardings=(rep, data, data),
-                                  out_shardings=rep)
+        self.darts_step = jax.jit(darts_step, donate_argnums=0, in_shardings=(rep, data, data), out_shardings=rep)
         # Evaluation batches need not divide the device count: they come placed (split or replicated).
-        self.evaluate = jax.jit(self._evaluate, out_shardings=rep)
+        self.evaluate = jax.jit(evaluate, out_shardings=rep)
 
     def place_state(self, state: SearchState) -> SearchState:
         """The state replicated on every device of the mesh (unchanged without a mesh)."""

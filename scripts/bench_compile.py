@@ -1,0 +1,145 @@
+"""Trace and compile time of every jitted function of a search, and of training a found cell.
+
+    .venv/bin/python scripts/bench_compile.py                          # every setup, every step (long)
+    .venv/bin/python scripts/bench_compile.py --setups demo,reference --json compile.json
+    .venv/bin/python scripts/bench_compile.py --setups reference --steps weight_step,shapley_sequential
+
+Setups: ``demo`` (configs/demo.py: the README's search), ``reference`` (configs/darts_cifar10_reference.py:
+the full DARTS reference supernet, C=16, 8 cells, K=4, batch 256, M=10 x 1024 images), ``nb201``
+(configs/nb201_cifar10.py), ``eval20`` (configs/train_cifar10.py: the 20-cell, C=36 evaluation network of
+the paper's CIFAR-10 cell, batch 96). Steps of a search setup: ``weight_step``, ``shapley_sequential`` and
+``shapley_batched`` (the Shapley step with each scoring mode), ``darts_1st``, ``darts_2nd``, ``evaluate``;
+of ``eval20``: ``train_step``, ``eval_step``. Each is lowered from abstract inputs (``trace_s``: tracing +
+lowering to StableHLO) and compiled by XLA (``compile_s``) with the persistent compilation cache off, i.e.
+what a new user waits for on an empty cache. ``--json FILE`` writes the rows and the machine (CPU, ISA).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from shapley_nas_jax.config import nb201_config, reference_cifar10_config  # noqa: E402
+from shapley_nas_jax.hardware import machine_info  # noqa: E402
+from shapley_nas_jax.search.steps import SearchProgram  # noqa: E402
+from shapley_nas_jax.spaces import get_space  # noqa: E402
+
+SEARCH_STEPS = ("weight_step", "shapley_sequential", "shapley_batched", "darts_1st", "darts_2nd", "evaluate")
+TRAIN_STEPS = ("train_step", "eval_step")
+
+
+def search_setup(name: str):
+    """``(config, image_shape, num_classes)`` of a search setup."""
+    if name == "demo":
+        import importlib.util
+
+        from shapley_nas_jax.cli import default_config_path
+
+        spec = importlib.util.spec_from_file_location("demo_config", default_config_path("demo"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.get_config(), (8, 8, 3), 10
+    if name == "reference":
+        return reference_cifar10_config(), (32, 32, 3), 10
+    if name == "nb201":
+        return nb201_config("cifar10"), (32, 32, 3), 10
+    raise ValueError(f"unknown search setup {name!r}")
+
+
+def _batch(batch: int, image_shape, leading=()):
+    return {"image": jax.ShapeDtypeStruct((*leading, batch, *image_shape), jnp.float32),
+            "label": jax.ShapeDtypeStruct((*leading, batch), jnp.int32)}
+
+
+def search_step(config, image_shape, num_classes, step: str):
+    """The jitted function and abstract arguments of one search step."""
+    config = config.copy_and_resolve_references()
+    if step.startswith("shapley_"):
+        config.shapley.scoring = step.split("_", 1)[1]
+    if step.startswith("darts_"):
+        config.search.method = step
+    program = SearchProgram(config, get_space(config.space), image_shape=image_shape, num_classes=num_classes,
+                            steps_per_epoch=100)
+    state = jax.eval_shape(program.init_state)
+    train = _batch(config.train.batch_size, image_shape)
+    if step == "weight_step":
+        return program.weight_step, (state, train)
+    if step.startswith("shapley_"):
+        s = config.shapley
+        return program.shapley_step, (state, _batch(s.value_batch_size, image_shape, (s.samples,)))
+    if step.startswith("darts_"):
+        return program.darts_step, (state, train, train)
+    if step == "evaluate":
+        return program.evaluate, (state, train)
+    raise ValueError(f"unknown search step {step!r}; known: {', '.join(SEARCH_STEPS)}")
+
+
+def train_step(step: str):
+    """The jitted function and abstract arguments of a step of training the paper's CIFAR-10 cell."""
+    from shapley_nas_jax.evaluation.train import TrainProgram, base_train_config, resolve_genotype
+
+    config = base_train_config()
+    program = TrainProgram(config, resolve_genotype("shapley_nas_cifar10"), image_shape=(32, 32, 3), num_classes=10,
+                           steps_per_epoch=100)
+    state = jax.eval_shape(program.init_state)
+    batch = _batch(config.train.batch_size, (32, 32, 3))
+    if step == "train_step":
+        return program.train_step, (state, batch)
+    if step == "eval_step":
+        return program.eval_step, (state, {**batch, "weight": jax.ShapeDtypeStruct(batch["label"].shape, jnp.float32)})
+    raise ValueError(f"unknown training step {step!r}; known: {', '.join(TRAIN_STEPS)}")
+
+
+def time_compile(fn, args) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    lowered = fn.lower(*args)
+    trace_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    lowered.compile()
+    return trace_s, time.perf_counter() - t0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--setups", default="demo,reference,nb201,eval20")
+    ap.add_argument("--steps", default="", help="comma-separated step names (default: every step of each setup)")
+    ap.add_argument("--fast-compile", action="store_true", help="jax_disable_most_optimizations (for tests)")
+    ap.add_argument("--json", default="")
+    args = ap.parse_args(argv)
+    jax.config.update("jax_enable_compilation_cache", False)
+    if args.fast_compile:
+        jax.config.update("jax_disable_most_optimizations", True)
+    machine = machine_info()
+    print(f"cpu={machine['cpu']!r} isa={machine['isa']} device={machine['device_kind']} jax={machine['jax']}")
+    print(f"{'setup':<11}{'step':<20}{'trace s':>9}{'compile s':>11}", flush=True)
+    wanted = set(filter(None, args.steps.split(",")))
+    rows = []
+    for setup in args.setups.split(","):
+        steps = TRAIN_STEPS if setup == "eval20" else SEARCH_STEPS
+        unknown = wanted - set(SEARCH_STEPS) - set(TRAIN_STEPS)
+        if unknown:
+            ap.error(f"unknown step(s) {', '.join(sorted(unknown))}; known: {', '.join(SEARCH_STEPS + TRAIN_STEPS)}")
+        if setup not in ("demo", "reference", "nb201", "eval20"):
+            ap.error(f"unknown setup {setup!r}; choose from demo, reference, nb201, eval20")
+        for step in steps:
+            if wanted and step not in wanted:
+                continue
+            fn, fn_args = train_step(step) if setup == "eval20" else search_step(*search_setup(setup), step)
+            trace_s, compile_s = time_compile(fn, fn_args)
+            rows.append({"setup": setup, "step": step, "trace_s": trace_s, "compile_s": compile_s})
+            print(f"{setup:<11}{step:<20}{trace_s:9.1f}{compile_s:11.1f}", flush=True)
+            if args.json:
+                with open(args.json, "w") as f:
+                    json.dump({"machine": machine, "rows": rows}, f, indent=2)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

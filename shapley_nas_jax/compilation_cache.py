@@ -1,0 +1,48 @@
+"""JAX's persistent compilation cache, turned on by every entry point.
+
+Compiling the supernet's steps takes most of a short search's time (minutes for the DARTS supernet), so
+the compiled XLA programs are kept on disk and a rerun, a resumed run or another run of the same setup
+loads them instead of compiling. ``enable_compilation_cache()`` is called by the ``shapley-nas`` command,
+:func:`~shapley_nas_jax.search.run_search`, :meth:`~shapley_nas_jax.Search.from_config`,
+:func:`~shapley_nas_jax.evaluation.run_training` and the scripts in ``scripts/`` (the benchmarks that time
+compiles keep them cold unless asked); ``tests/conftest.py`` points it at a temporary folder.
+
+Folder: ``$JAX_COMPILATION_CACHE_DIR`` (or ``jax_compilation_cache_dir`` set in code) when set, else
+``~/.cache/shapley-nas-jax/xla``. JAX stores only programs that took at least
+``jax_persistent_cache_min_compile_time_secs`` (default 1 s) to compile. Opt out with
+``SHAPLEY_NAS_NO_COMPILATION_CACHE=1`` (the library then leaves JAX's settings alone) or with
+``jax.config.update("jax_enable_compilation_cache", False)``.
+"""
+
+from __future__ import annotations
+
+import os
+
+ENV_NO_CACHE = "SHAPLEY_NAS_NO_COMPILATION_CACHE"
+
+
+def default_cache_dir() -> str:
+    """``~/.cache/shapley-nas-jax/xla``: where compiled programs go unless JAX is told another folder."""
+    return os.path.join(os.path.expanduser("~"), ".cache", "shapley-nas-jax", "xla")
+
+
+def cache_opted_out() -> bool:
+    """True when ``$SHAPLEY_NAS_NO_COMPILATION_CACHE`` asks the library not to turn the cache on."""
+    return os.environ.get(ENV_NO_CACHE, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def enable_compilation_cache() -> str | None:
+    """Keep compiled XLA programs on disk, so a rerun or a resumed run skips recompiling the supernet.
+
+    The folder is ``$JAX_COMPILATION_CACHE_DIR`` (or whatever ``jax_compilation_cache_dir`` already holds)
+    when set, else ``~/.cache/shapley-nas-jax/xla``. Returns the folder in use, or None when the cache is
+    off (``SHAPLEY_NAS_NO_COMPILATION_CACHE=1``, or ``jax_enable_compilation_cache`` set to False).
+    Idempotent; cheap enough to call from every entry point.
+    """
+    import jax
+
+    if cache_opted_out() or not jax.config.jax_enable_compilation_cache:
+        return None
+    if not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", default_cache_dir())
+    return jax.config.jax_compilation_cache_dir

@@ -1,0 +1,86 @@
+"""What the machine is, as far as op arithmetic cares: the backend and, on CPU, the widest vector ISA.
+
+XLA:CPU's speed differs 2-4x between CPUs with AVX-512 and those with only AVX2, and which formulation of an
+op is fastest can differ with it, so defaults chosen by measurement (``models.CPU_SCORING``,
+``models.CPU_TRAINING``) are keyed by :func:`cpu_vector_isa`, and every benchmark records
+:func:`machine_info` beside its figures.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import re
+
+ISAS = ("avx512", "avx2", "other")  # widest first
+_XLA_ISA_NAMES = {"avx512": "AVX512", "avx2": "AVX2"}
+
+
+def _cpuinfo() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _cpu_flags(cpuinfo: str) -> set[str]:
+    match = re.search(r"^flags\s*:\s*(.*)$", cpuinfo, re.MULTILINE)
+    return set(match.group(1).split()) if match else set()
+
+
+def _xla_max_isa(xla_flags: str) -> str | None:
+    """The cap set with ``--xla_cpu_max_isa=...`` in ``XLA_FLAGS`` (e.g. AVX2), as one of ``ISAS``."""
+    match = re.search(r"--xla_cpu_max_isa=(\S+)", xla_flags)
+    if not match:
+        return None
+    value = match.group(1).upper()
+    if value.startswith("AVX512"):
+        return "avx512"
+    return "avx2" if value.startswith("AVX2") else "other"
+
+
+def cpu_vector_isa(cpuinfo: str | None = None, xla_flags: str | None = None) -> str:
+    """``"avx512"``, ``"avx2"`` or ``"other"``: the widest vector ISA of this CPU (from /proc/cpuinfo's
+    flags) that XLA:CPU may use, i.e. capped by ``--xla_cpu_max_isa`` in ``XLA_FLAGS``. Not x86 or
+    unreadable: ``"other"``."""
+    flags = _cpu_flags(_cpuinfo() if cpuinfo is None else cpuinfo)
+    isa = "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other"
+    cap = _xla_max_isa(os.environ.get("XLA_FLAGS", "") if xla_flags is None else xla_flags)
+    if cap is not None and ISAS.index(cap) > ISAS.index(isa):
+        isa = cap
+    return isa
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_model() -> str:
+    match = re.search(r"^model name\s*:\s*(.*)$", _cpuinfo(), re.MULTILINE)
+    return match.group(1).strip() if match else platform.processor() or platform.machine()
+
+
+def machine_info() -> dict:
+    """The facts a benchmark figure needs beside it: CPU model, core count, vector ISA (and whether it was
+    capped by XLA_FLAGS), backend, devices and package versions."""
+    import jax
+    import jaxlib
+
+    flags = _cpu_flags(_cpuinfo())
+    native = "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other"
+    return {
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "isa": cpu_vector_isa(),
+        "native_isa": native,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "backend": jax.default_backend(),
+        "device_kind": jax.devices()[0].device_kind,
+        "device_count": jax.device_count(),
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+    }
+
+
+def xla_isa_flag(isa: str) -> str:
+    """The XLA_FLAGS entry that caps XLA:CPU at ``isa`` (to emulate a smaller CPU on a bigger one)."""
+    return f"--xla_cpu_max_isa={_XLA_ISA_NAMES[isa]}"

@@ -1,0 +1,116 @@
+"""Every entry point uses JAX's persistent compilation cache, and a resumed search finds its steps there.
+
+The resume check runs in fresh processes: within one process the in-memory jit caches would hide a
+cache-key difference, and a rerun after a kill is a new process.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import pytest
+
+from shapley_nas_jax import compilation_cache
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+STEPS = ("_weight_step", "_shapley_step", "_evaluate")  # the search's jitted programs (jit_<name>-<hash>-cache)
+
+# A tiny search with an alpha update at the start of each of its 2 epochs (no warm-up), so that the first
+# process compiles every step before it stops at the end of epoch 0, and the resumed one needs all of them.
+SEARCH = r"""
+import json, sys
+sys.path.insert(0, {tests!r})
+import jax
+jax.config.update("jax_disable_most_optimizations", True)
+from search_configs import tiny_config
+from shapley_nas_jax.search import SearchInterrupted, run_search
+workdir, stop = sys.argv[1], sys.argv[2] == "stop"
+config = tiny_config(**{{"train.epochs": 2, "search.warmup_epochs": 0}})
+try:
+    result = run_search(config, workdir, progress=False,
+                        interrupt=(lambda event, state: event == "epoch_end") if stop else None)
+    print(json.dumps({{"cache": jax.config.jax_compilation_cache_dir, "genotype": str(result.genotype)}}))
+except SearchInterrupted:
+    print(json.dumps({{"cache": jax.config.jax_compilation_cache_dir, "interrupted": True}}))
+""".format(tests=HERE)
+
+
+def cache_entries(directory) -> set[str]:
+    return {name for name in os.listdir(directory) if name.endswith("-cache")} if os.path.isdir(directory) else set()
+
+
+def step_entries(entries) -> dict[str, list[str]]:
+    return {step: sorted(e for e in entries if e.startswith(f"jit_{step}-")) for step in STEPS}
+
+
+def run_search_process(workdir, cache_dir, mode: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != compilation_cache.ENV_NO_CACHE}
+    env.update(JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache_dir),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",  # store every program, however quick to compile
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", SEARCH, str(workdir), mode], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=900)
+    assert proc.returncode == 0, f"search ({mode}) failed:\n{proc.stdout}\n{proc.stderr[-4000:]}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_resumed_search_loads_its_steps_from_the_persistent_cache(tmp_path):
+    """A search stopped after its first epoch and rerun on its workdir in a new process compiles none of
+    its steps again: the restored state gives the jitted steps the same programs (cache keys) as the first
+    process's, whose compiles are on disk."""
+    cache_dir, workdir = tmp_path / "xla", tmp_path / "run"
+    first = run_search_process(workdir, cache_dir, "stop")
+    assert first == {"cache": str(cache_dir), "interrupted": True}
+    before = cache_entries(cache_dir)
+    compiled = step_entries(before)
+    assert all(compiled.values()), f"the first process did not store every step: {compiled}"
+
+    resumed = run_search_process(workdir, cache_dir, "resume")
+    assert resumed["cache"] == str(cache_dir) and resumed["genotype"].startswith("Genotype(")
+    new = cache_entries(cache_dir) - before
+    recompiled = {step: entries for step, entries in step_entries(new).items() if entries}
+    assert not recompiled, (f"the resumed run compiled its steps again (new cache keys): {recompiled}; "
+                            f"all new entries: {sorted(new)}")
+
+
+def test_enable_compilation_cache_keeps_a_set_folder_else_uses_the_default(monkeypatch, tmp_path):
+    monkeypatch.delenv(compilation_cache.ENV_NO_CACHE, raising=False)
+    previous = jax.config.jax_compilation_cache_dir
+    try:
+        jax.config.update("jax_compilation_cache_dir", str(tmp_path))
+        assert compilation_cache.enable_compilation_cache() == str(tmp_path)  # $JAX_COMPILATION_CACHE_DIR wins
+        jax.config.update("jax_compilation_cache_dir", None)
+        monkeypatch.setenv("HOME", str(tmp_path / "home"))
+        expected = str(tmp_path / "home" / ".cache" / "shapley-nas-jax" / "xla")
+        assert compilation_cache.default_cache_dir() == expected
+        assert compilation_cache.enable_compilation_cache() == expected
+        assert jax.config.jax_compilation_cache_dir == expected
+    finally:
+        jax.config.update("jax_compilation_cache_dir", previous)
+
+
+def test_enable_compilation_cache_respects_opt_outs(monkeypatch):
+    previous_dir, previous_enabled = jax.config.jax_compilation_cache_dir, jax.config.jax_enable_compilation_cache
+    try:
+        jax.config.update("jax_compilation_cache_dir", None)
+        monkeypatch.setenv(compilation_cache.ENV_NO_CACHE, "1")
+        assert compilation_cache.enable_compilation_cache() is None
+        assert not jax.config.jax_compilation_cache_dir  # JAX's settings are left alone
+        monkeypatch.setenv(compilation_cache.ENV_NO_CACHE, "0")
+        jax.config.update("jax_enable_compilation_cache", False)  # what bench scripts do for cold compiles
+        assert compilation_cache.enable_compilation_cache() is None
+        assert not jax.config.jax_compilation_cache_dir
+    finally:
+        jax.config.update("jax_compilation_cache_dir", previous_dir)
+        jax.config.update("jax_enable_compilation_cache", previous_enabled)
+
+
+def test_tests_share_one_cache_folder_with_their_subprocesses():
+    """conftest.py points the session's cache, and its subprocesses' (CLI, scripts, examples), at one folder
+    (a temporary one unless $JAX_COMPILATION_CACHE_DIR was set), never at ~/.cache by default."""
+    folder = jax.config.jax_compilation_cache_dir
+    assert folder and os.environ["JAX_COMPILATION_CACHE_DIR"] == folder
