@@ -20,3 +20,7 @@ import jax  # noqa: E402
 
 jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])  # if jax came in first
 jax.config.update("jax_disable_most_optimizations", True)
+# In-process tests do not write the persistent cache: they compile hundreds of tiny programs once each, and
+# under jax 0.10.2 writing one of them (a rematerialised, edge-scanned supernet's step) crashed the process
+# in the cache's serialisation. Subprocesses (CLI, scripts, the resume test) still use the folder above.
+jax.config.update("jax_enable_compilation_cache", False)

@@ -181,3 +181,22 @@ def test_device_check_script_end_to_end_on_tiny_shapes(tmp_path):
         assert [row["strategy"] for row in result["strategies"]] == ["single", "vmap_chunk2", "sequential"]
     assert table.count("GPU goal (>= 10x per alpha update): vmap_chunk2 is") == 2
     assert "[sharded_checks] rc=124" in table and table.rstrip().endswith("no results")
+
+
+def test_bench_compile_times_the_steps_it_is_asked_for(tmp_path):
+    """scripts/bench_compile.py lowers and compiles the named steps of a setup and writes one row each with
+    the machine's ISA; an unknown step is a one-line error."""
+    out = tmp_path / "compile.json"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    command = [sys.executable, "scripts/bench_compile.py", "--setups", "demo", "--fast-compile"]
+    proc = subprocess.run([*command, "--steps", "evaluate,weight_step", "--json", str(out)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert [row["step"] for row in result["rows"]] == ["weight_step", "evaluate"]
+    assert all(row["setup"] == "demo" and row["trace_s"] > 0 and row["compile_s"] > 0 for row in result["rows"])
+    assert result["machine"]["isa"] in ("avx512", "avx2", "other")
+    bad = subprocess.run([*command, "--steps", "warp_step"], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and "unknown step(s) warp_step" in bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -80,6 +80,7 @@ def test_resumed_search_loads_its_steps_from_the_persistent_cache(tmp_path):
 def test_enable_compilation_cache_keeps_a_set_folder_else_uses_the_default(monkeypatch, tmp_path):
     monkeypatch.delenv(compilation_cache.ENV_NO_CACHE, raising=False)
     previous = jax.config.jax_compilation_cache_dir
+    jax.config.update("jax_enable_compilation_cache", True)  # off for in-process tests (conftest.py)
     try:
         jax.config.update("jax_compilation_cache_dir", str(tmp_path))
         assert compilation_cache.enable_compilation_cache() == str(tmp_path)  # $JAX_COMPILATION_CACHE_DIR wins
@@ -91,6 +92,7 @@ def test_enable_compilation_cache_keeps_a_set_folder_else_uses_the_default(monke
         assert jax.config.jax_compilation_cache_dir == expected
     finally:
         jax.config.update("jax_compilation_cache_dir", previous)
+        jax.config.update("jax_enable_compilation_cache", False)
 
 
 def test_enable_compilation_cache_respects_opt_outs(monkeypatch):
