@@ -120,14 +120,16 @@ def main(argv=None):
     print(f"cpu={machine['cpu']!r} isa={machine['isa']} device={machine['device_kind']} jax={machine['jax']}")
     print(f"{'setup':<11}{'step':<20}{'trace s':>9}{'compile s':>11}", flush=True)
     wanted = set(filter(None, args.steps.split(",")))
-    rows = []
-    for setup in args.setups.split(","):
-        steps = TRAIN_STEPS if setup == "eval20" else SEARCH_STEPS
-        unknown = wanted - set(SEARCH_STEPS) - set(TRAIN_STEPS)
-        if unknown:
-            ap.error(f"unknown step(s) {', '.join(sorted(unknown))}; known: {', '.join(SEARCH_STEPS + TRAIN_STEPS)}")
+    unknown = wanted - set(SEARCH_STEPS) - set(TRAIN_STEPS)
+    if unknown:
+        ap.error(f"unknown step(s) {', '.join(sorted(unknown))}; known: {', '.join(SEARCH_STEPS + TRAIN_STEPS)}")
+    setups = args.setups.split(",")
+    for setup in setups:
         if setup not in ("demo", "reference", "nb201", "eval20"):
             ap.error(f"unknown setup {setup!r}; choose from demo, reference, nb201, eval20")
+    rows = []
+    for setup in setups:
+        steps = TRAIN_STEPS if setup == "eval20" else SEARCH_STEPS
         for step in steps:
             if wanted and step not in wanted:
                 continue

@@ -1,9 +1,9 @@
 """What the machine is, as far as op arithmetic cares: the backend and, on CPU, the widest vector ISA.
 
-XLA:CPU's speed differs 2-4x between CPUs with AVX-512 and those with only AVX2, and which formulation of an
-op is fastest can differ with it, so defaults chosen by measurement (``models.CPU_SCORING``,
-``models.CPU_TRAINING``) are keyed by :func:`cpu_vector_isa`, and every benchmark records
-:func:`machine_info` beside its figures.
+XLA:CPU's speed differs 2-4x between CPUs with AVX-512 and those with only AVX2, so every benchmark records
+:func:`machine_info` beside its figures. The formulation defaults (``models.CPU_SCORING``,
+``models.CPU_TRAINING``) are not keyed by ISA yet: each ISA's choice has been measured on one machine only
+(BENCHMARKS.md), and both picked the same formulation.
 """
 
 from __future__ import annotations
@@ -65,13 +65,11 @@ def machine_info() -> dict:
     import jax
     import jaxlib
 
-    flags = _cpu_flags(_cpuinfo())
-    native = "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other"
     return {
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "isa": cpu_vector_isa(),
-        "native_isa": native,
+        "native_isa": cpu_vector_isa(xla_flags=""),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "backend": jax.default_backend(),
         "device_kind": jax.devices()[0].device_kind,

@@ -7,9 +7,10 @@ formulation (``lax.conv_general_dilated`` / ``lax.reduce_window``) is the refere
 the same functions from shifted (strided) slices of a padded input, which XLA fuses into a few elementwise
 loops and which is one to two orders of magnitude faster on CPU for the small-channel, depthwise and pooling
 shapes of the PC-DARTS supernet in forward passes (measurements in BENCHMARKS.md). ``"auto"`` (the default)
-resolves to ``"lax"``: shifted's fusion barriers slow backward passes and compiles, so the search opts into
-it for forward-only scoring where it wins (``shapley.formulation``, default per backend and supernet in
-``models.scoring_defaults``, applied with the :func:`formulation` context manager). A new
+resolves to ``"lax"``; the search opts into ``"shifted"`` per use, by measurement: for forward-only scoring
+(``shapley.formulation``, ``models.scoring_defaults``) and for training steps (``model.formulation``,
+``models.training_formulation``; its custom VJPs compute backward passes as shifted sums and matmuls too),
+applied with the :func:`formulation` context manager. A new
 formulation is added with :func:`register_formulation` and may override any subset of the functions (the
 rest fall back to lax).
 
