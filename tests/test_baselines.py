@@ -161,7 +161,8 @@ def test_darts_plus_shapley_star_keeps_alpha_at_init(tmp_path):
     config = _ablation_config(**{"search.freeze_alpha": True})
     result = run_search(config, str(tmp_path), progress=False)
     results = _results(str(tmp_path))
-    np.testing.assert_array_equal(np.asarray(results["alpha"], np.float32), _init_alpha(config).astype(np.float32))
+    # (to float32 rounding: the state is initialised in one jitted call, this reference eagerly)
+    np.testing.assert_allclose(np.asarray(results["alpha"], np.float32), _init_alpha(config), rtol=1e-6, atol=0)
     assert results["alpha_updates"] == 0 and results["derived_from"] == "shapley"
     shapley = np.asarray(results["shapley"])
     assert result.genotype == get_space("s2").genotype(shapley)

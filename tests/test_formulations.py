@@ -117,6 +117,30 @@ def test_second_order_gradients_match():
     assert_same_grads(inner, x, w)
 
 
+@pytest.mark.parametrize("op", ["depthwise", "max_pool", "avg_pool", "pointwise", "split"])
+def test_second_order_gradients_through_a_scan_match(op):
+    """The same, with the op inside a ``lax.scan`` over stacked kernels, as the scanned cell edges run it:
+    the second-order DARTS step (an unrolled SGD step on the scanned weights, then d/dalpha) equals lax's."""
+    x = rand((2, 7, 7, 4))
+    apply, kernel_shape = {
+        "depthwise": (lambda h, k: P.depthwise_conv(h, k, 2, 2), (3, 3, 4)),
+        "max_pool": (lambda h, k: P.max_pool(h * k.sum(), 3, 1, 1), (2,)),
+        "avg_pool": (lambda h, k: P.avg_pool(h * k.sum(), 3, 2, 1), (2,)),
+        "pointwise": (lambda h, k: P.pointwise_conv(h, k), (4, 4)),
+        "split": (lambda h, k: P.split_channels(h * k.sum(), 2)[0], (2,)),
+    }[op]
+    kernels = 0.3 * rand((3, *kernel_shape), 1)
+
+    def loss(kernels, alpha):
+        outputs = jax.lax.scan(lambda h, k: (h, apply(jnp.tanh(h * alpha), k)), x, kernels)[1]
+        return jnp.mean(outputs ** 2)
+
+    def value_after_step(alpha):
+        return loss(kernels - 0.1 * jax.grad(loss)(kernels, alpha), alpha)
+
+    assert_same(jax.grad(value_after_step), jnp.float32(1.0), rtol=1e-4, atol=1e-6)
+
+
 def test_materialize_is_identity_in_value_vmap_and_grad():
     P.set_formulation("shifted")
     try:
@@ -152,7 +176,7 @@ def test_supernet_scores_match(space, options):
     shape = model.space.alpha_shape
     alpha = rand(shape, 2) * 0.1
     mask = (jax.random.uniform(jax.random.key(3), shape) > 0.3).astype(jnp.float32)
-    variables = model.init(jax.random.key(0), x, alpha, mask)
+    variables = jax.jit(model.init)(jax.random.key(0), x, alpha, mask)
     masks = jnp.stack([mask, jnp.ones(shape)])
 
     def everything(params, alpha, masks):

@@ -42,8 +42,8 @@ def test_default_budget():
         assert default_budget_bytes() <= 4 * 1024**3
 
 
-@pytest.mark.parametrize("space,options", [("nb201", dict(C=4, N=1)),
-                                           ("darts_reference", dict(C=4, layers=3, partial_channels=4))])
+# DARTS cells with remat: test_search.py's test_model_remat_option_gives_the_same_weight_step (a whole weight step).
+@pytest.mark.parametrize("space,options", [("nb201", dict(C=4, N=1))])
 def test_remat_gives_identical_loss_and_gradients(space, options):
     import jax.numpy as jnp
     import numpy as np
@@ -54,7 +54,7 @@ def test_remat_gives_identical_loss_and_gradients(space, options):
         model = build_supernet(space, remat=remat, **options)
         shape = model.space.alpha_shape
         alpha = jnp.zeros(shape)
-        variables = model.init(jax.random.key(0), x, alpha, jnp.ones(shape))
+        variables = jax.jit(model.init)(jax.random.key(0), x, alpha, jnp.ones(shape))
 
         def loss(params, alpha):
             logits, _ = model.apply({"params": params, "batch_stats": variables["batch_stats"]}, x, alpha,

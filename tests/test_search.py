@@ -201,11 +201,11 @@ def test_scoring_defaults_follow_backend_and_topology():
         return SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
                              steps_per_epoch=4)
 
-    darts = program()  # CPU, auto: sequential, shifted, the staged game
+    darts = program(**{"model.formulation": "auto"})  # CPU, auto: sequential, shifted, the staged game
     assert (darts.scoring, darts.scoring_formulation) == ("sequential", "shifted")
     assert darts.game.staged is not None
     assert program(**{"shapley.formulation": "lax"}).scoring_formulation == "lax"
-    nb201 = program(space="nb201")
+    nb201 = program(space="nb201", **{"model.formulation": "auto"})
     assert (nb201.scoring, nb201.scoring_formulation, nb201.game.staged) == ("sequential", "lax", None)
     # training steps: per topology on CPU (models.CPU_TRAINING), or as the config says
     assert (darts.train_formulation, nb201.train_formulation) == (training_formulation("darts", "cpu"),
@@ -224,7 +224,7 @@ def test_model_remat_option_gives_the_same_weight_step():
              "label": jax.random.randint(jax.random.PRNGKey(2), (48,), 0, 10)}
     params = {}
     for remat in (False, True):
-        config = tiny_config(**{"model.remat": remat})
+        config = tiny_config(**{"model.remat": remat, "model.layers": 1})  # one (reduction) cell: quick compile
         program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
                                 steps_per_epoch=4)
         assert program.model.remat is remat

@@ -18,9 +18,9 @@ def setup():
     x = 3.0 * jax.random.normal(jax.random.key(0), (8, 8, 8, 3)) + 1.0
     batch = {"image": x, "label": jnp.array([0, 1, 2, 0, 1, 2, 0, 1], jnp.int32)}
     alpha = jax.random.normal(jax.random.key(1), space.alpha_shape)
-    variables = model.init(jax.random.key(2), x, alpha, None)
+    variables = jax.jit(model.init)(jax.random.key(2), x, alpha, None)
     # Move the running statistics away from batch statistics so the two BN modes must differ.
-    _, upd = model.apply(variables, x * 0.1, alpha, None, train=True, mutable=["batch_stats"])
+    _, upd = jax.jit(lambda v: model.apply(v, x * 0.1, alpha, None, train=True, mutable=["batch_stats"]))(variables)
     return space, model, batch, alpha, variables["params"], upd["batch_stats"]
 
 
@@ -77,7 +77,7 @@ def test_noise_space_requires_rng():
     model = build_supernet(space, C=4, layers=1, num_classes=3)
     batch = {"image": jax.random.normal(jax.random.key(0), (4, 8, 8, 3)), "label": jnp.zeros(4, jnp.int32)}
     alpha = jnp.zeros(space.alpha_shape)
-    v = model.init({"params": jax.random.key(1), "noise": jax.random.key(2)}, batch["image"], alpha, None)
+    v = jax.jit(model.init)({"params": jax.random.key(1), "noise": jax.random.key(2)}, batch["image"], alpha, None)
     value = make_value_fn(model, "neg_cross_entropy")
     with pytest.raises(ValueError, match="rng"):
         value(v["params"], v["batch_stats"], alpha, None, batch)

@@ -102,7 +102,9 @@ def _out_size(n: int, k: int, s: int, p: int, d: int) -> int:
 def _pad_hw(x, padding: int, value=0.0):
     if padding == 0:
         return x
-    return jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)), constant_values=value)
+    # lax.pad, not jnp.pad: a jnp.pad inside a custom_vjp rule, inside a scan, breaks second-order
+    # differentiation (jax 0.10: a residual arrives as a scalar).
+    return lax.pad(x, np.asarray(value, x.dtype), ((0, 0, 0), (padding, padding, 0), (padding, padding, 0), (0, 0, 0)))
 
 
 def _runtime_false(x):
@@ -113,9 +115,13 @@ def _runtime_false(x):
     return zero != 0
 
 
+def _plain_barrier(x):
+    return lax.cond(_runtime_false(x), jnp.zeros_like, lambda y: y, x)
+
+
 @jax.custom_batching.custom_vmap
 def _cond_barrier(x):
-    return lax.cond(_runtime_false(x), jnp.zeros_like, lambda y: y, x)
+    return _plain_barrier(x)
 
 
 @_cond_barrier.def_vmap
@@ -126,6 +132,17 @@ def _cond_barrier_vmap(axis_size, in_batched, x):
 
 
 @jax.custom_jvp
+def _differentiable_barrier(x):
+    return _cond_barrier(x)
+
+
+@_differentiable_barrier.defjvp
+def _differentiable_barrier_jvp(primals, tangents):
+    # The primal through a plain cond, not the custom_vmap: linearizing a custom_vmap again (second-order
+    # DARTS through the scanned cell edges) fails. Unbatched it is the same barrier.
+    return _plain_barrier(primals[0]), tangents[0]
+
+
 def _materialize(x):
     """Make ``x`` one buffer that XLA:CPU cannot fuse into its consumers (nor its producer into them).
 
@@ -134,14 +151,9 @@ def _materialize(x):
     every tap (k^2 times, k^4 for two stacked depthwise convs). ``lax.optimization_barrier`` is expanded
     away before fusion on XLA:CPU, so the barrier is a ``cond`` on a predicate XLA cannot fold: fusion never
     crosses a conditional. Identity in value, vmap (custom rule) and derivatives (the tangent passes
-    through unchanged).
+    through unchanged, to any order).
     """
-    return _cond_barrier(x)
-
-
-@_materialize.defjvp
-def _materialize_jvp(primals, tangents):
-    return _materialize(primals[0]), tangents[0]
+    return _differentiable_barrier(x)
 
 
 def _windows(x, k: int, stride: int, dilation: int, padding: int, pad_value=0.0):
@@ -183,7 +195,7 @@ def _transposed_windows(dy, in_hw: tuple[int, int], k: int, stride: int, dilatio
     for n_in, n_out in ((h, ho), (w, wo)):
         pads.append((low, n_in + (k - 1) * dilation - low - ((n_out - 1) * stride + 1), stride - 1))
     pads.append((0, 0, 0))
-    dyp = lax.pad(dy, jnp.asarray(fill, dy.dtype), pads)
+    dyp = lax.pad(dy, np.asarray(fill, dy.dtype), pads)
     for i in range(k):
         for j in range(k):
             y0, x0 = (k - 1 - i) * dilation, (k - 1 - j) * dilation
@@ -201,7 +213,7 @@ def _shifted_depthwise_conv(x, kernel, stride, dilation, padding):
 
 
 def _shifted_depthwise_fwd(x, kernel, stride, dilation, padding):
-    return _depthwise_forward(x, kernel, stride, dilation, padding), (x, kernel)
+    return _shifted_depthwise_conv(x, kernel, stride, dilation, padding), (x, kernel)
 
 
 def _shifted_depthwise_bwd(stride, dilation, padding, residuals, dy):
@@ -292,7 +304,9 @@ def _shifted_max_pool(x, window, stride, padding):
 
 
 def _shifted_max_pool_fwd(x, window, stride, padding):
-    return _max_pool_forward(x, window, stride, padding), x
+    # The primal through the custom function itself, as in every fwd rule here: computed inline, second-order
+    # differentiation inside a scan fails to linearize it (jax 0.10).
+    return _shifted_max_pool(x, window, stride, padding), x
 
 
 def _shifted_max_pool_bwd(window, stride, padding, x, dy):

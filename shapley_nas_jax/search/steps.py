@@ -221,11 +221,10 @@ class SearchProgram:
         return alpha_rules.get_alpha_rule(r.name, **kwargs)
 
     def init_state(self) -> SearchState:
-        """A fresh state; with a mesh it is built by one jitted call whose output is replicated (every
-        process computes the same values from the seed, so this is also how multi-host runs start)."""
-        if self.mesh is None:
-            return self._init_state()
-        return jax.jit(self._init_state, out_shardings=self.replicated)()
+        """A fresh state, built by one jitted call (eagerly, every scanned cell edge would compile on its
+        own); with a mesh its output is replicated (every process computes the same values from the seed,
+        so this is also how multi-host runs start)."""
+        return jax.jit(self._init_state, out_shardings=None if self.mesh is None else self.replicated)()
 
     def _init_state(self) -> SearchState:
         root = jax.random.PRNGKey(self.config.seed)
