@@ -16,6 +16,7 @@ def get_config():
     c.data.image_size = 224
     c.data.train_fraction = 0.1
     c.data.value_fraction = 0.025
+    c.data.split_order = "random"  # subsets drawn across the whole training set, not its first images
     c.data.crop_padding = 0
     c.model.stem = "imagenet"
     c.train.batch_size = 1024

@@ -30,6 +30,10 @@ alpha update whose chains all truncate after ``prefixes - 1`` removals). Strateg
 * ``sharded``: the search's coalition-parallel path (``score_chunk(..., coalition_sharding=...)`` over a
   mesh of all devices, ``prefixes`` positions of every chain in one call); skipped on one device.
 
+Every strategy runs the supernet as the search scores it on this backend (``models.scoring_defaults``: on
+CPU, DARTS cells with one module per edge, their variables converted from the scanned training layout);
+``--scan-edges on|off`` forces either layout, ``--formulation`` the op arithmetic.
+
 Timings: every strategy is compiled first (one call each, in the order of ``--strategies``), then timed in
 turns, ``--repeats`` rounds, so that drifts of a shared machine hit all strategies alike; medians of wall and
 process CPU time are shown (the CPU time is less sensitive to other processes), and ``x single`` is each
@@ -78,7 +82,7 @@ sys.path.insert(0, ".")
 from shapley_nas_jax.compilation_cache import enable_compilation_cache  # noqa: E402
 from shapley_nas_jax.hardware import machine_info  # noqa: E402
 from shapley_nas_jax.memory import activation_bytes  # noqa: E402
-from shapley_nas_jax.models.supernet import build_supernet, scoring_defaults  # noqa: E402
+from shapley_nas_jax.models.supernet import build_supernet, per_edge_variables, scoring_defaults  # noqa: E402
 from shapley_nas_jax.ops import primitives as P  # noqa: E402
 from shapley_nas_jax.search.game import SupernetGame, player_positions  # noqa: E402
 from shapley_nas_jax.sharding import coalition_sharding, make_mesh  # noqa: E402
@@ -138,6 +142,9 @@ def main(argv=None):
                            "--max-evals still win)")
     ap.add_argument("--reference", default="",
                     help="checkout of the original PyTorch code: time its evaluation too (DARTS spaces only)")
+    ap.add_argument("--scan-edges", choices=("auto", "on", "off"), default="auto",
+                    help="edges run by nn.scan in groups (on) or one module per edge (off); auto = the search's "
+                         "scoring default for this backend and space (models.CPU_SCORING)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--budget-s", type=float, default=None,
                     help="wall-clock budget: later compiles are skipped and timing rounds stop to stay within it")
@@ -166,14 +173,18 @@ def main(argv=None):
     else:  # cold compiles, even with $JAX_COMPILATION_CACHE_DIR set
         jax.config.update("jax_enable_compilation_cache", False)
 
+    defaults = scoring_defaults(get_space(args.space).topology, jax.default_backend(), sequential=True)
+    args.scan_edges = defaults.scan_edges if args.scan_edges == "auto" else args.scan_edges == "on"
     model = build_supernet(args.space, channels=args.channels, layers=args.layers, cells_per_stage=args.cells,
-                           partial_channels=args.partial_channels)
-    default_formulation, _ = scoring_defaults(model.space.topology, jax.default_backend(), sequential=True)
-    P.set_formulation(default_formulation if args.formulation == "auto" else args.formulation)
+                           partial_channels=args.partial_channels, scan_edges=args.scan_edges)
+    P.set_formulation(defaults.formulation if args.formulation == "auto" else args.formulation)
     space = model.space
     shape = tuple(space.alpha_shape)
     x = jax.random.normal(jax.random.key(1), (args.batch, IMAGE_SIZE, IMAGE_SIZE, 3))
-    variables = model.init(jax.random.key(0), x[:2], jnp.zeros(shape), jnp.ones(shape))
+    # initialised scanned under jit (fast to compile), converted per edge as the search does for scoring
+    variables = jax.jit(model.clone(scan_edges=True).init)(jax.random.key(0), x[:2], jnp.zeros(shape), jnp.ones(shape))
+    if not args.scan_edges:
+        variables = per_edge_variables(variables, space)
     game = SupernetGame(shape, player_positions(space), make_value_fn(model, "accuracy", "running"))
     n, m = game.num_players, args.samples
     shared = (variables["params"], variables["batch_stats"], jnp.zeros(shape), None)
@@ -261,7 +272,7 @@ def main(argv=None):
     settings_line = (f"{args.space} C={args.channels} layers={args.layers} batch={args.batch} K={args.partial_channels} "
                      f"M={m} prefixes={args.prefixes} start={args.start} players={n} "
                      f"formulation={P.get_formulation(resolved=True)} device={jax.devices()[0].device_kind} "
-                     f"x{device_count} isa={machine['isa']}" + (" (quick)" if args.quick else ""))
+                     f"x{device_count} isa={machine['isa']} scan_edges={args.scan_edges}" + (" (quick)" if args.quick else ""))
 
     walls, cpus = {c[0]: [] for c in candidates}, {c[0]: [] for c in candidates}
     for round_index in range(args.repeats):

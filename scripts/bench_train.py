@@ -50,6 +50,7 @@ def program_config(args, formulation: str, batch: int):
     config.model.cells_per_stage = args.cells
     config.model.partial_channels = args.partial_channels
     config.model.formulation = formulation
+    config.model.scan_edges = args.scan_edges == "on"
     config.train.batch_size = batch
     config.mesh.devices = 1
     return config
@@ -94,6 +95,8 @@ def main(argv=None):
     ap.add_argument("--batch", default="64", help="comma-separated batch sizes")
     ap.add_argument("--image-size", type=int, default=32)
     ap.add_argument("--formulations", default="auto", help="comma-separated: auto, lax, shifted")
+    ap.add_argument("--scan-edges", choices=("on", "off"), default="on",
+                    help="training supernet's edges scanned in groups (the search's default) or one module each")
     ap.add_argument("--steps", type=int, default=5, help="timed steps per row (after one warm-up step)")
     ap.add_argument("--reference", default="", help="checkout of the original PyTorch code to time its step too")
     ap.add_argument("--ref-steps", type=int, default=3)
@@ -114,7 +117,7 @@ def main(argv=None):
     machine = machine_info()
     batches = [int(b) for b in args.batch.split(",")]
     print(f"{args.space} C={args.channels} layers={args.layers} cells={args.cells} K={args.partial_channels} "
-          f"image={args.image_size} cpu={machine['cpu']!r} isa={machine['isa']} device={machine['device_kind']}")
+          f"image={args.image_size} scan_edges={args.scan_edges} cpu={machine['cpu']!r} isa={machine['isa']} device={machine['device_kind']}")
     print(f"{'formulation':<12}{'batch':>6}{'trace s':>9}{'compile s':>11}{'step s':>9}{'ref step s':>12}{'speedup':>9}",
           flush=True)
     rows = []

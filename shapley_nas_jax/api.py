@@ -273,9 +273,9 @@ class Search:
         return self.program.evaluate(state, dict(batch))
 
     def finish(self, state: SearchState) -> SearchState:
-        """End of search: with ``search.final_shapley`` estimate Shapley values once more (alpha unchanged)."""
-        if self.config.search.final_shapley:
-            state, _ = self.program.final_shapley(state, self.value_batches(int(state.alpha_updates)))
+        """End of search: RSPS keeps its best drawn cell as alpha (``search.method="rsps"``); with
+        ``search.final_shapley`` Shapley values are estimated once more (alpha unchanged)."""
+        state, _ = self.program.finish(state, lambda: self.value_batches(int(state.alpha_updates)))
         return state
 
     # ------------------------------------------------------------------------------------ results
@@ -295,7 +295,7 @@ class Search:
 
         ``callback(event, state)`` is called after each architecture update (``"alpha_update"``) and at each
         epoch end (``"epoch_end"``); it must not keep ``state`` across steps (states are donated). With
-        ``finish`` the final Shapley estimate of ``search.final_shapley`` is made too.
+        ``finish`` the end of search (:meth:`finish`) runs too.
         """
         state = self.init_state() if state is None else state
         spe, total = self.steps_per_epoch, self.total_steps

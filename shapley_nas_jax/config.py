@@ -11,7 +11,7 @@ import ml_collections
 
 from shapley_nas_jax.errors import ConfigError
 
-SEARCH_METHODS = ("shapley", "darts_1st", "darts_2nd", "random")
+SEARCH_METHODS = ("shapley", "darts_1st", "darts_2nd", "rsps", "random")
 ALPHA_CADENCES = ("epoch", "steps")
 
 
@@ -28,6 +28,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.image_size = 0  # 0 = native size; otherwise resize (folders, ImageNet, digits)
     c.data.train_fraction = 0.5  # share of the split that trains the weights
     c.data.value_fraction = 0.0  # share that scores coalitions (0 = the rest)
+    c.data.split_order = "random"  # random: a seeded permutation | ordered: the first part trains, the next scores
     c.data.crop_padding = 4  # random crop with this padding (0 = off)
     c.data.flip = True  # random horizontal flip
     c.data.cutout = 0  # cutout length (0 = off)
@@ -43,6 +44,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.renormalize = False  # renormalise mixing weights over the surviving ops of a coalition
     c.model.stem = "cifar"  # cifar | imagenet
     c.model.remat = False  # rematerialise each cell in the backward pass (less activation memory, more compute)
+    c.model.scan_edges = True  # training runs like edges by nn.scan (faster compiles); False: one module per edge
     c.model.formulation = "auto"  # op arithmetic of training steps: lax | shifted | auto (per backend, topology, ISA)
 
     c.train = ml_collections.ConfigDict()
@@ -54,17 +56,18 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.weight_decay = 3e-4
     c.train.grad_clip = 5.0
     c.train.lr_warmup_epochs = 0  # linear LR warm-up (the ImageNet search uses 5)
+    c.train.lr_epoch_offset = 0  # epoch e trains at the cosine rate of epoch e + offset (reference code: 1)
     c.train.eval_batches = 2  # value-split batches scored each epoch to report value accuracy
 
     c.search = ml_collections.ConfigDict()
-    c.search.method = "shapley"  # shapley | darts_1st | darts_2nd | random
+    c.search.method = "shapley"  # shapley | darts_1st | darts_2nd | rsps (random search, weight sharing) | random
     c.search.warmup_epochs = 25  # alpha frozen while the weights warm up
     c.search.alpha_cadence = "epoch"  # epoch: one update at the start of each epoch; steps: every N weight steps
     c.search.alpha_every_steps = 0  # N for alpha_cadence="steps"
     c.search.freeze_alpha = False  # never move alpha (DARTS+Shapley* ablation)
     c.search.final_shapley = False  # estimate Shapley values at the end and derive the genotype from them
     c.search.derive_from = "alpha"  # alpha | shapley (op strengths used for the genotype)
-    c.search.random_samples = 100  # budget of the random-search baseline
+    c.search.random_samples = 100  # cells drawn by the random-search baselines (rsps: scored on the supernet)
     c.search.benchmark = ""  # NB201 table or nats_bench file: log the benchmark accuracy every epoch
 
     c.shapley = ml_collections.ConfigDict()
@@ -125,6 +128,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
         0 <= config.data.value_fraction <= 1 - config.data.train_fraction,
         f"data.value_fraction={config.data.value_fraction} must lie in [0, 1 - train_fraction]",
     )
+    _one_of(config.data.split_order, ("random", "ordered"), "data.split_order")
+    _require(config.train.lr_epoch_offset >= 0, f"train.lr_epoch_offset={config.train.lr_epoch_offset} must be >= 0")
     _require(config.model.channels >= 1, f"model.channels={config.model.channels} must be >= 1")
     _require(config.model.layers >= 3, f"model.layers={config.model.layers} must be >= 3 (two reduction cells)")
     _require(config.model.partial_channels >= 1, "model.partial_channels must be >= 1 (1 = off)")
@@ -145,6 +150,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.search.alpha_cadence == "steps":
         _require(config.search.alpha_every_steps >= 1, "search.alpha_every_steps must be >= 1 with alpha_cadence='steps'")
     _one_of(config.search.derive_from, ("alpha", "shapley"), "search.derive_from")
+    if config.search.method == "rsps":
+        from shapley_nas_jax.spaces import get_space
+
+        _require(get_space(config.space).topology == "nb201",
+                 f"search.method='rsps' draws cells with one op per edge (NB201 topology); space={config.space!r} "
+                 "derives cells by keeping two edges per node: use an nb201 space")
+        _require(config.search.derive_from == "alpha", "search.method='rsps' keeps the best drawn cell as alpha: "
+                 "use search.derive_from='alpha'")
+        _require(config.search.random_samples >= 1, "search.random_samples must be >= 1 (cells drawn by rsps)")
     if config.search.derive_from == "shapley":
         _require(
             config.search.method == "shapley" or config.search.final_shapley,
@@ -186,6 +200,8 @@ def reference_cifar10_config() -> ml_collections.ConfigDict:
     """The original code's CIFAR-10 search (train_search.py + run/search_cifar10_shapley.sh)."""
     c = base_config()
     c.data.name = "cifar10"
+    c.data.split_order = "ordered"  # the first half of the training set trains the weights, the second scores
+    c.train.lr_epoch_offset = 1  # scheduler.step() at the start of every epoch
     return c
 
 
@@ -193,6 +209,8 @@ def paper_cifar10_config() -> ml_collections.ConfigDict:
     """The paper's equations (Sec. 3.3-3.4, 4.1): DARTS op set, mean aggregation, eqs. 6-7, 15 warm-up epochs."""
     c = reference_cifar10_config()
     c.space = "darts"
+    c.data.split_order = "random"  # the paper specifies neither the split's order nor the scheduler's
+    c.train.lr_epoch_offset = 0
     c.search.warmup_epochs = 15
     c.shapley.aggregate = "mean"
     c.alpha_rule.name = "paper"

@@ -1,9 +1,10 @@
 """What the machine is, as far as op arithmetic cares: the backend and, on CPU, the widest vector ISA.
 
-XLA:CPU's speed differs 2-4x between CPUs with AVX-512 and those with only AVX2, so every benchmark records
-:func:`machine_info` beside its figures. The formulation defaults (``models.CPU_SCORING``,
-``models.CPU_TRAINING``) are not keyed by ISA yet: each ISA's choice has been measured on one machine only
-(BENCHMARKS.md), and both picked the same formulation.
+XLA:CPU's speed can differ between CPUs with AVX-512 and those with only AVX2, so every benchmark records
+:func:`machine_info` beside its figures. The CPU defaults (``models.CPU_SCORING``, ``models.CPU_TRAINING``)
+are keyed by topology, not by ISA: both ISAs were measured on one AVX-512 CPU in the same session (natively
+and capped with ``XLA_FLAGS=--xla_cpu_max_isa=AVX2``) and chose alike (BENCHMARKS.md). A table keyed by ISA
+is the place for a future CPU where they differ.
 """
 
 from __future__ import annotations

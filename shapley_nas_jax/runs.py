@@ -59,12 +59,15 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: tree}
 
 
-def config_differences(old: dict, new: dict) -> list[str]:
-    """Human-readable `key: old -> new` lines for every differing leaf."""
-    flat_old, flat_new = _flatten(old), _flatten(new)
+def config_differences(old: dict, new: dict, defaults: dict | None = None) -> list[str]:
+    """Human-readable `key: old -> new` lines for every differing leaf. A key absent from ``old`` (a run
+    started before the key existed) whose new value is its value in ``defaults`` is no difference: a new key's
+    default keeps the behaviour it had before."""
+    flat_old, flat_new, flat_defaults = _flatten(old), _flatten(new), _flatten(defaults or {})
     keys = sorted(set(flat_old) | set(flat_new))
     return [f"{k}: {flat_old.get(k, '<absent>')!r} -> {flat_new.get(k, '<absent>')!r}"
-            for k in keys if flat_old.get(k, "<absent>") != flat_new.get(k, "<absent>")]
+            for k in keys if flat_old.get(k, "<absent>") != flat_new.get(k, "<absent>")
+            and not (k not in flat_old and k in flat_defaults and flat_new.get(k) == flat_defaults[k])]
 
 
 class RunDir:
@@ -80,15 +83,17 @@ class RunDir:
     def checkpoint_dir(self) -> str:
         return self.file("checkpoints")
 
-    def prepare(self, config: ml_collections.ConfigDict) -> None:
-        """Create the workdir, or check that an existing one was started with the same config."""
+    def prepare(self, config: ml_collections.ConfigDict, defaults: ml_collections.ConfigDict | None = None) -> None:
+        """Create the workdir, or check that an existing one was started with the same config (keys added to
+        the schema since then count as equal where they hold their ``defaults`` value)."""
         os.makedirs(self.path, exist_ok=True)
         resolved = json.loads(config.to_json_best_effort())
         config_path = self.file("config.json")
         if os.path.exists(config_path):
             with open(config_path) as f:
                 saved = json.load(f)
-            diffs = config_differences(saved, resolved)
+            diffs = config_differences(saved, resolved,
+                                       None if defaults is None else json.loads(defaults.to_json_best_effort()))
             if diffs:
                 raise WorkdirConflictError(
                     f"workdir {self.path} holds a run with a different config ({'; '.join(diffs[:3])}"

@@ -54,9 +54,12 @@ def test_bench_shapley_darts_every_one_device_strategy(tmp_path):
 
 def test_bench_shapley_default_is_quick_and_records_the_machine(tmp_path):
     # No --strategies, --max-evals or --full: the quick mode's strategies and call cap; TINY's --repeats 1 wins.
-    result, stdout = run_bench(tmp_path, 1, "--space", "darts_reference", "--layers", "1", "--partial-channels", "2")
+    # --no-scan-edges: the search's CPU scoring layout, one module per edge, variables converted from scanned
+    result, stdout = run_bench(tmp_path, 1, "--space", "darts_reference", "--layers", "1", "--partial-channels", "2",
+                               "--scan-edges", "off")
     check_result(result, "darts_reference", {"single", "sequential"})
     assert [row["strategy"] for row in result["strategies"]] == ["single", "sequential"]
+    assert result["settings"]["scan_edges"] is False and "scan_edges=False" in stdout
     assert result["settings"]["quick"] and result["settings"]["repeats"] == 1
     assert result["settings"]["max_evals"] == 2 and result["strategies"][0]["evals"] == 2
     assert result["machine"]["isa"] in ("avx512", "avx2", "other") and result["machine"]["cpu_count"] > 0

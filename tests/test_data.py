@@ -134,6 +134,15 @@ def test_search_split_is_seeded_disjoint_and_complete():
     assert not np.array_equal(train.indices, other.indices)
 
 
+def test_ordered_search_split_takes_the_first_half_for_weights_and_the_second_for_values():
+    ds = _toy(n=101)
+    train, value = search_split(ds, seed=3, ordered=True)  # the seed plays no part
+    np.testing.assert_array_equal(train.indices, np.arange(50))
+    np.testing.assert_array_equal(value.indices, np.arange(50, 101))
+    train, value = search_split(ds, seed=0, train_fraction=0.1, value_fraction=0.2, ordered=True)
+    np.testing.assert_array_equal(value.indices, np.arange(10, 30))
+
+
 def test_search_split_fractions_like_imagenet():
     ds = _toy(n=400)
     train, value = search_split(ds, seed=0, train_fraction=0.1, value_fraction=0.025)

@@ -55,6 +55,9 @@ def test_method_labels():
     cfg = lambda **s: {"search": {"method": "darts_1st", "final_shapley": False, "derive_from": "alpha",
                                   "freeze_alpha": False, **s}}
     assert tables.method_label(cfg(method="shapley")) == "Shapley-NAS"
+    assert tables.method_label({**cfg(method="shapley"), "alpha_rule": {"name": "paper"}}) == "Shapley-NAS (paper rule)"
+    assert tables.method_label({**cfg(method="shapley"), "alpha_rule": {"name": "reference"}}) == "Shapley-NAS"
+    assert tables.method_label(cfg(method="rsps")) == "RSPS"
     assert tables.method_label(cfg()) == "DARTS (1st)"
     assert tables.method_label(cfg(method="darts_2nd", final_shapley=True, derive_from="shapley")) == \
         "DARTS+Shapley (2nd)"

@@ -4,6 +4,7 @@ import json
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -81,6 +82,22 @@ def test_rerun_with_a_different_config_is_refused(uninterrupted):
     _, workdir = uninterrupted
     with pytest.raises(WorkdirConflictError, match="train.epochs: 3 -> 4"):
         run_search(tiny_config(**{"train.epochs": 4}), workdir, progress=False)
+
+
+def test_a_run_started_before_a_config_key_existed_resumes_while_the_key_holds_its_default(tmp_path):
+    from shapley_nas_jax.config import base_config
+    from shapley_nas_jax.runs import RunDir
+
+    saved = json.loads(tiny_config().to_json_best_effort())
+    del saved["data"]["split_order"]  # as written by a version without the key
+    os.makedirs(tmp_path / "run")
+    with open(tmp_path / "run" / "config.json", "w") as f:
+        json.dump(saved, f)
+    RunDir(str(tmp_path / "run")).prepare(tiny_config(), defaults=base_config())  # default: same behaviour
+    with pytest.raises(WorkdirConflictError, match="data.split_order: '<absent>' -> 'ordered'"):
+        RunDir(str(tmp_path / "run")).prepare(tiny_config(**{"data.split_order": "ordered"}), defaults=base_config())
+    with pytest.raises(WorkdirConflictError, match="data.split_order"):  # without defaults every key counts
+        RunDir(str(tmp_path / "run")).prepare(tiny_config())
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
@@ -191,10 +208,10 @@ def test_scoring_defaults_follow_backend_and_topology():
     from shapley_nas_jax.search.steps import SearchProgram
     from shapley_nas_jax.spaces import get_space
 
-    assert scoring_defaults("darts", "cpu", sequential=True) == ("shifted", True)
-    assert scoring_defaults("darts", "cpu", sequential=False) == ("shifted", False)  # no skipping under vmap
-    assert scoring_defaults("nb201", "cpu", sequential=True) == ("lax", False)
-    assert scoring_defaults("darts", "gpu", sequential=False) == ("lax", False)
+    assert scoring_defaults("darts", "cpu", sequential=True) == ("shifted", True, False)
+    assert scoring_defaults("darts", "cpu", sequential=False) == ("shifted", False, False)  # no skipping under vmap
+    assert scoring_defaults("nb201", "cpu", sequential=True) == ("lax", False, False)
+    assert scoring_defaults("darts", "gpu", sequential=False) == ("lax", False, True)
 
     def program(**overrides):
         config = tiny_config(**overrides)
@@ -216,6 +233,29 @@ def test_scoring_defaults_follow_backend_and_topology():
         validate(tiny_config(**{"model.formulation": "fast"}))
 
 
+def test_scoring_with_edges_one_module_each_gives_the_training_models_values():
+    """On CPU DARTS coalitions are scored by a supernet with one module per edge (models.CPU_SCORING) while
+    training scans the edges: the program converts the variables, and values must not change."""
+    from shapley_nas_jax.search.steps import SearchProgram
+    from shapley_nas_jax.spaces import get_space
+    from shapley_nas_jax.value import make_value_fn
+
+    config = tiny_config(**{"model.layers": 3})
+    program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
+                            steps_per_epoch=4)
+    assert program.model.scan_edges and not program.scoring_model.scan_edges
+    state = program.init_state()
+    batch = {"image": jax.random.uniform(jax.random.PRNGKey(1), (32, 8, 8, 1)),
+             "label": jax.random.randint(jax.random.PRNGKey(2), (32,), 0, 10)}
+    mask = (jax.random.uniform(jax.random.PRNGKey(3), state.alpha.shape) > 0.4).astype(jnp.float32)
+    training_value = make_value_fn(program.model, metric="neg_cross_entropy")  # scanned, stacked variables
+    scoring_value = make_value_fn(program.scoring_model, metric="neg_cross_entropy")
+    expected = jax.jit(training_value)(state.params, state.batch_stats, state.alpha, mask, batch)
+    got = jax.jit(lambda p, s: scoring_value(program.scoring_variables(p), program.scoring_variables(s), state.alpha,
+                                             mask, batch))(state.params, state.batch_stats)
+    np.testing.assert_allclose(float(got), float(expected), rtol=1e-5)
+
+
 def test_model_remat_option_gives_the_same_weight_step():
     from shapley_nas_jax.search.steps import SearchProgram
     from shapley_nas_jax.spaces import get_space
@@ -230,3 +270,21 @@ def test_model_remat_option_gives_the_same_weight_step():
         assert program.model.remat is remat
         params[remat] = program.weight_step(program.init_state(), batch).params
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), params[True], params[False])
+
+
+def test_reference_learning_rate_is_one_epoch_ahead_like_the_original_scheduler():
+    """The original steps CosineAnnealingLR(T_max=50) at the start of every epoch: epoch e trains at
+    0.05 (1 + cos(pi (e + 1) / 50)), so epoch 0 at about 0.0999 and epoch 49 at exactly the minimum, 0."""
+    from shapley_nas_jax.config import paper_cifar10_config, reference_cifar10_config
+    from shapley_nas_jax.search.steps import learning_rate_schedule
+
+    reference = reference_cifar10_config()
+    schedule = learning_rate_schedule(reference.train, steps_per_epoch=98)
+    for epoch in (0, 1, 24, 48, 49):
+        for step in (epoch * 98, epoch * 98 + 97):
+            expected = 0.05 * (1 + np.cos(np.pi * (epoch + 1) / 50))
+            np.testing.assert_allclose(float(schedule(jnp.int32(step))), expected, rtol=1e-5, atol=1e-7)
+    assert float(schedule(jnp.int32(49 * 98))) == 0.0
+    paper = learning_rate_schedule(paper_cifar10_config().train, steps_per_epoch=98)  # no offset: epoch 0 at 0.1
+    np.testing.assert_allclose(float(paper(jnp.int32(0))), 0.1, rtol=1e-6)
+    assert reference.data.split_order == "ordered" and paper_cifar10_config().data.split_order == "random"

@@ -129,14 +129,18 @@ def method_label(config: Mapping[str, Any]) -> str:
 
     ``shapley`` -> "Shapley-NAS"; ``darts_1st``/``darts_2nd`` -> "DARTS (1st)"/"DARTS (2nd)", with
     "+Shapley" when the genotype comes from final Shapley values and "*" when alpha is frozen;
-    ``random`` -> "Random (baseline)".
+    ``random`` -> "Random (baseline)"; ``rsps`` -> "RSPS" (random search with weight sharing). A Shapley-NAS
+    run with another alpha rule than the reference one names it: "Shapley-NAS (paper rule)".
     """
     search = config["search"]
     method = search["method"]
     if method == "shapley":
-        return "Shapley-NAS"
+        rule = config.get("alpha_rule", {}).get("name", "reference")
+        return "Shapley-NAS" if rule == "reference" else f"Shapley-NAS ({rule} rule)"
     if method == "random":
         return "Random (baseline)"
+    if method == "rsps":
+        return "RSPS"
     order = {"darts_1st": "1st", "darts_2nd": "2nd"}.get(method, method)
     if search.get("final_shapley") and search.get("derive_from") == "shapley":
         return f"DARTS+Shapley{'*' if search.get('freeze_alpha') else ''} ({order})"

@@ -56,12 +56,14 @@ def search_split(
     seed: int,
     train_fraction: float = 0.5,
     value_fraction: float | None = None,
+    ordered: bool = False,
 ) -> tuple[Dataset, Dataset]:
     """Splits a training set into the weight half and the Shapley-scoring (value) half.
 
-    A seeded permutation of ``range(len(dataset))``: the first ``floor(train_fraction * N)`` examples
-    train the supernet weights, the next ``floor(value_fraction * N)`` (default: all the rest) score
-    operations. CIFAR uses 0.5 / 0.5; the paper's ImageNet search uses 0.1 / 0.025. Both parts are
+    A seeded permutation of ``range(len(dataset))`` (with ``ordered``: the dataset's own order, as the
+    reference code takes the first and second half of CIFAR-10's training set; for tfds datasets the order
+    tfds reads them in): the first ``floor(train_fraction * N)`` examples train the supernet weights, the
+    next ``floor(value_fraction * N)`` (default: all the rest) score operations. CIFAR uses 0.5 / 0.5; the paper's ImageNet search uses 0.1 / 0.025. Both parts are
     `SubsetDataset` views: no image is copied, so lazy datasets stay lazy.
 
     Returns:
@@ -88,7 +90,7 @@ def search_split(
             f"search split of the {n}-image dataset {dataset.name!r} gives {n_train} weight and {n_value} "
             f"value images; both need at least one (use more data or other fractions)"
         )
-    order = _rng(seed, _SPLIT_STREAM).permutation(n)
+    order = np.arange(n) if ordered else _rng(seed, _SPLIT_STREAM).permutation(n)
     train_ds = SubsetDataset(dataset, order[:n_train], name=f"{dataset.name}[weights]")
     value_ds = SubsetDataset(dataset, order[n_train : n_train + n_value], name=f"{dataset.name}[value]")
     return train_ds, value_ds

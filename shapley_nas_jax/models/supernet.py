@@ -11,7 +11,7 @@ running-average update) and the stored running averages.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -33,23 +33,33 @@ from shapley_nas_jax.ops.layers import (
 from shapley_nas_jax.spaces import SearchSpace, get_space
 
 
+class ScoringDefaults(NamedTuple):
+    """How a supernet is run while scoring coalitions (forward passes only)."""
+
+    formulation: str  # op arithmetic (ops.primitives: lax | shifted)
+    skip_absent_ops: bool  # ops masked out of a coalition skipped by a cond (one coalition at a time only)
+    scan_edges: bool  # like edges run by nn.scan (False: one module per edge; parameters converted per step)
+
+
 # One-coalition-at-a-time scoring on CPU, fastest per topology by measurement (scripts/bench_shapley.py,
-# BENCHMARKS.md): (formulation, skip_absent_ops). DARTS cells (depthwise convs and pools on few channels):
-# the shifted formulation with masked-out ops skipped; NB201 cells (dense convs): lax convs, every op
-# computed (the per-op conds cost more than they save there).
-CPU_SCORING = {"darts": ("shifted", True), "nb201": ("lax", False)}
+# BENCHMARKS.md, measured with AVX-512 and with AVX2, which chose alike). DARTS cells (depthwise convs and
+# pools on few channels): the shifted formulation with masked-out ops skipped; NB201 cells (dense convs):
+# lax convs, every op computed (the per-op conds cost more than they save there). Both with one module per
+# edge: scanned edges compile faster but scored 1.7x (DARTS) and 1.3x (NB201) slower.
+CPU_SCORING = {"darts": ScoringDefaults("shifted", True, False), "nb201": ScoringDefaults("lax", False, False)}
+OTHER_SCORING = ScoringDefaults("lax", False, True)
 
 # Training steps (forward + backward) on CPU, fastest per topology by measurement (scripts/bench_train.py,
-# BENCHMARKS.md): DARTS cells train with the shifted formulation (its custom VJPs are shifted sums too);
-# NB201's dense convs with lax.
-CPU_TRAINING = {"darts": "shifted", "nb201": "lax"}
+# BENCHMARKS.md): both train with the shifted formulation, whose custom VJPs are shifted sums and matmuls
+# too (NB201, C=16, 5 cells per stage, batch 64: 4.3 s per weight step against 60 s with lax).
+CPU_TRAINING = {"darts": "shifted", "nb201": "shifted"}
 
 
-def scoring_defaults(topology: str, backend: str, sequential: bool) -> tuple[str, bool]:
-    """``(formulation, skip_absent_ops)`` for forward-only scoring of a ``topology`` supernet on ``backend``;
-    ``sequential``: one coalition at a time (under vmap a skipping cond would compute both branches)."""
-    formulation, skip = CPU_SCORING.get(topology, ("lax", False)) if backend == "cpu" else ("lax", False)
-    return formulation, skip and sequential
+def scoring_defaults(topology: str, backend: str, sequential: bool) -> ScoringDefaults:
+    """How to score coalitions of a ``topology`` supernet on ``backend``; ``sequential``: one coalition at
+    a time (under vmap a skipping cond would compute both branches, so nothing is skipped)."""
+    defaults = CPU_SCORING.get(topology, OTHER_SCORING) if backend == "cpu" else OTHER_SCORING
+    return defaults._replace(skip_absent_ops=defaults.skip_absent_ops and sequential)
 
 
 def training_formulation(topology: str, backend: str) -> str:

@@ -59,7 +59,7 @@ def arch_update_points(config: ml_collections.ConfigDict, steps_per_epoch: int) 
     """Weight-step indices before which one architecture update runs (sorted, repeats allowed)."""
     s, total = config.search, config.train.epochs * steps_per_epoch
     start = s.warmup_epochs * steps_per_epoch
-    if s.freeze_alpha or s.method == "random":
+    if s.freeze_alpha or s.method in ("random", "rsps"):
         return np.zeros(0, np.int64)
     if s.method in ("darts_1st", "darts_2nd"):
         return np.arange(start, total)  # one architecture step before every weight step after warm-up
@@ -97,7 +97,8 @@ def search_data(config: ml_collections.ConfigDict) -> SearchData:
                                     image_size=c.data.image_size or None)
     train_ds, value_ds = data_lib.search_split(dataset, seed=data_seed(c.seed, _DATA_SPLIT),
                                                train_fraction=c.data.train_fraction,
-                                               value_fraction=c.data.value_fraction or None)
+                                               value_fraction=c.data.value_fraction or None,
+                                               ordered=c.data.split_order == "ordered")
     augment = data_lib.Augment(crop_padding=c.data.crop_padding, flip=c.data.flip, cutout=c.data.cutout)
     train_stream = data_lib.BatchStream(train_ds, c.train.batch_size, seed=data_seed(c.seed, _DATA_TRAIN),
                                         augment=augment)
@@ -124,7 +125,7 @@ class _Search:
         self.config = config
         self.space = get_space(config.space)
         self.rundir = RunDir(workdir)
-        self.rundir.prepare(config)
+        self.rundir.prepare(config, defaults=config_lib.base_config())
         self.log = MetricsLog(self.rundir)
         self.progress = progress
         self.interrupt = interrupt or (lambda event, state: False)
@@ -188,7 +189,9 @@ class _Search:
             "genotype": genotype.to_json(),
             "genotype_str": str(genotype),
             "skip_count": count_ops(genotype, "skip_connect"),
-            "benchmark": self.benchmark.query(str(genotype)) if self.benchmark is not None else None,
+            # RSPS has no current cell before its final selection
+            "benchmark": (self.benchmark.query(str(genotype))
+                          if self.benchmark is not None and self.config.search.method != "rsps" else None),
             "seconds": seconds,
         }
         return record
@@ -279,10 +282,10 @@ class _Search:
 
     def _finish(self, state: SearchState) -> SearchResult:
         c = self.config
-        if c.search.final_shapley:
-            state, metrics = self.program.final_shapley(state, self._shapley_batches(int(state.alpha_updates)))
-            self.log.write({"kind": "final_shapley", "step": int(state.step), "alpha_updates": int(state.alpha_updates),
-                            **{k: float(v) for k, v in metrics.items()}})
+        state, events = self.program.finish(state, lambda: self._shapley_batches(int(state.alpha_updates)))
+        for kind, metrics in events.items():
+            self.log.write({"kind": kind, "step": int(state.step), "alpha_updates": int(state.alpha_updates),
+                            **{k: float(v) for k, v in metrics.items() if np.ndim(v) == 0}})
         genotype = self._genotype(state)
         has_shapley = c.search.method == "shapley" or c.search.final_shapley
         results = {
@@ -300,10 +303,21 @@ class _Search:
             "alpha_updates": int(state.alpha_updates),
             "config": json.loads(c.to_json_best_effort()),
         }
+        if "rsps" in events:
+            results["rsps_candidates"] = self._rsps_candidates(events["rsps"])
         self.rundir.write_json("results.json", results)
         return SearchResult(genotype=genotype, alpha=np.asarray(state.alpha),
                             shapley=np.asarray(state.shapley) if has_shapley else None,
                             workdir=self.rundir.path, state=state)
+
+    def _rsps_candidates(self, selection: dict) -> list[dict]:
+        """RSPS's drawn cells with their value (and benchmark figures), best first."""
+        rows = []
+        for path, value in zip(np.asarray(selection["paths"]), np.asarray(selection["scores"])):
+            genotype = str(self.space.genotype(path))
+            rows.append({"genotype_str": genotype, "value": float(value),
+                         "benchmark": self.benchmark.query(genotype) if self.benchmark is not None else None})
+        return sorted(rows, key=lambda row: -row["value"])
 
     def _random_search(self) -> SearchResult:
         """Random search over discrete NB201 cells, scored by the benchmark table (no supernet)."""

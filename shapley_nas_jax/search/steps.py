@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -20,6 +20,7 @@ from shapley_nas_jax import alpha_rules, memory, models, shapley
 from shapley_nas_jax.errors import ConfigError
 from shapley_nas_jax.ops import primitives
 from shapley_nas_jax import sharding as sharding_lib
+from shapley_nas_jax.search import single_path
 from shapley_nas_jax.search.game import SupernetGame, player_positions
 from shapley_nas_jax.search.state import (
     STREAM_ALPHA,
@@ -43,12 +44,16 @@ def learning_rate_schedule(train: ml_collections.ConfigDict, steps_per_epoch: in
     """Per-epoch cosine from learning_rate to learning_rate_min (optionally after a linear warm-up).
 
     The rate is constant within an epoch, like PyTorch's CosineAnnealingLR stepped once per epoch.
+    ``train.lr_epoch_offset`` shifts the cosine by whole epochs, capped at its minimum: the reference code
+    steps its scheduler at the start of every epoch, so epoch e trains at the rate of epoch e + 1 (offset 1).
     """
+    offset = train.get("lr_epoch_offset", 0)
 
     def schedule(count):
         epoch = (count // steps_per_epoch).astype(jnp.float32)
         lo, hi = train.learning_rate_min, train.learning_rate
-        cosine = lo + 0.5 * (hi - lo) * (1 + jnp.cos(jnp.pi * epoch / train.epochs))
+        cosine_epoch = jnp.minimum(epoch + offset, train.epochs)
+        cosine = lo + 0.5 * (hi - lo) * (1 + jnp.cos(jnp.pi * cosine_epoch / train.epochs))
         if train.lr_warmup_epochs > 0:
             cosine = cosine * jnp.minimum(1.0, (epoch + 1) / train.lr_warmup_epochs)
         return cosine
@@ -85,7 +90,7 @@ class SearchProgram:
             space, channels=m.channels, layers=m.layers, cells_per_stage=m.cells_per_stage,
             num_classes=num_classes, partial_channels=m.partial_channels,
             edge_normalization=m.edge_normalization, pool_bn=m.pool_bn, renormalize=m.renormalize, stem=m.stem,
-            remat=m.remat)
+            remat=m.remat, scan_edges=m.get("scan_edges", True))
         # Op arithmetic of the training steps (weight and DARTS steps, evaluation): per backend, topology and
         # CPU vector ISA by measurement (models.training_formulation), unless the config names one.
         self.train_formulation = (models.training_formulation(space.topology, jax.default_backend())
@@ -95,18 +100,23 @@ class SearchProgram:
         s = config.shapley
         self._setup_mesh()
         self.scoring = self._resolve_scoring(s.scoring)
-        # Op arithmetic while scoring, and whether masked-out ops are skipped (same values): per backend and
-        # topology, by measurement (models.CPU_SCORING).
-        formulation, skip = models.scoring_defaults(space.topology, jax.default_backend(),
-                                                    sequential=self.scoring == "sequential")
-        self.scoring_formulation = formulation if s.formulation == "auto" else s.formulation
-        scoring_model = self.model.clone(skip_absent_ops=skip)
+        # Op arithmetic while scoring, whether masked-out ops are skipped and whether edges are scanned (same
+        # values every way): per backend and topology, by measurement (models.CPU_SCORING).
+        plan = models.scoring_defaults(space.topology, jax.default_backend(), sequential=self.scoring == "sequential")
+        self.scoring_formulation = plan.formulation if s.formulation == "auto" else s.formulation
+        self.scoring_model = self.model.clone(skip_absent_ops=plan.skip_absent_ops, scan_edges=plan.scan_edges)
+        # the scoring model's variable layout, from the training model's (stacked edges -> one per edge)
+        self.scoring_variables = ((lambda tree: tree) if plan.scan_edges == self.model.scan_edges
+                                  else functools.partial(models.per_edge_variables, space=space))
         self.game = SupernetGame(
             alpha_shape=space.alpha_shape,
             positions=player_positions(space, s.players),
-            value=make_value_fn(scoring_model, metric=s.metric, bn_mode=s.bn_mode),
+            value=make_value_fn(self.scoring_model, metric=s.metric, bn_mode=s.bn_mode),
         )
         self.uses_darts = config.search.method in ("darts_1st", "darts_2nd")
+        # RSPS trains one uniformly drawn cell per weight step, among the ops a genotype can hold
+        self.single_path_training = config.search.method == "rsps"
+        self.candidate_ops = space.player_mask()
         self.arch_tx = self.arch_rule(jax.random.PRNGKey(config.seed))
         self.chunk_size = self._scoring_chunk_size() if self.scoring == "batched" else s.chunk_size
         self._jit_steps()
@@ -124,7 +134,7 @@ class SearchProgram:
             batch = max(batch // devices, 1)  # each device scores every coalition on B / D images
         with primitives.formulation(self.scoring_formulation):  # measure the arithmetic that will be scored
             return memory.choose_chunk_size(
-                self.model, (batch, *self.image_shape), samples, budget_bytes=s.memory_budget_mb * 2**20 or None,
+                self.scoring_model, (batch, *self.image_shape), samples, budget_bytes=s.memory_budget_mb * 2**20 or None,
                 num_players=self.game.num_players, metric=s.metric, bn_mode=s.bn_mode,
                 max_chunk=s.chunk_size or None)
 
@@ -177,6 +187,7 @@ class SearchProgram:
             self.estimate_shapley = jax.jit(self._estimate_shapley)
             self.darts_step = jax.jit(darts_step, donate_argnums=0)
             self.evaluate = jax.jit(evaluate)
+            self.select_single_path = jax.jit(self._select_single_path)
             return
         # State replicated in and out; batches split along the batch axis (one sharding = a pytree prefix).
         rep, data, value = self.replicated, self.batch_sharding, self.value_sharding
@@ -185,6 +196,7 @@ class SearchProgram:
                                     out_shardings=rep)
         self.estimate_shapley = jax.jit(self._estimate_shapley, in_shardings=(rep, value, rep), out_shardings=rep)
         self.darts_step = jax.jit(darts_step, donate_argnums=0, in_shardings=(rep, data, data), out_shardings=rep)
+        self.select_single_path = jax.jit(self._select_single_path, in_shardings=(rep, value), out_shardings=rep)
         # Evaluation batches need not divide the device count: they come placed (split or replicated).
         self.evaluate = jax.jit(evaluate, out_shardings=rep)
 
@@ -221,9 +233,12 @@ class SearchProgram:
         return alpha_rules.get_alpha_rule(r.name, **kwargs)
 
     def init_state(self) -> SearchState:
-        """A fresh state, built by one jitted call (eagerly, every scanned cell edge would compile on its
-        own); with a mesh its output is replicated (every process computes the same values from the seed,
-        so this is also how multi-host runs start)."""
+        """A fresh state, replicated over the mesh if there is one (every process computes the same values
+        from the seed, so this is also how multi-host runs start). Scanned supernets are initialised by one
+        jitted call (eagerly, every scanned edge compiles on its own); one module per edge eagerly (compiling
+        the whole initialisation took minutes)."""
+        if not self.model.scan_edges:
+            return self.place_state(self._init_state())
         return jax.jit(self._init_state, out_shardings=None if self.mesh is None else self.replicated)()
 
     def _init_state(self) -> SearchState:
@@ -251,16 +266,17 @@ class SearchProgram:
     def _arch_params(alpha, beta) -> dict:
         return {"alpha": alpha} if beta is None else {"alpha": alpha, "beta": beta}
 
-    def _loss(self, params, batch_stats, alpha, beta, batch, rng, train: bool):
-        """Cross-entropy of the full supernet; returns (loss, (logits, new batch_stats))."""
+    def _loss(self, params, batch_stats, alpha, beta, batch, rng, train: bool, mask=None):
+        """Cross-entropy of the supernet (the full one, or the cell ``mask`` selects); returns
+        (loss, (logits, new batch_stats))."""
         variables = {"params": params, "batch_stats": batch_stats}
         if train:
-            logits, updates = self.model.apply(variables, batch["image"], alpha, None, train=True,
+            logits, updates = self.model.apply(variables, batch["image"], alpha, mask, train=True,
                                                rngs={"noise": rng}, mutable=["batch_stats"],
                                                **self._beta_kwargs(beta))
             new_stats = updates["batch_stats"]
         else:
-            logits = self.model.apply(variables, batch["image"], alpha, None, train=False, rngs={"noise": rng},
+            logits = self.model.apply(variables, batch["image"], alpha, mask, train=False, rngs={"noise": rng},
                                       **self._beta_kwargs(beta))
             new_stats = batch_stats
         return cross_entropy(logits, batch["label"]), (logits, new_stats)
@@ -269,9 +285,13 @@ class SearchProgram:
     def _weight_step(self, state: SearchState, batch: dict) -> SearchState:
         """One SGD step of the supernet weights on L_train; alpha is an input, never a weight."""
         rng = stream_key(state.rng, STREAM_WEIGHT_STEP, state.step)
+        alpha, mask = state.alpha, None
+        if self.single_path_training:  # RSPS: this step trains one uniformly drawn cell
+            mask = single_path.sample_single_paths(jax.random.fold_in(rng, 1), self.candidate_ops)
+            alpha = single_path.single_path_alpha(mask)
         grad_fn = jax.value_and_grad(self._loss, has_aux=True)
-        (loss, (logits, batch_stats)), grads = grad_fn(state.params, state.batch_stats, state.alpha, state.beta,
-                                                       batch, rng, True)
+        (loss, (logits, batch_stats)), grads = grad_fn(state.params, state.batch_stats, alpha, state.beta,
+                                                       batch, rng, True, mask)
         updates, opt_state = self.weight_tx.update(grads, state.opt_state, state.params)
         correct = jnp.sum(jnp.argmax(logits, -1) == batch["label"]).astype(jnp.float32)
         size = jnp.float32(batch["label"].shape[0])
@@ -301,7 +321,8 @@ class SearchProgram:
             value_fn, self.game.num_players, jax.random.fold_in(key, 0),
             num_permutations=s.samples, truncation=s.truncation, truncated=s.truncated, aggregate=s.aggregate,
             sampling=s.sampling, chunk_size=self.chunk_size, scoring=self.scoring,
-            shared=(state.params, state.batch_stats, state.alpha, noise_rng), samples=value_batches,
+            shared=(self.scoring_variables(state.params), self.scoring_variables(state.batch_stats), state.alpha,
+                    noise_rng), samples=value_batches,
             coalition_sharding=self.coalition_sharding)
 
     def _shapley_step(self, state: SearchState, value_batches: dict):
@@ -318,6 +339,19 @@ class SearchProgram:
         key = stream_key(state.rng, STREAM_FINAL)
         phi, estimate = self.estimate_shapley(state, value_batches, key)
         return state.replace(shapley=phi), shapley_metrics(estimate)
+
+    def finish(self, state: SearchState, value_batches: Callable[[], dict]):
+        """The end of a search: RSPS's selection of the best drawn cell (``search.method="rsps"``) and the
+        Shapley estimate of ``search.final_shapley``, both on ``value_batches()`` (called only if needed).
+        Returns the state and ``{"rsps" | "final_shapley": metrics}`` for what ran."""
+        events = {}
+        if self.single_path_training or self.config.search.final_shapley:
+            batches = value_batches()
+            if self.single_path_training:
+                state, events["rsps"] = self.select_single_path(state, batches)
+            if self.config.search.final_shapley:
+                state, events["final_shapley"] = self.final_shapley(state, batches)
+        return state, events
 
     def _darts_step(self, state: SearchState, train_batch: dict, value_batch: dict):
         """DARTS architecture step: Adam on dL_val/d(alpha, beta); second order differentiates through one
@@ -340,6 +374,29 @@ class SearchProgram:
         arch = optax.apply_updates(arch, updates)
         return state.replace(alpha=arch["alpha"], beta=arch.get("beta"), arch_state=arch_state,
                              alpha_updates=state.alpha_updates + 1), {"value_loss": loss}
+
+    def _select_single_path(self, state: SearchState, value_batches: dict):
+        """RSPS's selection: ``search.random_samples`` uniformly drawn cells, each scored with the shared
+        weights by the value metric averaged over all value batches (the same images for every cell); alpha
+        becomes the best cell's :func:`~shapley_nas_jax.search.single_path.single_path_alpha`, so the
+        genotype is derived from it as for every method. Returns the state and ``{"paths", "scores",
+        "best_value"}``."""
+        paths = single_path.sample_single_paths(stream_key(state.rng, STREAM_FINAL, 2), self.candidate_ops,
+                                                self.config.search.random_samples)
+        noise_rng = stream_key(state.rng, STREAM_FINAL, 3)
+        params, batch_stats = self.scoring_variables(state.params), self.scoring_variables(state.batch_stats)
+
+        def score(path):
+            alpha = single_path.single_path_alpha(path)
+            values = jax.lax.map(lambda batch: self.game.value(params, batch_stats, alpha, path, batch, noise_rng),
+                                 value_batches)
+            return jnp.mean(values)
+
+        with primitives.formulation(self.scoring_formulation):
+            scores = jax.lax.map(score, paths)
+        best = jnp.argmax(scores)
+        return (state.replace(alpha=single_path.single_path_alpha(paths[best])),
+                {"paths": paths, "scores": scores, "best_value": scores[best]})
 
     def _evaluate(self, state: SearchState, batch: dict):
         """Loss and correct count of the full supernet (running BN statistics) on one batch."""

@@ -1,0 +1,49 @@
+"""Shapley-NAS on NAS-Bench-201 at CPU scale: real CIFAR-10 images, one search in at most 30 minutes on
+2 cores (RESULTS.md).
+
+    shapley-nas search --config configs/nb201_cifar10_cpu.py:/data/cifar10-images --workdir runs/nb201-cpu \
+        --config.search.benchmark=../shared/data/nb201/nb201_200ep.csv.gz
+
+The argument after ``:`` is an image folder with ``train/<class>/*.jpg`` (the layout of
+``../shared/data/cifar10-images``, unpacked); without one the tfds ``cifar10`` dataset is used. The other
+methods of RESULTS.md are the same config with ``--config.alpha_rule.name=paper`` (Shapley-NAS, the paper's
+rule), ``--config.search.method=darts_1st`` / ``darts_2nd`` or ``rsps`` (random search with weight
+sharing), each over seeds with ``scripts/run_seeds.py``; ``scripts/nb201_report.py`` compares them.
+
+Sizes, from the full NB201 search (``configs/nb201_cifar10.py``: 16 channels, 5 cells per stage, all 25,000
+images per half, 50 epochs), cut by the component timings measured on a 2-core AVX-512 EPYC
+(``bench_train.py --space nb201 --channels 8 --cells 2 --batch 64``, ``bench_shapley.py --space nb201
+--channels 8 --cells 2 --batch 500``, BENCHMARKS.md):
+
+* 8 channels, 2 cells per stage: 0.73 s per weight step of 64 images (shifted formulation; lax's backward
+  took 5.9 s), 0.7-0.8 s per full-supernet evaluation of 500 images;
+* 10% of the training images per half (5,000 train the weights, 5,000 score coalitions): 78 weight steps,
+  about a minute per epoch;
+* 16 epochs, the first 6 warm up the weights (the reference warms up for half of the search), so the
+  10 Shapley updates score a supernet past chance (at chance, eta = 0.5 truncates every chain after a few
+  players: any removal halves a value near 0.1);
+* M = 5 permutations of 500 value images each (about 5 x 8 evaluations, 30-40 s, per update).
+
+Estimated wall time on that machine: Shapley-NAS and RSPS about 25 minutes, DARTS first order about 30
+(one architecture step before each weight step after warm-up); DARTS second order more (its step
+differentiates through a weight step), which a pilot run per method has to confirm or cut down to 30.
+"""
+
+from shapley_nas_jax.config import nb201_config
+
+
+def get_config(images: str | None = None):
+    c = nb201_config("cifar10")
+    c.seed = 0
+    if images:
+        c.data.name = f"folder:{images}"
+    c.data.train_fraction = 0.1
+    c.data.value_fraction = 0.1
+    c.model.channels = 8
+    c.model.cells_per_stage = 2
+    c.train.epochs = 16
+    c.train.batch_size = 64
+    c.search.warmup_epochs = 6
+    c.shapley.samples = 5
+    c.shapley.value_batch_size = 500
+    return c

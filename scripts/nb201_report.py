@@ -1,0 +1,227 @@
+"""Compare NAS-Bench-201 searches of several methods over seeds: the paper's Table 5 and its figures.
+
+    python scripts/nb201_report.py --runs runs/cpu/shapley runs/cpu/shapley_paper runs/cpu/darts_1st \
+        runs/cpu/darts_2nd runs/cpu/rsps --benchmark ../shared/data/nb201/nb201_200ep.csv.gz --out results/nb201
+
+Each ``--runs`` ROOT is a ``scripts/run_seeds.py`` root (``ROOT/seed<k>/``); its finished seeds (those with
+``results.json``) are read, unfinished ones are counted and left out. The benchmark table only reports: it
+never chooses anything. Writes into ``--out``:
+
+* ``report.md``: the Table 5 layout (mean ± std over seeds, benchmark valid/test accuracy of each found
+  cell) with the paper's rows, each seed's cell, and the time each search spent in its steps;
+* ``curves.png``: per epoch, the CIFAR-10 test accuracy of each method's current cell (mean and range over
+  seeds) and its skip-connection count (the collapse of DARTS);
+* ``op_strengths_<method>.png``: softmax(alpha) per edge over epochs of each method's first seed (Fig. 4);
+* ``correlation.png`` and the table's tau column: Kendall's tau between the final op strengths (Shapley
+  values for Shapley-NAS, softmax(alpha) for DARTS) summed over a sampled cell's ops and the cell's
+  CIFAR-10 test accuracy (Fig. 5);
+* ``report.json``: all of it as numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from shapley_nas_jax.analysis import plots, tables
+from shapley_nas_jax.analysis.correlation import strength_correlation
+from shapley_nas_jax.benchmarks.nb201 import load_benchmark
+
+# Table 5 of the paper (searched directly on CIFAR-10): CIFAR-10, CIFAR-100, ImageNet16-120 x valid, test.
+PAPER_ROWS = {
+    "RSPS (paper)": [(84.16, 1.69), (87.66, 1.69), (45.78, 6.33), (46.60, 6.57), (31.09, 5.65), (30.78, 6.12)],
+    "DARTS (paper)": [(39.77, 0.0), (54.30, 0.0), (38.57, 0.0), (38.97, 0.0), (18.87, 0.0), (18.41, 0.0)],
+    "Shapley-NAS (paper)": [(91.61, 0.0), (94.37, 0.0), (73.49, 0.0), (73.51, 0.0), (46.57, 0.08), (46.85, 0.12)],
+}
+
+
+def paper_summary(row) -> dict:
+    """A paper row as an ``nb201_summary``-shaped dict."""
+    cells = iter(row)
+    return {d: {m: dict(zip(("mean", "std"), next(cells)), n=None) for m in tables.NB201_METRICS}
+            for d in tables.NB201_DATASETS}
+
+
+def read_jsonl(path: str) -> list[dict]:
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def load_method(root: str) -> dict:
+    """The finished seeds of one run_seeds root: results, epoch records and time in steps per seed."""
+    seeds, unfinished = [], []
+    for workdir in sorted(glob.glob(os.path.join(root, "seed*")), key=lambda p: int(re.sub(r"\D", "", p) or 0)):
+        path = os.path.join(workdir, "results.json")
+        if not os.path.isfile(path):
+            unfinished.append(workdir)
+            continue
+        with open(path, encoding="utf-8") as f:
+            results = json.load(f)
+        epochs = [r for r in read_jsonl(os.path.join(workdir, "metrics.jsonl")) if r.get("kind") == "epoch"]
+        seconds = sum(sum(r.get("seconds", {}).values()) for r in epochs)
+        seeds.append({"seed": results["config"]["seed"], "workdir": workdir, "results": results,
+                      "epochs": epochs, "seconds": seconds})
+    if not seeds:
+        raise SystemExit(f"nb201_report: {root} has no finished seed (no seed*/results.json)")
+    return {"root": root, "label": tables.method_label(seeds[0]["results"]["config"]), "seeds": seeds,
+            "unfinished": unfinished}
+
+
+def op_strengths(seed: dict) -> tuple[str, np.ndarray] | None:
+    """(source, final op strengths) the method derives its cell from, or None (RSPS: no op strengths)."""
+    results = seed["results"]
+    method = results["config"]["search"]["method"]
+    if method == "shapley" or results.get("derived_from") == "shapley":
+        return "shapley", np.asarray(results["shapley"], float)
+    if method in ("darts_1st", "darts_2nd"):
+        return "alpha", np.asarray(results["weights"], float)
+    return None
+
+
+def epoch_series(seeds: list[dict], value) -> tuple[np.ndarray, np.ndarray]:
+    """(epochs, values [seeds, epochs]) of ``value(record)`` over the epochs every seed has (NaN if absent)."""
+    count = min(len(s["epochs"]) for s in seeds)
+    rows = [[value(r) if value(r) is not None else np.nan for r in s["epochs"][:count]] for s in seeds]
+    return np.arange(count), np.asarray(rows, float).reshape(len(seeds), count)
+
+
+def cifar10_test(record: dict):
+    bench = record.get("benchmark") or {}
+    return (bench.get("cifar10") or {}).get("test")
+
+
+def plot_curves(methods: list[dict], path: Path):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    panels = [(fig.add_subplot(1, 2, 1), cifar10_test, "CIFAR-10 test accuracy of the current cell (%)"),
+              (fig.add_subplot(1, 2, 2), lambda r: r.get("skip_count"), "skip connections in the current cell")]
+    for ax, value, ylabel in panels:
+        for method in methods:
+            if method["seeds"][0]["results"]["config"]["search"]["method"] == "rsps":
+                continue  # RSPS has no current cell before its final choice
+            epochs, values = epoch_series(method["seeds"], value)
+            if not np.isfinite(values).any():
+                continue
+            mean = np.nanmean(values, 0)
+            line, = ax.plot(epochs, mean, label=f"{method['label']} (n={len(values)})")
+            ax.fill_between(epochs, np.nanmin(values, 0), np.nanmax(values, 0), color=line.get_color(), alpha=0.2)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    panels[0][0].legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    return fig
+
+
+def correlations(methods: list[dict], benchmark, num_archs: int) -> dict:
+    """Per method: Kendall's tau per seed between summed op strengths and CIFAR-10 test accuracy."""
+    out = {}
+    for method in methods:
+        taus, first = [], None
+        for seed in method["seeds"]:
+            found = op_strengths(seed)
+            if found is None:
+                continue
+            source, strengths = found
+            r = strength_correlation(strengths[0], benchmark, num_archs=num_archs, seed=0, dataset="cifar10",
+                                     metric="test")
+            taus.append(float(r["tau"]))
+            first = first or {"source": source, "strengths": r["strengths"].tolist(),
+                              "accuracies": r["accuracies"].tolist()}
+        if taus:
+            out[method["label"]] = {"taus": taus, "tau": tables.mean_std(taus), "first_seed": first}
+    return out
+
+
+def plot_correlation(corr: dict, path: Path):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.2 * max(len(corr), 1), 3.8), layout="constrained")
+    for i, (label, c) in enumerate(corr.items()):
+        ax = fig.add_subplot(1, max(len(corr), 1), i + 1)
+        first = c["first_seed"]
+        ax.scatter(first["strengths"], first["accuracies"], s=10, alpha=0.7, edgecolors="none")
+        ax.set_title(f"{label}: tau = {c['taus'][0]:.3f}", fontsize=9)
+        ax.set_xlabel("Shapley value" if first["source"] == "shapley" else "softmax(alpha)")
+        ax.set_ylabel("CIFAR-10 test accuracy (%)")
+        ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=110)
+    return fig
+
+
+def report(methods: list[dict], benchmark_path: str, out: Path, num_archs: int = 200) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    benchmark = load_benchmark(benchmark_path)
+    rows, summary = {}, {}
+    for method in methods:
+        accuracies = [benchmark.query(s["results"]["genotype_str"]) for s in method["seeds"]]
+        rows[method["label"]] = summary[method["label"]] = tables.nb201_summary(accuracies)
+    for label, row in PAPER_ROWS.items():
+        rows[label] = paper_summary(row)
+    corr = correlations(methods, benchmark, num_archs)
+    lines = ["## Table 5 layout (benchmark accuracy of the found cells, mean ± std over seeds)", "",
+             tables.format_table5(rows), "", "## Seeds", ""]
+    seed_rows = []
+    for method in methods:
+        for s in method["seeds"]:
+            acc = benchmark.query(s["results"]["genotype_str"])
+            seed_rows.append([method["label"], s["seed"], f"{acc['cifar10']['test']:.2f}",
+                              s["results"].get("skip_count"), f"{s['seconds'] / 60:.1f}", s["results"]["genotype_str"]])
+        if method["unfinished"]:
+            seed_rows.append([method["label"], f"{len(method['unfinished'])} unfinished", "", "", "", ""])
+    lines.append(tables.format_table(["method", "seed", "C10 test", "skips", "step min", "cell"], seed_rows))
+    if corr:
+        lines += ["", "## Op strength vs CIFAR-10 test accuracy (Kendall's tau over sampled cells)", "",
+                  tables.format_table(["method", "tau (mean ± std over seeds)"],
+                                      [[label, tables.format_mean_std(c["tau"], 3)] for label, c in corr.items()])]
+    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    written = [out / "report.md"]
+    plot_curves(methods, out / "curves.png")
+    written.append(out / "curves.png")
+    for method in methods:
+        first = method["seeds"][0]
+        if first["epochs"] and first["results"]["config"]["search"]["method"] != "rsps":
+            slug = re.sub(r"[^a-z0-9]+", "_", method["label"].lower()).strip("_")
+            space = first["results"]["space"]
+            plots.plot_alpha_grid(first["epochs"], space["edge_ops"], 0, space["cell_types"][0],
+                                  path=out / f"op_strengths_{slug}.png")
+            written.append(out / f"op_strengths_{slug}.png")
+    if corr:
+        plot_correlation(corr, out / "correlation.png")
+        written.append(out / "correlation.png")
+    data = {"benchmark": benchmark_path, "methods": {m["label"]: {
+        "root": m["root"], "table5": summary[m["label"]], "unfinished": m["unfinished"],
+        "seeds": [{"seed": s["seed"], "genotype_str": s["results"]["genotype_str"], "seconds": s["seconds"],
+                   "skip_count": s["results"].get("skip_count")} for s in m["seeds"]]} for m in methods},
+        "correlation": {k: {"taus": v["taus"], "tau": v["tau"]} for k, v in corr.items()}}
+    (out / "report.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
+    written.append(out / "report.json")
+    return {"markdown": "\n".join(lines), "written": written, **data}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", nargs="+", required=True, help="run_seeds roots, one per method")
+    parser.add_argument("--benchmark", required=True, help="NB201 table (.csv/.csv.gz) or nats_bench file")
+    parser.add_argument("--out", required=True, help="directory for report.md, report.json and the PNGs")
+    parser.add_argument("--num-archs", type=int, default=200, help="sampled cells for the correlation")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    result = report([load_method(root) for root in args.runs], args.benchmark, Path(args.out), args.num_archs)
+    print(result["markdown"])
+    for path in result["written"]:
+        print(path)
+    return result
+
+
+if __name__ == "__main__":
+    main()

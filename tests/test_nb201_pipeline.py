@@ -1,0 +1,86 @@
+"""The NB201 CPU pipeline of RESULTS.md end to end at tiny sizes: configs/nb201_cifar10_cpu.py on an image
+folder, scripts/run_seeds.py for two methods, scripts/nb201_report.py over both."""
+
+import csv
+import itertools
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from repo_files import REPO, load_script
+from shapley_nas_jax.analysis.correlation import NB201_OPS, arch_from_ops
+from shapley_nas_jax.benchmarks.nb201 import TABLE_COLUMNS
+
+run_seeds = load_script("run_seeds")
+nb201_report = load_script("nb201_report")
+
+
+def write_image_folder(root, classes=10, per_class=12, size=8, seed=0):
+    """``root/train/<class>/<i>.png``: per class a distinct mean colour plus noise (learnable)."""
+    rng = np.random.default_rng(seed)
+    for c in range(classes):
+        folder = root / "train" / f"class{c}"
+        folder.mkdir(parents=True)
+        base = rng.integers(0, 256, 3)
+        for i in range(per_class):
+            pixels = np.clip(base + rng.normal(0, 30, (size, size, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / f"{i}.png")
+
+
+def write_full_nb201_table(path, seed=0):
+    """Every one of the 15,625 NB201 cells with random accuracies; returns {arch: row}."""
+    rng = np.random.default_rng(seed)
+    rows = {}
+    for ops in itertools.product(range(len(NB201_OPS)), repeat=6):
+        arch = arch_from_ops(list(ops))
+        rows[arch] = {"arch_str": arch, **{c: round(float(rng.uniform(10, 95)), 3) for c in TABLE_COLUMNS.values()}}
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, ["arch_str", *TABLE_COLUMNS.values()])
+        writer.writeheader()
+        writer.writerows(rows.values())
+    return rows
+
+
+TINY = ["--config.model.channels=4", "--config.model.cells_per_stage=1", "--config.model.formulation=lax",
+        "--config.train.epochs=2", "--config.search.warmup_epochs=1", "--config.train.batch_size=16",
+        "--config.train.eval_batches=1", "--config.data.train_fraction=0.5", "--config.data.value_fraction=0.5",
+        "--config.data.crop_padding=1", "--config.shapley.samples=2", "--config.shapley.value_batch_size=16",
+        "--config.search.random_samples=4", "--noprogress"]
+
+
+def test_cpu_config_pipeline_runs_seeds_of_two_methods_and_reports_them(tmp_path, capsys):
+    write_image_folder(tmp_path / "images")
+    table = tmp_path / "nb201.csv"
+    rows = write_full_nb201_table(table)
+    config = os.path.join(REPO, "configs", "nb201_cifar10_cpu.py") + f":{tmp_path / 'images'}"
+    roots = {}
+    for method in ("shapley", "rsps"):
+        roots[method] = str(tmp_path / "runs" / method)
+        summary = run_seeds.main(["run_seeds", "--config", config, "--seeds", "0", "--workdir", roots[method],
+                                  f"--config.search.method={method}", f"--config.search.benchmark={table}", *TINY])
+        assert summary["layout"] == "table5" and summary["dataset"] == f"folder:{tmp_path / 'images'}"
+    out = tmp_path / "report"
+    result = nb201_report.main(["--runs", roots["shapley"], roots["rsps"], "--benchmark", str(table),
+                                "--out", str(out), "--num-archs", "50"])
+    assert set(result["methods"]) == {"Shapley-NAS", "RSPS"}
+    for label, root in (("Shapley-NAS", roots["shapley"]), ("RSPS", roots["rsps"])):
+        with open(os.path.join(root, "seed0", "results.json")) as f:
+            found = json.load(f)["genotype_str"]
+        assert result["methods"][label]["seeds"][0]["genotype_str"] == found
+        # the table's figure is the benchmark's own for the found cell (n=1: std 0)
+        assert result["methods"][label]["table5"]["cifar10"]["test"]["mean"] == pytest.approx(rows[found]["cifar10_test"])
+    report = (out / "report.md").read_text()
+    for row in ("Shapley-NAS", "RSPS", "Shapley-NAS (paper)", "DARTS (paper)", "94.37 ± 0.00"):
+        assert row in report
+    assert "Shapley-NAS" in result["correlation"] and "RSPS" not in result["correlation"]
+    assert len(result["correlation"]["Shapley-NAS"]["taus"]) == 1
+    for name in ("curves.png", "op_strengths_shapley_nas.png", "correlation.png", "report.json"):
+        assert (out / name).is_file(), name
+    # what the curves draw: one line per method with a current cell each epoch (not RSPS), over 2 epochs
+    figure = nb201_report.plot_curves([nb201_report.load_method(r) for r in roots.values()], tmp_path / "c.png")
+    accuracy, skips = figure.axes
+    assert [line.get_label() for line in accuracy.lines] == ["Shapley-NAS (n=1)"]
+    assert list(accuracy.lines[0].get_xdata()) == [0, 1] and len(skips.lines) == 1
