@@ -24,9 +24,11 @@ images per half, 50 epochs), cut by the component timings measured on a 2-core A
   players: any removal halves a value near 0.1);
 * M = 5 permutations of 500 value images each (about 5 x 8 evaluations, 30-40 s, per update).
 
-Estimated wall time on that machine: Shapley-NAS and RSPS about 25 minutes, DARTS first order about 30
-(one architecture step before each weight step after warm-up); DARTS second order more (its step
-differentiates through a weight step), which a pilot run per method has to confirm or cut down to 30.
+Measured on that machine: a Shapley-NAS search took 19.5 minutes (RESULTS.md, pilot). Estimated: RSPS
+about as long, DARTS first order about 30 minutes (one architecture step before each weight step after
+warm-up), DARTS second order more (its step differentiates through a weight step); pilots of those have to
+confirm or cut them to 30. At these sizes the value accuracy stayed at 0.36-0.55 and chains truncated
+after 3-5 of 24 players (RESULTS.md): the sizes may still change for the signal's sake.
 """
 
 from shapley_nas_jax.config import nb201_config
