@@ -63,7 +63,8 @@ def search_split(
     A seeded permutation of ``range(len(dataset))`` (with ``ordered``: the dataset's own order, as the
     reference code takes the first and second half of CIFAR-10's training set; for tfds datasets the order
     tfds reads them in): the first ``floor(train_fraction * N)`` examples train the supernet weights, the
-    next ``floor(value_fraction * N)`` (default: all the rest) score operations. CIFAR uses 0.5 / 0.5; the paper's ImageNet search uses 0.1 / 0.025. Both parts are
+    next ``floor(value_fraction * N)`` (default: all the rest) score operations. CIFAR uses 0.5 / 0.5; the
+    paper's ImageNet search uses 0.1 / 0.025. Both parts are
     `SubsetDataset` views: no image is copied, so lazy datasets stay lazy.
 
     Returns:
