@@ -18,6 +18,9 @@ def get_config():
     c.data.value_fraction = 0.025
     c.data.split_order = "random"  # subsets drawn across the whole training set, not its first images
     c.data.crop_padding = 0
+    c.data.resized_crop = True  # RandomResizedCrop(224) + flip, as train_search_imagenet.py
+    c.shapley.bn_mode = "reference_imagenet"  # train mode until epoch 47, as train_search_imagenet.py
+    c.shapley.keep_last_op = True  # its remove_players never removes the last op of an edge
     c.model.stem = "imagenet"
     c.train.batch_size = 1024
     c.train.learning_rate = 0.5

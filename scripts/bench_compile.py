@@ -63,6 +63,8 @@ def search_step(config, image_shape, num_classes, step: str):
     config = config.copy_and_resolve_references()
     if step.startswith("shapley_"):
         config.shapley.scoring = step.split("_", 1)[1]
+        if config.shapley.bn_mode not in ("running", "batch"):  # a schedule compiles the step once per mode:
+            config.shapley.bn_mode = "running"                   # time the running-statistics one
     if step.startswith("darts_"):
         config.search.method = step
     program = SearchProgram(config, get_space(config.space), image_shape=image_shape, num_classes=num_classes,

@@ -6,8 +6,9 @@
 #   scripts/nb201_cpu_results.sh IMAGES BENCHMARK ROOT [SEEDS]
 #
 # IMAGES: CIFAR-10 as an image folder (train/<class>/*.jpg); BENCHMARK: the NB201 table; ROOT: where the runs
-# go (outside the repository); SEEDS: default 0-3. Methods run one after another, seed by seed; the report
-# goes to ROOT/report (report.md, report.json and the PNGs).
+# go (outside the repository); SEEDS: default 0-3. Seed by seed, every method of that seed in turn (so an
+# unfinished set still compares all methods on the seeds it has); the report goes to ROOT/report (report.md,
+# report.json and the PNGs).
 set -euo pipefail
 images=${1:?give the CIFAR-10 image folder}
 benchmark=${2:?give the NB201 table}
@@ -24,9 +25,12 @@ declare -A methods=(
   [rsps]="--config.search.method=rsps"
 )
 order=(shapley shapley_paper darts_1st darts_2nd rsps)
-for method in "${order[@]}"; do
-  # shellcheck disable=SC2086  # the method's options are separate words
-  python "$here/scripts/run_seeds.py" --config "$config" --seeds "$seeds" --workdir "$root/$method" \
-    --config.search.benchmark="$benchmark" ${methods[$method]}
+for seed in $(python -c "import sys; sys.path.insert(0, '$here/scripts'); from run_seeds import parse_seeds; \
+print(*parse_seeds('$seeds'))"); do
+  for method in "${order[@]}"; do
+    # shellcheck disable=SC2086  # the method's options are separate words
+    python "$here/scripts/run_seeds.py" --config "$config" --seeds "$seed" --workdir "$root/$method" \
+      --config.search.benchmark="$benchmark" ${methods[$method]}
+  done
 done
 python "$here/scripts/nb201_report.py" --runs "${order[@]/#/$root/}" --benchmark "$benchmark" --out "$root/report"

@@ -266,7 +266,7 @@ class Search:
         if diverged >= 0:
             raise SearchDivergedError(f"training loss became non-finite at weight step {diverged}; "
                                       f"lower train.learning_rate or raise train.grad_clip")
-        return state.replace(epoch_sums=jnp.zeros(3, jnp.float32))
+        return state.start_epoch()
 
     def evaluate(self, state: SearchState, batch: Mapping[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
         """Mean cross-entropy (nats) and number correct of the full supernet (running BN) on ``batch``."""

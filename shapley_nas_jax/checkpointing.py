@@ -5,6 +5,7 @@ This is the only module that talks to orbax, so an orbax API change touches one 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -24,7 +25,8 @@ class Checkpointer:
     def __init__(self, directory: str, keep: int = 3):
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False, create=True)
         self._manager = ocp.CheckpointManager(
-            os.path.abspath(directory), options=options, item_names=("state", "meta")
+            os.path.abspath(directory), options=options,
+            item_handlers={"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()},
         )
 
     def save(self, checkpoint_id: int, state: Any, meta: dict) -> None:
@@ -53,6 +55,27 @@ class Checkpointer:
         checkpoint_id = self._manager.latest_step() if checkpoint_id is None else checkpoint_id
         if checkpoint_id is None:
             return None
+        absent = self._absent_optional_fields(template, checkpoint_id)
+        if absent:  # saved before these optional (None) fields existed: restore the others, keep them None
+            fields = {f.name: getattr(template, f.name) for f in dataclasses.fields(template) if f.name not in absent}
+            state, meta = self._restore(fields, checkpoint_id)
+            return template.replace(**state), meta
+        return self._restore(template, checkpoint_id)
+
+    def _absent_optional_fields(self, template: Any, checkpoint_id: int) -> list[str]:
+        """Fields of a dataclass ``template`` that are None there and missing from the saved state: optional
+        parts of a state added after the checkpoint was written (e.g. an option's extra state, left off)."""
+        if not dataclasses.is_dataclass(template):
+            return []
+        optional = [f.name for f in dataclasses.fields(template) if getattr(template, f.name) is None]
+        if not optional:
+            return []
+        saved = getattr(self._manager.item_metadata(checkpoint_id).state, "tree", None)
+        if not isinstance(saved, dict):
+            return []
+        return [name for name in optional if name not in saved]
+
+    def _restore(self, template: Any, checkpoint_id: int) -> tuple[Any, dict]:
         leaves, treedef = jax.tree.flatten(template)
         shardings = [_placement(leaf) for leaf in leaves]
         abstract = [_abstract(leaf, sharding) for leaf, sharding in zip(leaves, shardings)]

@@ -32,7 +32,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.crop_padding = 4  # random crop with this padding (0 = off)
     c.data.flip = True  # random horizontal flip
     c.data.cutout = 0  # cutout length (0 = off)
+    c.data.resized_crop = False  # RandomResizedCrop (8-100% of the area) instead of the padded crop (ImageNet)
     c.data.augment_value_batches = True  # the reference scores coalitions on augmented images
+    c.data.drop_remainder = True  # drop each epoch's last partial weight-step batch (reference: kept)
 
     c.model = ml_collections.ConfigDict()
     c.model.channels = 16
@@ -55,6 +57,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.momentum = 0.9
     c.train.weight_decay = 3e-4
     c.train.grad_clip = 5.0
+    c.train.clip_with_alpha_grad = False  # reference: alpha's never-zeroed gradient sum counts in the clipping
     c.train.lr_warmup_epochs = 0  # linear LR warm-up (the ImageNet search uses 5)
     c.train.lr_epoch_offset = 0  # epoch e trains at the cosine rate of epoch e + offset (reference code: 1)
     c.train.eval_batches = 2  # value-split batches scored each epoch to report value accuracy
@@ -81,7 +84,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.shapley.memory_budget_mb = 0  # per-device budget sizing batched chunks (0 = 60% of GPU memory, min(4 GiB, RAM/2) on CPU)
     c.shapley.value_batch_size = 1024  # images per permutation (a fresh batch each)
     c.shapley.metric = "accuracy"  # accuracy | neg_cross_entropy
-    c.shapley.bn_mode = "running"  # running | batch (each coalition's own batch statistics)
+    c.shapley.bn_mode = "running"  # running | batch (each coalition's own statistics) | reference_cifar | reference_imagenet
+    c.shapley.keep_last_op = False  # never remove an edge's last remaining op (reference ImageNet search)
     c.shapley.players = "all"  # all | normal | reduce (restrict the game to one cell type)
     c.shapley.formulation = "auto"  # op arithmetic while scoring: lax | shifted | auto (CPU: shifted, else lax)
 
@@ -120,7 +124,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     from shapley_nas_jax.alpha_rules import available_alpha_rules
     from shapley_nas_jax.shapley import SCORINGS
     from shapley_nas_jax.spaces import list_spaces
-    from shapley_nas_jax.value import available_value_metrics
+    from shapley_nas_jax.value import BN_SCHEDULES, available_value_metrics
 
     _one_of(config.space, list_spaces(), "space")
     _require(0 < config.data.train_fraction < 1, f"data.train_fraction={config.data.train_fraction} must lie in (0, 1)")
@@ -179,7 +183,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _require(config.shapley.memory_budget_mb >= 0, "shapley.memory_budget_mb must be >= 0 (0 = default per backend)")
     _require(config.shapley.value_batch_size >= 1, "shapley.value_batch_size must be >= 1")
     _one_of(config.shapley.metric, available_value_metrics(), "shapley.metric")  # built-ins + registered
-    _one_of(config.shapley.bn_mode, ("running", "batch"), "shapley.bn_mode")
+    _one_of(config.shapley.bn_mode, BN_SCHEDULES, "shapley.bn_mode")
+    _require(not config.train.get("clip_with_alpha_grad", False) or config.search.method == "shapley",
+             f"train.clip_with_alpha_grad reproduces the original Shapley search; search.method="
+             f"{config.search.method!r} needs train.clip_with_alpha_grad=False")
     _one_of(config.shapley.players, ("all", "normal", "reduce"), "shapley.players")
     from shapley_nas_jax.ops.primitives import list_formulations
 
@@ -201,7 +208,10 @@ def reference_cifar10_config() -> ml_collections.ConfigDict:
     c = base_config()
     c.data.name = "cifar10"
     c.data.split_order = "ordered"  # the first half of the training set trains the weights, the second scores
+    c.data.drop_remainder = False  # the DataLoader keeps the last partial batch: 98 steps of 256 (the last 168)
     c.train.lr_epoch_offset = 1  # scheduler.step() at the start of every epoch
+    c.train.clip_with_alpha_grad = True  # alpha.grad is never zeroed and counts in clip_grad_norm
+    c.shapley.bn_mode = "reference_cifar"  # the estimate inherits the BN mode of the last train() / infer()
     return c
 
 
@@ -210,7 +220,10 @@ def paper_cifar10_config() -> ml_collections.ConfigDict:
     c = reference_cifar10_config()
     c.space = "darts"
     c.data.split_order = "random"  # the paper specifies neither the split's order nor the scheduler's
+    c.data.drop_remainder = True
     c.train.lr_epoch_offset = 0
+    c.train.clip_with_alpha_grad = False
+    c.shapley.bn_mode = "running"
     c.search.warmup_epochs = 15
     c.shapley.aggregate = "mean"
     c.alpha_rule.name = "paper"

@@ -21,6 +21,10 @@ BatchNorm mode (explicit, never inherited):
 * ``bn_mode="batch"``: each call normalises with the statistics of its own batch through its own masked
   sub-network (PyTorch ``model.train()``); the running-average update is computed and thrown away.
 
+A search chooses one of them per Shapley update (``shapley.bn_mode``, :func:`bn_mode_at_epoch`): always
+``running`` or ``batch``, or the original code's schedules ``reference_cifar`` / ``reference_imagenet``, which
+never set the mode while estimating and so inherit the one the previous epoch left.
+
 Either way the function returns only the scalar: batch statistics are never written. It is pure, so
 ``jax.vmap(value, in_axes=(None, None, None, 0, None))`` scores many masks in one call.
 """
@@ -39,6 +43,43 @@ import optax
 
 METRICS = ("accuracy", "neg_cross_entropy")  # the built-in metrics; see available_value_metrics() for all
 BN_MODES = ("running", "batch")
+# shapley.bn_mode: a fixed mode, or an original script's schedule of them (see bn_mode_at_epoch)
+BN_SCHEDULES = (*BN_MODES, "reference_cifar", "reference_imagenet")
+REFERENCE_IMAGENET_EVAL_FROM = 47  # train_search_imagenet.py runs infer() (eval mode) only after epochs >= 47
+
+
+def bn_modes_of(schedule: str) -> tuple[str, ...]:
+    """The BN modes a ``shapley.bn_mode`` schedule uses: one fixed mode, or both for the reference schedules."""
+    if schedule not in BN_SCHEDULES:
+        raise ValueError(f"unknown shapley.bn_mode {schedule!r}; known: {', '.join(BN_SCHEDULES)}")
+    return (schedule,) if schedule in BN_MODES else BN_MODES
+
+
+def bn_mode_at_epoch(schedule: str, epoch: int, epochs: int) -> str:
+    """The BN mode of a Shapley estimate made at the start of ``epoch`` (0-based; ``epochs`` = the search's
+    length, so ``epoch == epochs`` is the end of the search).
+
+    The original code never sets the mode inside its estimate, so it inherits the one its last call left:
+    ``train()`` (batch statistics) after every epoch, then ``infer()`` (running statistics) after some:
+
+    * ``reference_cifar`` (train_search.py): ``infer()`` after even epochs and the last one, so estimates at
+      odd epochs (25, 27, ..., 49 of 50) use running statistics and those at even epochs batch statistics;
+    * ``reference_imagenet`` (train_search_imagenet.py): ``infer()`` only after epochs >= 47.
+
+    Before the first epoch nothing has run: a fresh PyTorch module is in train mode (batch).
+    """
+    if schedule in BN_MODES:
+        return schedule
+    previous = epoch - 1
+    if previous < 0:
+        return "batch"
+    if schedule == "reference_cifar":
+        evaluated = previous % 2 == 0 or previous == epochs - 1
+    elif schedule == "reference_imagenet":
+        evaluated = previous >= REFERENCE_IMAGENET_EVAL_FROM
+    else:
+        raise ValueError(f"unknown shapley.bn_mode {schedule!r}; known: {', '.join(BN_SCHEDULES)}")
+    return "running" if evaluated else "batch"
 METRIC_EXTRAS = ("mask", "alpha")  # keyword arguments a metric may ask for
 
 ValueMetric = Callable[..., jax.Array]

@@ -536,3 +536,33 @@ def test_shared_cifar10_image_folder(tmp_path):
     assert np.bincount(labels).tolist() == [30] * 10
     batch = BatchStream(train, 64, 0, augment=True).batch(0)
     assert batch["image"].shape == (64, 32, 32, 3) and np.isfinite(batch["image"]).all()
+
+
+def test_resized_crop_boxes_follow_torchvisions_random_resized_crop():
+    from shapley_nas_jax.data import resized_crop_boxes
+
+    boxes = resized_crop_boxes(np.random.default_rng(0), 2000, 224, 224)
+    top, left, h, w = boxes.T
+    assert (top >= 0).all() and (left >= 0).all() and (top + h <= 224).all() and (left + w <= 224).all()
+    area = h * w / 224**2
+    assert area.min() >= 0.075 and area.max() <= 1.0 and np.median(area) == pytest.approx(0.54, abs=0.08)
+    aspect = w / h
+    assert aspect.min() >= 0.74 and aspect.max() <= 1.36
+    # a tall image whose ratio lies outside 3/4-4/3 falls back to a centred crop with the ratio clamped
+    fallback = resized_crop_boxes(np.random.default_rng(0), 1, 40, 4, scale=(0.99, 1.0))
+    np.testing.assert_array_equal(fallback[0], [(40 - 5) // 2, 0, 5, 4])
+
+
+def test_random_resized_crop_keeps_the_shape_and_is_a_pure_function_of_the_rng():
+    from shapley_nas_jax.data import Augment, augment_batch, random_resized_crop
+
+    images = np.random.default_rng(1).integers(0, 256, (6, 16, 16, 3), dtype=np.uint8)
+    out = random_resized_crop(images, np.random.default_rng(2))
+    assert out.shape == images.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, random_resized_crop(images, np.random.default_rng(2)))
+    assert not np.array_equal(out, images)
+    flat = np.full((2, 16, 16, 1), 77, np.uint8)  # a constant image stays constant whatever the box
+    np.testing.assert_array_equal(random_resized_crop(flat, np.random.default_rng(3)), flat)
+    augmented = augment_batch(images, np.random.default_rng(4), Augment(resized_crop=True, flip=False),
+                              mean=(0.0,) * 3, std=(1.0,) * 3)
+    np.testing.assert_allclose(augmented * 255, random_resized_crop(images, np.random.default_rng(4)), atol=1e-3)

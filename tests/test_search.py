@@ -100,6 +100,32 @@ def test_a_run_started_before_a_config_key_existed_resumes_while_the_key_holds_i
         RunDir(str(tmp_path / "run")).prepare(tiny_config())
 
 
+def test_a_checkpoint_saved_before_an_optional_state_field_existed_restores_it_as_none(tmp_path):
+    import flax.struct
+
+    from shapley_nas_jax.checkpointing import Checkpointer
+
+    @flax.struct.dataclass
+    class Before:
+        weights: jax.Array
+        beta: jax.Array | None
+
+    @flax.struct.dataclass
+    class After:
+        weights: jax.Array
+        beta: jax.Array | None
+        extra: jax.Array | None = None  # e.g. the state of an option that is off
+
+    checkpointer = Checkpointer(str(tmp_path / "ckpt"))
+    checkpointer.save(1, Before(weights=jnp.arange(3.0), beta=None), {"step": 1})
+    state, meta = checkpointer.restore(jax.eval_shape(lambda: After(weights=jnp.zeros(3), beta=None)))
+    np.testing.assert_array_equal(np.asarray(state.weights), [0.0, 1.0, 2.0])
+    assert state.extra is None and state.beta is None and meta == {"step": 1}
+    with pytest.raises(ValueError):  # a field the template needs (not None) is never silently left out
+        checkpointer.restore(jax.eval_shape(lambda: After(weights=jnp.zeros(3), beta=None, extra=jnp.zeros(2))))
+    checkpointer.close()
+
+
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     config = tiny_config(**{"train.learning_rate": 1e30, "train.grad_clip": 1e30, "search.warmup_epochs": 3})
     with pytest.raises(SearchDivergedError, match="non-finite at weight step"):

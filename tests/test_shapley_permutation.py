@@ -326,3 +326,33 @@ def test_staged_game_reuses_its_prefix_exactly():
     stale = permutation_shapley(wrong, 6, jax.random.PRNGKey(1), **kwargs)
     assert not np.allclose(np.asarray(stale.chain_values), np.asarray(
         permutation_shapley(lambda s, m, x: wrong(s, m, x), 6, jax.random.PRNGKey(1), **kwargs).chain_values))
+
+
+@pytest.mark.parametrize("scoring", ["batched", "sequential"])
+def test_keep_last_never_empties_a_group_and_gives_the_kept_player_a_zero_marginal(scoring):
+    from shapley_nas_jax.shapley import permutation_shapley
+
+    groups = np.array([0, 0, 0, 1, 1, -1])  # two groups ("edges") and one free player
+    weights = jnp.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+
+    def value(shared, mask, sample):  # additive, plus a penalty whenever a group is empty
+        empty = (mask[:3].sum() == 0).astype(jnp.float32) + (mask[3:5].sum() == 0).astype(jnp.float32)
+        return jnp.dot(mask, weights) - 100.0 * empty
+
+    estimate = permutation_shapley(value, 6, jax.random.PRNGKey(0), num_permutations=8, truncation=None,
+                                   keep_last=groups, scoring=scoring)
+    chains = np.asarray(estimate.chain_values)
+    assert np.all(chains > -50)  # no coalition of any chain emptied a group
+    marginals, perms = np.asarray(estimate.marginals), np.asarray(estimate.permutations)
+    for chain, order in enumerate(perms):
+        for group in (0, 1):
+            last = [p for p in order if groups[p] == group][-1]  # removed last in this chain: kept
+            assert marginals[chain, last] == 0.0
+            for p in order:
+                if groups[p] == group and p != last:
+                    assert marginals[chain, p] == weights[p]
+        assert marginals[chain, 5] == weights[5]
+    plain = permutation_shapley(value, 6, jax.random.PRNGKey(0), num_permutations=8, truncation=None)
+    assert np.asarray(plain.chain_values).min() < -50  # without the guard the groups do get emptied
+    with pytest.raises(ValueError, match="keep_last"):
+        permutation_shapley(value, 6, jax.random.PRNGKey(0), num_permutations=2, keep_last=groups[:5])

@@ -27,6 +27,8 @@ from shapley_nas_jax.data.pipeline import (
     normalize,
     random_crop,
     random_flip,
+    random_resized_crop,
+    resized_crop_boxes,
     search_split,
 )
 
@@ -50,5 +52,7 @@ __all__ = [
     "normalize",
     "random_crop",
     "random_flip",
+    "random_resized_crop",
+    "resized_crop_boxes",
     "search_split",
 ]

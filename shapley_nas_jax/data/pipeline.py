@@ -110,11 +110,14 @@ class Augment:
         DARTS' 4 pixels at 32x32 with the image height (2 at 16x16, 1 at 8x8); ``0`` disables cropping.
       flip: random horizontal flips with probability 1/2. Turn off for digits and text.
       cutout: side of the square set to 0 after normalisation (DARTS: 16 at 32x32); ``0`` disables.
+      resized_crop: torchvision's ``RandomResizedCrop`` instead of the padded crop (the ImageNet search):
+        a random box of 8-100% of the area and aspect ratio 3/4-4/3, resized back to ``H x W``.
     """
 
     crop_padding: int | None = None
     flip: bool = True
     cutout: int = 0
+    resized_crop: bool = False
 
     def padding_for(self, height: int) -> int:
         """Padding in pixels for images of ``height`` rows."""
@@ -136,6 +139,50 @@ def random_crop(images: np.ndarray, rng: np.random.Generator, padding: int) -> n
     rows = top[:, None] + np.arange(h)  # [B, H]
     cols = left[:, None] + np.arange(w)  # [B, W]
     return padded[np.arange(b)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+def resized_crop_boxes(rng: np.random.Generator, count: int, height: int, width: int,
+                       scale: tuple[float, float] = (0.08, 1.0),
+                       ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> np.ndarray:
+    """Int ``[count, 4]`` boxes ``(top, left, h, w)`` drawn as torchvision's ``RandomResizedCrop`` draws them:
+    up to 10 tries of an area fraction uniform in ``scale`` and a log-uniform aspect ratio in ``ratio``,
+    else the centred box of the whole image with the aspect ratio clamped into ``ratio``."""
+    area = height * width
+    log_ratio = np.log(ratio)
+    boxes = np.empty((count, 4), np.int64)
+    for i in range(count):
+        for _ in range(10):
+            target = area * rng.uniform(*scale)
+            aspect = np.exp(rng.uniform(*log_ratio))
+            w = int(round(np.sqrt(target * aspect)))
+            h = int(round(np.sqrt(target / aspect)))
+            if 0 < w <= width and 0 < h <= height:
+                boxes[i] = (rng.integers(0, height - h + 1), rng.integers(0, width - w + 1), h, w)
+                break
+        else:
+            in_ratio = width / height
+            if in_ratio < min(ratio):
+                w, h = width, int(round(width / min(ratio)))
+            elif in_ratio > max(ratio):
+                h, w = height, int(round(height * max(ratio)))
+            else:
+                w, h = width, height
+            boxes[i] = ((height - h) // 2, (width - w) // 2, h, w)
+    return boxes
+
+
+def random_resized_crop(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """torchvision's ``RandomResizedCrop`` on uint8 ``[B, H, W, C]``: a random box per image
+    (:func:`resized_crop_boxes`) resized back to ``H x W`` (bilinear)."""
+    from PIL import Image
+
+    b, h, w, c = images.shape
+    out = np.empty_like(images)
+    for i, (top, left, bh, bw) in enumerate(resized_crop_boxes(rng, b, h, w)):
+        crop = images[i, top:top + bh, left:left + bw]
+        img = Image.fromarray(crop[..., 0] if c == 1 else crop).resize((w, h), Image.Resampling.BILINEAR)
+        out[i] = np.asarray(img).reshape(h, w, c)
+    return out
 
 
 def random_flip(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -184,7 +231,10 @@ def augment_batch(
     With ``augment=None`` only normalises.
     """
     if augment is not None:
-        images = random_crop(images, rng, augment.padding_for(images.shape[1]))
+        if augment.resized_crop:
+            images = random_resized_crop(images, rng)
+        else:
+            images = random_crop(images, rng, augment.padding_for(images.shape[1]))
         if augment.flip:
             images = random_flip(images, rng)
     out = normalize(images, mean, std)

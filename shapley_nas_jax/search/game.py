@@ -47,6 +47,15 @@ class SupernetGame:
     def num_players(self) -> int:
         return int(self.positions.size)
 
+    def edge_groups(self) -> np.ndarray:
+        """Int ``[num_players]``: each player's edge (``cell_type * edges + edge``) where every op of that edge
+        is a player, else -1 (an op that is no player, e.g. ``none``, keeps the edge from ever emptying)."""
+        num_ops = self.alpha_shape[-1]
+        edges = self.positions // num_ops
+        ids, counts = np.unique(edges, return_counts=True)
+        full = set(ids[counts == num_ops].tolist())
+        return np.array([e if e in full else -1 for e in edges.tolist()], np.int64)
+
     def full_mask(self, player_mask: jnp.ndarray) -> jnp.ndarray:
         """[num_players] -> [cell_types, edges, ops]; non-player positions stay present (1)."""
         flat = jnp.ones(int(np.prod(self.alpha_shape)), player_mask.dtype)

@@ -99,9 +99,16 @@ def search_data(config: ml_collections.ConfigDict) -> SearchData:
                                                train_fraction=c.data.train_fraction,
                                                value_fraction=c.data.value_fraction or None,
                                                ordered=c.data.split_order == "ordered")
-    augment = data_lib.Augment(crop_padding=c.data.crop_padding, flip=c.data.flip, cutout=c.data.cutout)
+    augment = data_lib.Augment(crop_padding=c.data.crop_padding, flip=c.data.flip, cutout=c.data.cutout,
+                               resized_crop=c.data.get("resized_crop", False))
+    drop_remainder = c.data.get("drop_remainder", True)
+    remainder = len(train_ds) % c.train.batch_size
+    devices = (c.mesh.devices or jax.device_count()) if "mesh" in c else 1
+    if not drop_remainder and remainder % devices:
+        raise ConfigError(f"data.drop_remainder=False leaves a last batch of {remainder} images, which {devices} "
+                          f"devices cannot split; set data.drop_remainder=True or choose a train.batch_size")
     train_stream = data_lib.BatchStream(train_ds, c.train.batch_size, seed=data_seed(c.seed, _DATA_TRAIN),
-                                        augment=augment)
+                                        augment=augment, drop_remainder=drop_remainder)
     return SearchData(
         train_stream=train_stream,
         value_stream=data_lib.BatchStream(value_ds, c.shapley.value_batch_size, seed=data_seed(c.seed, _DATA_VALUE),
@@ -194,6 +201,10 @@ class _Search:
                           if self.benchmark is not None and self.config.search.method != "rsps" else None),
             "seconds": seconds,
         }
+        if state.clip_factors is not None:  # train.clip_with_alpha_grad: how much alpha's gradient sum clipped
+            factor_sum, factor_min, steps = (float(x) for x in state.clip_factors)
+            record.update(clip_factor_mean=factor_sum / max(steps, 1), clip_factor_min=factor_min,
+                          alpha_grad_norm=float(jnp.linalg.norm(state.alpha_grad)))
         return record
 
     # ------------------------------------------------------------------------------------------ run
@@ -252,7 +263,7 @@ class _Search:
                     self.log.write(record, scalars=("train_loss", "train_accuracy", "value_accuracy", "skip_count"))
                     bar.set_postfix(epoch=epoch, loss=f"{record['train_loss']:.3f}",
                                     value_acc=f"{record['value_accuracy']:.3f}", skips=record["skip_count"])
-                    state = state.replace(epoch_sums=jnp.zeros(3, jnp.float32))
+                    state = state.start_epoch()
                     seconds = {"train": 0.0, "arch": 0.0}
                     self._save(state)
                     if self.interrupt("epoch_end", state):

@@ -32,6 +32,9 @@ class SearchState:
     rng:            the run's root key (raw uint32 key data)
     epoch_sums:     [loss sum, correct count, example count] of the current epoch's weight steps
     diverged_at:    first weight step whose loss was non-finite, -1 while all were finite
+    alpha_grad:     with ``train.clip_with_alpha_grad`` (reference): alpha's gradient summed over every weight
+                    step and clipped with the weights' gradients, as the original never zeroes it; else None
+    clip_factors:   with ``train.clip_with_alpha_grad``: [sum, min, count] of this epoch's clip factors; else None
     """
 
     step: jax.Array
@@ -46,10 +49,15 @@ class SearchState:
     rng: jax.Array
     epoch_sums: jax.Array
     diverged_at: jax.Array
+    alpha_grad: jax.Array | None = None
+    clip_factors: jax.Array | None = None
 
     @classmethod
-    def create(cls, *, params, batch_stats, opt_state, alpha, beta, arch_state, rng) -> "SearchState":
+    def create(cls, *, params, batch_stats, opt_state, alpha, beta, arch_state, rng,
+               clip_with_alpha_grad: bool = False) -> "SearchState":
         return cls(
+            alpha_grad=jnp.zeros_like(alpha) if clip_with_alpha_grad else None,
+            clip_factors=new_clip_factors() if clip_with_alpha_grad else None,
             step=jnp.int32(0),
             alpha_updates=jnp.int32(0),
             params=params,
@@ -63,3 +71,13 @@ class SearchState:
             epoch_sums=jnp.zeros(3, jnp.float32),
             diverged_at=jnp.int32(-1),
         )
+
+    def start_epoch(self) -> "SearchState":
+        """The state with the per-epoch sums (losses, accuracy, clip factors) reset, as at an epoch start."""
+        return self.replace(epoch_sums=jnp.zeros(3, jnp.float32),
+                            clip_factors=None if self.clip_factors is None else new_clip_factors())
+
+
+def new_clip_factors() -> jax.Array:
+    """[sum, min, count] of an epoch's clip factors before its first step."""
+    return jnp.array([0.0, 1.0, 0.0], jnp.float32)

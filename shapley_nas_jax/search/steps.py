@@ -33,7 +33,7 @@ from shapley_nas_jax.search.state import (
     stream_key,
 )
 from shapley_nas_jax.spaces import SearchSpace
-from shapley_nas_jax.value import make_value_fn
+from shapley_nas_jax.value import bn_mode_at_epoch, bn_modes_of, make_value_fn
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -108,11 +108,14 @@ class SearchProgram:
         # the scoring model's variable layout, from the training model's (stacked edges -> one per edge)
         self.scoring_variables = ((lambda tree: tree) if plan.scan_edges == self.model.scan_edges
                                   else functools.partial(models.per_edge_variables, space=space))
-        self.game = SupernetGame(
-            alpha_shape=space.alpha_shape,
-            positions=player_positions(space, s.players),
-            value=make_value_fn(self.scoring_model, metric=s.metric, bn_mode=s.bn_mode),
-        )
+        # One game per BN mode the shapley.bn_mode schedule uses (both for the reference schedules); each
+        # estimate picks its mode from the epoch it runs in (bn_mode_at).
+        positions = player_positions(space, s.players)
+        self.bn_modes = bn_modes_of(s.bn_mode)
+        self.games = {mode: SupernetGame(alpha_shape=space.alpha_shape, positions=positions,
+                                         value=make_value_fn(self.scoring_model, metric=s.metric, bn_mode=mode))
+                      for mode in self.bn_modes}
+        self.game = self.games[self.bn_modes[0]]  # players and shapes (the same in every game)
         self.uses_darts = config.search.method in ("darts_1st", "darts_2nd")
         # RSPS trains one uniformly drawn cell per weight step, among the ops a genotype can hold
         self.single_path_training = config.search.method == "rsps"
@@ -135,7 +138,8 @@ class SearchProgram:
         with primitives.formulation(self.scoring_formulation):  # measure the arithmetic that will be scored
             return memory.choose_chunk_size(
                 self.scoring_model, (batch, *self.image_shape), samples, budget_bytes=s.memory_budget_mb * 2**20 or None,
-                num_players=self.game.num_players, metric=s.metric, bn_mode=s.bn_mode,
+                num_players=self.game.num_players, metric=s.metric,
+                bn_mode=self.bn_modes[-1],  # "batch" where both are used: its statistics cost more memory
                 max_chunk=s.chunk_size or None)
 
     # ------------------------------------------------------------------------------------------ mesh
@@ -179,24 +183,48 @@ class SearchProgram:
 
         return traced
 
+    def bn_mode_at(self, state: SearchState) -> str:
+        """BN mode (``running`` | ``batch``) of a value function called on ``state``: ``shapley.bn_mode``'s
+        mode for the epoch the state is in (a pure function of ``state.step``, so resumes keep it)."""
+        if len(self.bn_modes) == 1:
+            return self.bn_modes[0]
+        epoch = int(state.step) // self.steps_per_epoch
+        return bn_mode_at_epoch(self.config.shapley.bn_mode, epoch, int(self.config.train.epochs))
+
+    def _per_bn_mode(self, step: Callable, **jit_options) -> Callable:
+        """``step(state, ..., bn_mode=...)`` jitted once per BN mode in use; the call picks the state's mode.
+        With one mode this is the jitted function itself (jit compiles a mode only when it is first called)."""
+        jitted = {mode: jax.jit(functools.wraps(step)(functools.partial(step, bn_mode=mode)), **jit_options)
+                  for mode in self.bn_modes}
+        if len(jitted) == 1:
+            return jitted[self.bn_modes[0]]
+
+        @functools.wraps(step)
+        def call(state, *args):
+            return jitted[self.bn_mode_at(state)](state, *args)
+
+        return call
+
     def _jit_steps(self) -> None:
         weight_step, darts_step, evaluate = map(self._training, (self._weight_step, self._darts_step, self._evaluate))
         if self.mesh is None:
             self.weight_step = jax.jit(weight_step, donate_argnums=0)
-            self.shapley_step = jax.jit(self._shapley_step, donate_argnums=0)
-            self.estimate_shapley = jax.jit(self._estimate_shapley)
+            self.shapley_step = self._per_bn_mode(self._shapley_step, donate_argnums=0)
+            self.estimate_shapley = self._per_bn_mode(self._estimate_shapley)
             self.darts_step = jax.jit(darts_step, donate_argnums=0)
             self.evaluate = jax.jit(evaluate)
-            self.select_single_path = jax.jit(self._select_single_path)
+            self.select_single_path = self._per_bn_mode(self._select_single_path)
             return
         # State replicated in and out; batches split along the batch axis (one sharding = a pytree prefix).
         rep, data, value = self.replicated, self.batch_sharding, self.value_sharding
         self.weight_step = jax.jit(weight_step, donate_argnums=0, in_shardings=(rep, data), out_shardings=rep)
-        self.shapley_step = jax.jit(self._shapley_step, donate_argnums=0, in_shardings=(rep, value),
-                                    out_shardings=rep)
-        self.estimate_shapley = jax.jit(self._estimate_shapley, in_shardings=(rep, value, rep), out_shardings=rep)
+        self.shapley_step = self._per_bn_mode(self._shapley_step, donate_argnums=0, in_shardings=(rep, value),
+                                              out_shardings=rep)
+        self.estimate_shapley = self._per_bn_mode(self._estimate_shapley, in_shardings=(rep, value, rep),
+                                                  out_shardings=rep)
         self.darts_step = jax.jit(darts_step, donate_argnums=0, in_shardings=(rep, data, data), out_shardings=rep)
-        self.select_single_path = jax.jit(self._select_single_path, in_shardings=(rep, value), out_shardings=rep)
+        self.select_single_path = self._per_bn_mode(self._select_single_path, in_shardings=(rep, value),
+                                                    out_shardings=rep)
         # Evaluation batches need not divide the device count: they come placed (split or replicated).
         self.evaluate = jax.jit(evaluate, out_shardings=rep)
 
@@ -255,7 +283,8 @@ class SearchProgram:
         arch = self._arch_params(alpha, beta)
         arch_state = self.arch_tx.init(arch if self.uses_darts else alpha)
         return SearchState.create(params=params, batch_stats=batch_stats, opt_state=self.weight_tx.init(params),
-                                  alpha=alpha, beta=beta, arch_state=arch_state, rng=root)
+                                  alpha=alpha, beta=beta, arch_state=arch_state, rng=root,
+                                  clip_with_alpha_grad=self.config.train.get("clip_with_alpha_grad", False))
 
     # -------------------------------------------------------------------------------------- helpers
     @staticmethod
@@ -289,9 +318,13 @@ class SearchProgram:
         if self.single_path_training:  # RSPS: this step trains one uniformly drawn cell
             mask = single_path.sample_single_paths(jax.random.fold_in(rng, 1), self.candidate_ops)
             alpha = single_path.single_path_alpha(mask)
-        grad_fn = jax.value_and_grad(self._loss, has_aux=True)
+        clip_alpha = state.alpha_grad is not None
+        grad_fn = jax.value_and_grad(self._loss, argnums=(0, 2) if clip_alpha else 0, has_aux=True)
         (loss, (logits, batch_stats)), grads = grad_fn(state.params, state.batch_stats, alpha, state.beta,
                                                        batch, rng, True, mask)
+        extra = {}
+        if clip_alpha:
+            grads, extra = self._clip_with_alpha_grad(state, *grads)
         updates, opt_state = self.weight_tx.update(grads, state.opt_state, state.params)
         correct = jnp.sum(jnp.argmax(logits, -1) == batch["label"]).astype(jnp.float32)
         size = jnp.float32(batch["label"].shape[0])
@@ -303,32 +336,49 @@ class SearchProgram:
             opt_state=opt_state,
             epoch_sums=state.epoch_sums + jnp.stack([loss * size, correct, size]),
             diverged_at=diverged_at,
+            **extra,
         )
 
-    def _estimate_shapley(self, state: SearchState, value_batches: dict, key: jax.Array):
+    def _clip_with_alpha_grad(self, state: SearchState, grads, alpha_grad):
+        """The original's ``clip_grad_norm(model.parameters(), grad_clip)`` with alpha among the parameters and
+        its gradient never zeroed: the norm spans the weights' gradients and alpha's gradient summed over every
+        weight step so far, and both are scaled in place (PyTorch: factor ``clip / (norm + 1e-6)`` when below 1).
+        The weight optimizer's own clipping then leaves the scaled gradients unchanged (their norm is below
+        the clip). Returns (the weights' gradients, the state fields to replace)."""
+        alpha_grad = state.alpha_grad + alpha_grad
+        norm = optax.tree.norm((grads, alpha_grad))
+        factor = jnp.minimum(1.0, self.config.train.grad_clip / (norm + 1e-6))
+        grads = jax.tree.map(lambda g: g * factor, grads)
+        factor_sum, factor_min, steps = state.clip_factors
+        clip_factors = jnp.stack([factor_sum + factor, jnp.minimum(factor_min, factor), steps + 1])
+        return grads, {"alpha_grad": alpha_grad * factor, "clip_factors": clip_factors}
+
+    def _estimate_shapley(self, state: SearchState, value_batches: dict, key: jax.Array, *, bn_mode: str):
         """Shapley values of all players on `value_batches` (leading axis: one batch per permutation)."""
         noise_rng = jax.random.fold_in(key, 1)
         with primitives.formulation(self.scoring_formulation):  # applies while this function traces
-            estimate = self._permutation_shapley(state, value_batches, key, noise_rng)
+            estimate = self._permutation_shapley(state, value_batches, key, noise_rng, self.games[bn_mode])
         return self.game.to_alpha_shape(estimate.values), estimate
 
-    def _permutation_shapley(self, state: SearchState, value_batches: dict, key: jax.Array, noise_rng: jax.Array):
+    def _permutation_shapley(self, state: SearchState, value_batches: dict, key: jax.Array, noise_rng: jax.Array,
+                             game: SupernetGame):
         s = self.config.shapley
-        value_fn = self.game.value_fn
-        if self.scoring == "sequential" and self.game.staged is not None:
-            value_fn = self.game.staged  # reuses the prefix cells while a chain removes reduction-cell ops
+        value_fn = game.value_fn
+        if self.scoring == "sequential" and game.staged is not None:
+            value_fn = game.staged  # reuses the prefix cells while a chain removes reduction-cell ops
         return shapley.permutation_shapley(
             value_fn, self.game.num_players, jax.random.fold_in(key, 0),
             num_permutations=s.samples, truncation=s.truncation, truncated=s.truncated, aggregate=s.aggregate,
             sampling=s.sampling, chunk_size=self.chunk_size, scoring=self.scoring,
+            keep_last=game.edge_groups() if s.get("keep_last_op", False) else None,
             shared=(self.scoring_variables(state.params), self.scoring_variables(state.batch_stats), state.alpha,
                     noise_rng), samples=value_batches,
             coalition_sharding=self.coalition_sharding)
 
-    def _shapley_step(self, state: SearchState, value_batches: dict):
+    def _shapley_step(self, state: SearchState, value_batches: dict, *, bn_mode: str):
         """Estimate Shapley values and move alpha by the alpha rule (an optax transformation)."""
         key = stream_key(state.rng, STREAM_SHAPLEY, state.alpha_updates)
-        phi, estimate = self._estimate_shapley(state, value_batches, key)
+        phi, estimate = self._estimate_shapley(state, value_batches, key, bn_mode=bn_mode)
         updates, arch_state = self.arch_tx.update(phi, state.arch_state, state.alpha)
         new_state = state.replace(alpha=optax.apply_updates(state.alpha, updates), arch_state=arch_state,
                                   shapley=phi, alpha_updates=state.alpha_updates + 1)
@@ -375,7 +425,7 @@ class SearchProgram:
         return state.replace(alpha=arch["alpha"], beta=arch.get("beta"), arch_state=arch_state,
                              alpha_updates=state.alpha_updates + 1), {"value_loss": loss}
 
-    def _select_single_path(self, state: SearchState, value_batches: dict):
+    def _select_single_path(self, state: SearchState, value_batches: dict, *, bn_mode: str):
         """RSPS's selection: ``search.random_samples`` uniformly drawn cells, each scored with the shared
         weights by the value metric averaged over all value batches (the same images for every cell); alpha
         becomes the best cell's :func:`~shapley_nas_jax.search.single_path.single_path_alpha`, so the
@@ -388,8 +438,8 @@ class SearchProgram:
 
         def score(path):
             alpha = single_path.single_path_alpha(path)
-            values = jax.lax.map(lambda batch: self.game.value(params, batch_stats, alpha, path, batch, noise_rng),
-                                 value_batches)
+            value = self.games[bn_mode].value
+            values = jax.lax.map(lambda batch: value(params, batch_stats, alpha, path, batch, noise_rng), value_batches)
             return jnp.mean(values)
 
         with primitives.formulation(self.scoring_formulation):

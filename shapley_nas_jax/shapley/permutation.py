@@ -104,6 +104,21 @@ def permutation_ranks(permutations: jnp.ndarray) -> jnp.ndarray:
     return jnp.zeros_like(permutations).at[rows, permutations].set(jnp.arange(n, dtype=permutations.dtype))
 
 
+def keep_last_of_groups(ranks: jnp.ndarray, groups) -> jnp.ndarray:
+    """Ranks ``[M, n]`` for building masks, where each group's last player in a chain's removal order is never
+    removed (rank n: present at every position). ``groups`` ``[n]``: a group id per player, -1 for none.
+
+    A chain still evaluates the guarded player's position; its mask is unchanged there, so the player's
+    marginal is exactly 0 (the original ImageNet search's guard against emptying an edge).
+    """
+    groups = np.asarray(groups)
+    n = ranks.shape[1]
+    members = groups[None, :] == np.arange(groups.max() + 1)[:, None]  # [G, n]
+    last = jnp.max(jnp.where(members[None], ranks[:, None, :], -1), axis=-1)  # [M, G] rank of its last player
+    is_last = jnp.any(members[None] & (ranks[:, None, :] == last[..., None]), axis=1)  # [M, n]
+    return jnp.where(is_last, n, ranks)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Chunk scoring
 
@@ -279,17 +294,19 @@ def _aggregate(marginals, measured, truncated: str, aggregate: str):
 @functools.partial(
     jax.jit,
     static_argnames=("value_fn", "num_players", "num_permutations", "truncate", "truncated", "aggregate",
-                     "sampling", "chunk_size", "coalition_sharding", "scoring"),
+                     "sampling", "chunk_size", "coalition_sharding", "scoring", "keep_last"),
 )
 def _estimate(value_fn, key, eta, shared, samples, *, num_players, num_permutations, truncate, truncated,
-              aggregate, sampling, chunk_size, coalition_sharding=None, scoring="batched") -> ShapleyEstimate:
+              aggregate, sampling, chunk_size, coalition_sharding=None, scoring="batched",
+              keep_last=None) -> ShapleyEstimate:
     n, m = num_players, num_permutations
     perms = sample_permutations(key, n, m, sampling)
     ranks = permutation_ranks(perms)
+    mask_ranks = ranks if keep_last is None else keep_last_of_groups(ranks, keep_last)
     if scoring == "sequential":
-        values = score_chains(value_fn, shared, samples, ranks, eta, truncate=truncate)
+        values = score_chains(value_fn, shared, samples, mask_ranks, eta, truncate=truncate)
     else:
-        values, chunks_done = _chain_values_loop(value_fn, shared, samples, ranks, eta, truncate=truncate,
+        values, chunks_done = _chain_values_loop(value_fn, shared, samples, mask_ranks, eta, truncate=truncate,
                                                  chunk_size=chunk_size, coalition_sharding=coalition_sharding)
     stops = _stop_positions(values, eta, truncate)  # [M]
     num_evaluations = jnp.sum(stops + 1)
@@ -320,7 +337,8 @@ def _is_concrete_number(x) -> bool:
 def permutation_shapley(value_fn: ValueFn, num_players: int, key, *, num_permutations: int = 10,
                         truncation: float | None = 0.5, truncated: str = "zero", aggregate: str = "mean",
                         sampling: str = "uniform", chunk_size: int = 8, shared=None,
-                        samples=None, coalition_sharding=None, scoring: str = "batched") -> ShapleyEstimate:
+                        samples=None, coalition_sharding=None, scoring: str = "batched",
+                        keep_last: np.ndarray | None = None) -> ShapleyEstimate:
     """Truncated Monte-Carlo permutation estimate of the Shapley values of ``value_fn`` (n players).
 
     ``truncation``: eta in (0, 1] (a chain stops after the removal that takes its value below eta * v(full))
@@ -334,6 +352,8 @@ def permutation_shapley(value_fn: ValueFn, num_players: int, key, *, num_permuta
     ``scoring``: "batched" (``chunk_size`` positions of all chains per vmapped call) or "sequential" (one
     coalition at a time, no evaluations past truncation; ``chunk_size`` ignored; not with
     ``coalition_sharding``). Both give the same estimate; see the module docstring.
+    ``keep_last``: optional group id per player ``[n]`` (-1: no group); a chain never removes the last
+    remaining player of a group (its removal leaves the coalition as it is: marginal 0).
     """
     if num_players < 1:
         raise ValueError(f"num_players must be >= 1, got {num_players}")
@@ -366,4 +386,14 @@ def permutation_shapley(value_fn: ValueFn, num_players: int, key, *, num_permuta
     return _estimate(value_fn, key, eta, shared, samples, num_players=num_players,
                      num_permutations=num_permutations, truncate=truncate, truncated=truncated,
                      aggregate=aggregate, sampling=sampling, chunk_size=chunk_size,
-                     coalition_sharding=coalition_sharding, scoring=scoring)
+                     coalition_sharding=coalition_sharding, scoring=scoring,
+                     keep_last=None if keep_last is None else _check_groups(keep_last, num_players))
+
+
+def _check_groups(groups, num_players: int) -> tuple[int, ...]:
+    """``keep_last`` as a static (hashable) tuple of group ids."""
+    groups = np.asarray(groups)
+    if groups.shape != (num_players,) or not np.issubdtype(groups.dtype, np.integer) or groups.min(initial=0) < -1:
+        raise ValueError(f"keep_last must hold one integer group id (>= 0, or -1 for none) per player, "
+                         f"{num_players} in all; got shape {groups.shape} and dtype {groups.dtype}")
+    return tuple(int(g) for g in groups)

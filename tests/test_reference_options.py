@@ -1,0 +1,163 @@
+"""Options that reproduce behaviours of the original code (issue: parity with the original)."""
+
+import jax
+import numpy as np
+import pytest
+
+from search_configs import tiny_config
+from shapley_nas_jax.value import bn_mode_at_epoch
+
+
+def test_reference_bn_schedules_follow_the_original_scripts():
+    # train_search.py: infer() (eval mode) after even epochs and the last; estimates at the start of odd
+    # epochs inherit eval mode (running statistics), those at even epochs train mode (batch statistics)
+    cifar = {epoch: bn_mode_at_epoch("reference_cifar", epoch, 50) for epoch in range(25, 51)}
+    assert [e for e, mode in cifar.items() if mode == "running"] == [*range(25, 50, 2), 50]
+    # train_search_imagenet.py: infer() only after epochs >= 47
+    imagenet = {epoch: bn_mode_at_epoch("reference_imagenet", epoch, 50) for epoch in range(25, 51)}
+    assert [e for e, mode in imagenet.items() if mode == "running"] == [48, 49, 50]
+    for schedule in ("reference_cifar", "reference_imagenet"):
+        assert bn_mode_at_epoch(schedule, 0, 50) == "batch"  # a fresh module is in train mode
+    assert {bn_mode_at_epoch(mode, e, 50) for mode in ("running", "batch") for e in (0, 25)} == {"running", "batch"}
+    with pytest.raises(ValueError, match="reference_cifar"):
+        bn_mode_at_epoch("eval", 3, 50)
+
+
+def test_reference_bn_schedule_scores_with_the_mode_of_the_updates_epoch():
+    from shapley_nas_jax.search.steps import SearchProgram
+    from shapley_nas_jax.spaces import get_space
+
+    def program(bn_mode):
+        config = tiny_config(**{"shapley.bn_mode": bn_mode, "shapley.samples": 2, "shapley.truncation": 0.9,
+                                "shapley.metric": "neg_cross_entropy", "train.epochs": 4})
+        return SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
+                             steps_per_epoch=4)
+
+    batches = {"image": jax.random.uniform(jax.random.PRNGKey(1), (2, 32, 8, 8, 1)),
+               "label": jax.random.randint(jax.random.PRNGKey(2), (2, 32), 0, 10)}
+    key = jax.random.PRNGKey(3)
+    reference = program("reference_cifar")
+    state = reference.init_state()
+    fixed = {mode: program(mode) for mode in ("running", "batch")}
+
+    def values(prog, epoch):
+        at_epoch = state.replace(step=np.int32(epoch * 4))
+        return np.asarray(prog.estimate_shapley(at_epoch, batches, key)[0])
+
+    for epoch, mode in ((1, "running"), (2, "batch"), (3, "running")):
+        assert reference.bn_mode_at(state.replace(step=np.int32(epoch * 4))) == mode
+        np.testing.assert_allclose(values(reference, epoch), values(fixed[mode], epoch), rtol=1e-5, atol=1e-6)
+    # the two modes really score differently (else the test above could not fail)
+    assert np.abs(values(fixed["running"], 1) - values(fixed["batch"], 1)).max() > 1e-4
+
+
+def test_clipping_with_alpha_grad_follows_torch_clip_grad_norm_over_the_never_zeroed_sum():
+    from shapley_nas_jax.search.state import STREAM_WEIGHT_STEP, stream_key
+    from shapley_nas_jax.search.steps import SearchProgram
+    from shapley_nas_jax.spaces import get_space
+
+    config = tiny_config(**{"train.clip_with_alpha_grad": True, "train.grad_clip": 0.5, "train.momentum": 0.9,
+                            "train.weight_decay": 1e-3})
+    program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
+                            steps_per_epoch=4)
+    state = program.init_state()
+    summed = 0.3 * jax.random.normal(jax.random.PRNGKey(7), state.alpha.shape)  # alpha's gradient so far
+    state = state.replace(alpha_grad=summed)
+    batch = {"image": jax.random.uniform(jax.random.PRNGKey(1), (48, 8, 8, 1)),
+             "label": jax.random.randint(jax.random.PRNGKey(2), (48,), 0, 10)}
+    rng = stream_key(state.rng, STREAM_WEIGHT_STEP, state.step)
+    grad_w, grad_a = jax.grad(lambda p, a: program._loss(p, state.batch_stats, a, None, batch, rng, True)[0],
+                              argnums=(0, 1))(state.params, state.alpha)
+    leaves = jax.tree.leaves(grad_w)
+    norm = np.sqrt(sum(float(np.sum(np.square(g))) for g in leaves) + float(np.sum(np.square(summed + grad_a))))
+    factor = 0.5 / (norm + 1e-6)
+    assert factor < 0.9  # the test is about clipping, so clipping must happen
+    lr = float(program.lr_schedule(np.int32(0)))
+    params = jax.tree.map(np.asarray, state.params)
+    new = program.weight_step(jax.tree.map(np.copy, state), batch)
+
+    np.testing.assert_allclose(np.asarray(new.alpha_grad), factor * (summed + grad_a), rtol=2e-4, atol=1e-7)
+    # first SGD step (empty momentum buffer): w - lr * (factor * g + wd * w)
+    expected = jax.tree.map(lambda w, g: w - lr * (factor * g + 1e-3 * w), params, grad_w)
+    for got, want in zip(jax.tree.leaves(new.params), jax.tree.leaves(expected)):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=2e-4, atol=1e-6)
+    factor_sum, factor_min, steps = np.asarray(new.clip_factors)
+    assert steps == 1 and factor_sum == pytest.approx(factor, rel=2e-4) and factor_min == pytest.approx(factor, rel=2e-4)
+    np.testing.assert_array_equal(np.asarray(new.start_epoch().clip_factors), [0.0, 1.0, 0.0])
+    # without the option alpha's gradient is neither kept nor counted
+    plain = tiny_config()
+    plain_state = SearchProgram(plain, get_space(plain.space), image_shape=(8, 8, 1), num_classes=10,
+                                steps_per_epoch=4).init_state()
+    assert plain_state.alpha_grad is None and plain_state.clip_factors is None
+
+
+def test_kept_last_partial_batch_covers_every_training_image_each_epoch():
+    from shapley_nas_jax.search.loop import search_data
+    from shapley_nas_jax.search.steps import SearchProgram
+    from shapley_nas_jax.spaces import get_space
+
+    config = tiny_config(**{"data.drop_remainder": False})
+    data = search_data(config)
+    size, batch_size = len(data.train_stream.dataset), config.train.batch_size
+    assert size % batch_size  # the test needs a partial batch
+    assert data.steps_per_epoch == -(-size // batch_size)
+    assert search_data(tiny_config()).steps_per_epoch == size // batch_size  # dropped by default
+    for epoch in (0, 1):
+        steps = range(epoch * data.steps_per_epoch, (epoch + 1) * data.steps_per_epoch)
+        indices = np.concatenate([data.train_stream.indices(step) for step in steps])
+        assert sorted(indices.tolist()) == list(range(size))
+    last = data.train_stream.batch(data.steps_per_epoch - 1)
+    assert len(last["label"]) == size % batch_size
+    program = SearchProgram(config, get_space(config.space), image_shape=data.image_shape,
+                            num_classes=data.num_classes, steps_per_epoch=data.steps_per_epoch)
+    state = program.weight_step(program.init_state(), last)
+    assert float(state.epoch_sums[2]) == size % batch_size
+
+
+def test_classifiers_initialise_like_torch_linear():
+    from shapley_nas_jax.ops.layers import Linear
+
+    x = np.ones((2, 64), np.float32)
+    variables = Linear(1000).init(jax.random.PRNGKey(0), x)["params"]
+    bound = 1 / np.sqrt(64)  # nn.Linear: kaiming_uniform(a=sqrt(5)) kernel and uniform bias, both +-1/sqrt(fan_in)
+    for name, shape in (("kernel", (64, 1000)), ("bias", (1000,))):
+        values = np.asarray(variables[name])
+        assert values.shape == shape
+        assert np.abs(values).max() <= bound and np.abs(values).max() > 0.99 * bound
+        assert abs(values.mean()) < 0.05 * bound and np.std(values) == pytest.approx(bound / np.sqrt(3), rel=0.05)
+
+
+def test_last_op_guard_groups_the_players_of_edges_that_could_empty():
+    from shapley_nas_jax.search.game import SupernetGame, player_positions
+    from shapley_nas_jax.spaces import get_space
+
+    def groups(space_name):
+        space = get_space(space_name)
+        return SupernetGame(space.alpha_shape, player_positions(space, "all"), value=None).edge_groups(), space
+
+    reference, space = groups("darts_reference")  # 7 ops, all players: every edge can be emptied
+    cell_types, edges, ops = space.alpha_shape
+    np.testing.assert_array_equal(reference, np.repeat(np.arange(cell_types * edges), ops))
+    nb201, _ = groups("nb201")  # 'none' is no player, so no edge ever empties
+    assert (nb201 == -1).all()
+
+
+def test_search_with_the_last_op_guard_keeps_each_chains_last_op_of_every_edge():
+    from shapley_nas_jax.search.steps import SearchProgram
+    from shapley_nas_jax.spaces import get_space
+
+    config = tiny_config(**{"shapley.keep_last_op": True, "shapley.samples": 2, "shapley.truncation": 0.01,
+                            "shapley.metric": "neg_cross_entropy"})
+    program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
+                            steps_per_epoch=4)
+    groups = program.game.edge_groups()
+    assert (groups >= 0).all()  # s2's ops are all players
+    batches = {"image": jax.random.uniform(jax.random.PRNGKey(1), (2, 32, 8, 8, 1)),
+               "label": jax.random.randint(jax.random.PRNGKey(2), (2, 32), 0, 10)}
+    _, estimate = program.estimate_shapley(program.init_state(), batches, jax.random.PRNGKey(3))
+    marginals, perms = np.asarray(estimate.marginals), np.asarray(estimate.permutations)
+    for chain, order in enumerate(perms):
+        for group in np.unique(groups):
+            last = [p for p in order if groups[p] == group][-1]
+            assert marginals[chain, last] == 0.0
+    assert np.abs(marginals).max() > 0
