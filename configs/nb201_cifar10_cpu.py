@@ -22,13 +22,17 @@ images per half, 50 epochs), cut by the component timings measured on a 2-core A
 * 16 epochs, the first 6 warm up the weights (the reference warms up for half of the search), so the
   10 Shapley updates score a supernet past chance (at chance, eta = 0.5 truncates every chain after a few
   players: any removal halves a value near 0.1);
-* M = 5 permutations of 500 value images each (about 5 x 8 evaluations, 30-40 s, per update).
+* M = 10 permutations of 500 value images each (the paper's M; about 10 x 5 evaluations, 25-30 s, per
+  update). Chosen by ``scripts/shapley_signal.py`` on the pilot's trained supernet (RESULTS.md): repeated
+  estimates barely agree at this scale, and what raised their agreement was more permutations (M = 10
+  against 5), not more images per permutation (2,000 against 500), no truncation, the mean instead of
+  mean minus std, or the cross-entropy value.
 
-Measured on that machine: a Shapley-NAS search took 19.5 minutes (RESULTS.md, pilot). Estimated: RSPS
-about as long, DARTS first order about 30 minutes (one architecture step before each weight step after
-warm-up), DARTS second order more (its step differentiates through a weight step); pilots of those have to
-confirm or cut them to 30. At these sizes the value accuracy stayed at 0.36-0.55 and chains truncated
-after 3-5 of 24 players (RESULTS.md): the sizes may still change for the signal's sake.
+Measured on that machine with M = 5: a Shapley-NAS search took 19.5 minutes (RESULTS.md, pilot); M = 10
+adds about 2 minutes. Estimated: RSPS about as long, DARTS first order about 30 minutes (one architecture
+step before each weight step after warm-up), DARTS second order more (its step differentiates through a
+weight step). At these sizes the value accuracy stayed at 0.36-0.56 and chains truncated after 3-5 of 24
+players (RESULTS.md).
 """
 
 from shapley_nas_jax.config import nb201_config
@@ -46,6 +50,6 @@ def get_config(images: str | None = None):
     c.train.epochs = 16
     c.train.batch_size = 64
     c.search.warmup_epochs = 6
-    c.shapley.samples = 5
+    c.shapley.samples = 10
     c.shapley.value_batch_size = 500
     return c

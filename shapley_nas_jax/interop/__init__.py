@@ -1,0 +1,32 @@
+"""Interoperability with the original PyTorch implementation of Shapley-NAS.
+
+* :mod:`.convert`: our Flax variables <-> the original's state dicts (``supernet_from_torch``,
+  ``supernet_to_torch`` for ``model_search.Network``; ``network_from_torch``, ``network_to_torch`` for
+  ``model.py``'s ``NetworkCIFAR`` / ``NetworkImageNet``). NumPy only; torch only for ``as_torch=True``.
+* :mod:`.parity`: side-by-side checks against a checkout of the original code (needs torch), shared by
+  ``tests/test_parity.py`` and ``scripts/parity_report.py``.
+"""
+
+from shapley_nas_jax.interop.convert import (
+    ALPHA_KEYS,
+    Entry,
+    as_torch_tensors,
+    entries_of,
+    network_from_torch,
+    network_to_torch,
+    supernet_from_torch,
+    supernet_to_torch,
+    to_numpy,
+)
+
+__all__ = [
+    "ALPHA_KEYS",
+    "Entry",
+    "as_torch_tensors",
+    "entries_of",
+    "network_from_torch",
+    "network_to_torch",
+    "supernet_from_torch",
+    "supernet_to_torch",
+    "to_numpy",
+]
