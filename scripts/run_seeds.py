@@ -11,7 +11,8 @@ unfinished seed from its last checkpoint, and a seed whose ``results.json`` alre
 config is not rerun. With ``--train-config`` each found genotype is trained from scratch by
 ``run_training`` in ROOT/train/seed<k> (resumable too) and its test error enters the summary.
 
-Writes ROOT/summary.json and prints:
+Writes ROOT/summary.json, over every finished seed of ROOT with this config (without ``--train-config``: also
+seeds run by earlier calls, so seeds can be run one call at a time), and prints:
 
 * NB201 runs with a benchmark (``search.benchmark``): the Table 5 row (CIFAR-10 / CIFAR-100 /
   ImageNet16-120, validation and test accuracy, mean ± std over seeds);
@@ -132,6 +133,19 @@ def run_seed(config, seed: int, root: str, train_config=None, progress: bool = T
     return entry
 
 
+def finished_seeds(config, root: str) -> list[int]:
+    """Seeds whose ``ROOT/seed<k>/results.json`` holds this config (with that seed): runs of earlier calls."""
+    seeds = []
+    for name in os.listdir(root) if os.path.isdir(root) else []:
+        match = re.fullmatch(r"seed(\d+)", name)
+        if match:
+            seeded = copy.deepcopy(config)
+            seeded.seed = int(match.group(1))
+            if _finished_results(os.path.join(root, name), seeded) is not None:
+                seeds.append(seeded.seed)
+    return sorted(seeds)
+
+
 def summarize(config, runs: list[dict], train_config=None) -> dict:
     """summary.json contents and the text table from the per-seed entries."""
     config_dict = _config_json(config)
@@ -183,6 +197,9 @@ def main(argv: list[str] | None = None) -> dict:
     for seed in seeds:
         runs.append(run_seed(config, seed, root, train_config, progress=fv.progress))
         print(f"seed {seed}: {runs[-1]['genotype_str']}", flush=True)
+    if train_config is None:  # the summary covers every finished seed of ROOT, e.g. one per earlier call
+        earlier = [s for s in finished_seeds(config, root) if s not in seeds]
+        runs = sorted(runs + [run_seed(config, s, root, progress=False) for s in earlier], key=lambda r: r["seed"])
     summary = summarize(config, runs, train_config)
     with open(os.path.join(root, "summary.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2)

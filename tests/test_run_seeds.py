@@ -101,6 +101,11 @@ def test_nb201_random_search_over_seeds_writes_table5_summary(tmp_path, capsys):
     again = run_seeds.main(argv[:4] + ["0,1,2,3"] + argv[5:])
     assert os.path.getmtime(os.path.join(root, "seed0", "results.json")) == stamp
     assert again["seeds"] == [0, 1, 2, 3] and os.path.isfile(os.path.join(root, "seed3", "results.json"))
+    # one seed per call (as scripts/nb201_cpu_results.sh runs them): the summary still covers every finished seed
+    single = run_seeds.main(argv[:4] + ["1"] + argv[5:])
+    assert single["seeds"] == [0, 1, 2, 3] and json.load(open(os.path.join(root, "summary.json")))["seeds"] == [0, 1, 2, 3]
+    other = run_seeds.main(argv[:4] + ["1"] + argv[5:6] + [root + "-other"] + argv[7:])
+    assert other["seeds"] == [1]  # a fresh root has only the seed it ran
 
 
 def test_darts_space_summary_with_training_in_table1_layout(tmp_path, monkeypatch, capsys):
