@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from shapley_nas_jax.genotypes import DartsGenotype, NB201Genotype
 from shapley_nas_jax.models.supernet import ResNetBasicBlock
 from shapley_nas_jax.ops import primitives as P
-from shapley_nas_jax.ops.layers import BatchNorm, Conv, FactorizedReduce, Linear, ReLUConvBN, imagenet_stem, make_op
+from shapley_nas_jax.ops.layers import BatchNorm, Conv, FactorizedReduce, ReLUConvBN, imagenet_stem, make_op
 
 AUX_HEAD = "auxiliary_head"  # name of the auxiliary head's parameter subtree
 NB201_EDGE_INPUTS = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (node, input) per NB201 edge
@@ -105,7 +105,7 @@ class AuxiliaryHead(nn.Module):
         if self.bn_after_conv2:
             x = BatchNorm(affine=True, name="bn2")(x, train)
         x = nn.relu(x)
-        return Linear(self.num_classes, name="classifier")(P.global_avg_pool(x))
+        return nn.Dense(self.num_classes, name="classifier")(P.global_avg_pool(x))
 
 
 class _DartsNetwork(nn.Module):
@@ -148,7 +148,7 @@ class _DartsNetwork(nn.Module):
             if i == reduce_at[1] and self.auxiliary and (train or self.is_initializing()):
                 head = AuxiliaryHead(self.num_classes, self.aux_pool_stride, self.aux_bn_after_conv2, name=AUX_HEAD)
                 aux_logits = head(s1, train)
-        logits = Linear(self.num_classes, name="classifier")(P.global_avg_pool(s1))
+        logits = nn.Dense(self.num_classes, name="classifier")(P.global_avg_pool(s1))
         return logits, (aux_logits if train else None)
 
 
@@ -227,7 +227,7 @@ class NB201Network(nn.Module):
             for n in range(self.N):
                 x = NB201Cell(self.genotype.ops, name=f"stage{stage}_cell{n}")(x, train)
         x = nn.relu(BatchNorm(affine=True, name="last_bn")(x, train))
-        return Linear(self.num_classes, name="classifier")(P.global_avg_pool(x)), None
+        return nn.Dense(self.num_classes, name="classifier")(P.global_avg_pool(x)), None
 
 
 NETWORKS = ("cifar", "imagenet", "nb201")

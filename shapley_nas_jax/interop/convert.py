@@ -28,9 +28,10 @@ with K groups, exactly the order of the original's MixedOp (``tests/test_parity.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -254,7 +255,7 @@ def _one_line(problems: list[str]) -> str:
 
 # ------------------------------------------------------------------------------------------------ generic
 
-def _from_torch(state_dict: Mapping[str, Any], entries: list[Entry], what: str, extra_keys=()) -> dict:
+def _from_torch(state_dict: Mapping[str, Any], entries: Sequence[Entry], what: str, extra_keys=()) -> dict:
     """Our variables ``{collection: tree}`` from a state dict; ``extra_keys`` are allowed and ignored."""
     wanted = {e.torch_key: e for e in entries}
     bn_prefixes = {e.torch_key.rsplit(".", 1)[0] for e in entries if e.torch_key.endswith(".running_mean")}
@@ -279,7 +280,7 @@ def _from_torch(state_dict: Mapping[str, Any], entries: list[Entry], what: str, 
     return out
 
 
-def _to_torch(variables: Mapping[str, Any], entries: list[Entry], what: str, num_batches_tracked: int) -> dict:
+def _to_torch(variables: Mapping[str, Any], entries: Sequence[Entry], what: str, num_batches_tracked: int) -> dict:
     """A state dict (NumPy values) from our variables, checked against ``entries``."""
     variables = {c: _plain(t) for c, t in variables.items()}
     given = {(c, *p): v for c, tree in variables.items() for p, v in _leaves(tree)}
@@ -340,11 +341,13 @@ def _check_supernet(model) -> None:
                          "supernet with edge_normalization=False, pool_bn=False")
 
 
-def _supernet_entries(model) -> list[Entry]:
+@functools.lru_cache(maxsize=16)
+def _supernet_entries(model) -> tuple[Entry, ...]:
+    """The entries of ``model``'s per-edge layout (tracing a model takes seconds: cached per model)."""
     per_edge = model.clone(scan_edges=False, remat=False, skip_absent_ops=False)
     shape = model.space.alpha_shape
     template = _template(per_edge, lambda: (jnp.zeros((1, 8, 8, 3)), jnp.zeros(shape), None), {"train": False})
-    return entries_of(template)
+    return tuple(entries_of(template))
 
 
 def supernet_from_torch(state_dict: Mapping[str, Any], model, *, alphas=None):
@@ -403,12 +406,17 @@ def supernet_to_torch(variables: Mapping[str, Any], alpha, model, *, as_torch: b
 NETWORK_INPUTS = {"NetworkCIFAR": (32, 32, 3), "NetworkImageNet": (224, 224, 3)}
 
 
-def _network_entries(network, input_shape) -> list[Entry]:
+def _hashable(shape):
+    return None if shape is None else tuple(int(n) for n in shape)
+
+
+@functools.lru_cache(maxsize=16)
+def _network_entries(network, input_shape) -> tuple[Entry, ...]:
     name = type(network).__name__
     if name not in NETWORK_INPUTS:
         raise ValueError(f"expected a NetworkCIFAR or NetworkImageNet (the original's model.py), got {name}")
     shape = tuple(input_shape or NETWORK_INPUTS[name])
-    return entries_of(_template(network, lambda: (jnp.zeros((1, *shape)),), {"train": False}))
+    return tuple(entries_of(_template(network, lambda: (jnp.zeros((1, *shape)),), {"train": False})))
 
 
 def network_from_torch(state_dict: Mapping[str, Any], network, *, input_shape=None) -> dict:
@@ -420,13 +428,13 @@ def network_from_torch(state_dict: Mapping[str, Any], network, *, input_shape=No
     ImageNet: the only ones where the original's auxiliary head works). One-line ValueError on a missing,
     unexpected or mis-shaped key.
     """
-    return _from_torch(state_dict, _network_entries(network, input_shape), type(network).__name__)
+    return _from_torch(state_dict, _network_entries(network, _hashable(input_shape)), type(network).__name__)
 
 
 def network_to_torch(variables: Mapping[str, Any], network, *, input_shape=None, as_torch: bool = False,
                      num_batches_tracked: int = 0) -> dict:
     """The original's ``model.py`` network state dict from our evaluation ``network``'s ``variables``
     (NumPy values, or torch tensors with ``as_torch=True``)."""
-    entries = _network_entries(network, input_shape)
+    entries = _network_entries(network, _hashable(input_shape))
     out = _to_torch(variables, entries, type(network).__name__, num_batches_tracked)
     return as_torch_tensors(out) if as_torch else out

@@ -24,7 +24,6 @@ from shapley_nas_jax.ops.layers import (
     BatchNorm,
     Conv,
     FactorizedReduce,
-    Linear,
     PointwiseConv,
     ReLUConvBN,
     imagenet_stem,
@@ -416,7 +415,7 @@ class DartsSupernet(nn.Module):
             out = cell(s0, s1, weights[ct], None if edge_weights is None else edge_weights[ct], train)
             s0, s1 = s1, out
             reduction_prev = reduction
-        return Linear(self.num_classes, name="classifier")(P.global_avg_pool(s1))
+        return nn.Dense(self.num_classes, name="classifier")(P.global_avg_pool(s1))
 
     def _stem(self, x, train: bool):
         """``(s0, s1, reduction_prev)`` for the first cell."""
@@ -505,7 +504,7 @@ class NB201Supernet(nn.Module):
                     x, weights, train
                 )
         x = nn.relu(BatchNorm(affine=True, name="last_bn")(x, train))
-        return Linear(self.num_classes, name="classifier")(P.global_avg_pool(x))
+        return nn.Dense(self.num_classes, name="classifier")(P.global_avg_pool(x))
 
 
 # Generic option names accepted by build_supernet, mapped to module fields.

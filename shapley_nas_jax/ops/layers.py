@@ -26,8 +26,7 @@ BN_EPSILON = 1e-5
 
 
 def torch_default_init(fan_in: int):
-    """PyTorch's default conv and linear init (kaiming_uniform with a=sqrt(5), and the linear bias):
-    U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    """PyTorch's default conv init (kaiming_uniform with a=sqrt(5)): U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
     bound = 1.0 / math.sqrt(fan_in)
 
     def init(key, shape, dtype=jnp.float32):
@@ -95,20 +94,6 @@ class Conv(nn.Module):
         k, cin = self.kernel_size, x.shape[-1]
         kernel = self.param("kernel", torch_default_init(k * k * cin), (k, k, cin, self.features))
         return P.conv(x, kernel, self.stride, self.padding, self.dilation)
-
-
-class Linear(nn.Module):
-    """Fully connected layer with bias, PyTorch ``nn.Linear``'s default init (kernel and bias uniform in
-    ``+-1/sqrt(fan_in)``); parameters ``kernel [C_in, C_out]`` and ``bias [C_out]`` as ``flax.linen.Dense``."""
-
-    features: int
-
-    @nn.compact
-    def __call__(self, x):
-        cin = x.shape[-1]
-        kernel = self.param("kernel", torch_default_init(cin), (cin, self.features))
-        bias = self.param("bias", torch_default_init(cin), (self.features,))
-        return x @ kernel + bias
 
 
 class ReLUConvBN(nn.Module):
