@@ -78,6 +78,32 @@ def test_killed_and_resumed_run_matches_uninterrupted(uninterrupted, tmp_path, e
     assert strip(read_records(workdir)) == strip(read_records(reference_dir))
 
 
+def test_shapley_signal_script_repeats_estimates_on_a_finished_run(uninterrupted, tmp_path):
+    from repo_files import load_script
+
+    signal = load_script("shapley_signal")
+    _, workdir = uninterrupted
+    out = tmp_path / "signal.json"
+    assert signal.main(["--run", workdir, "--repeats", "2", "--variant", "base=",
+                        "--variant", "m3=shapley.samples=3", "--out", str(out)]) == 0
+    rows = json.load(open(out))["rows"]
+    assert [r["variant"] for r in rows] == ["base", "m3"] and rows[1]["overrides"] == {"shapley.samples": "3"}
+    for row in rows:
+        estimates = np.asarray(row["estimates"])
+        assert estimates.shape[0] == 2 and np.abs(estimates).sum() > 0
+        assert not np.array_equal(estimates[0], estimates[1])  # fresh batches and permutations each time
+        assert 1 <= row["players_per_chain"] <= row["players"] and row["evals"] >= 2
+    # agreement of identical estimates is perfect, of a reversed ranking perfectly negative
+    players = np.zeros((1, 2, 3), bool)
+    players[..., :] = True
+    same = np.stack([np.arange(6.0).reshape(1, 2, 3)] * 2)
+    assert signal.edge_figures(same, players)["spearman"] == pytest.approx(1.0)
+    assert signal.edge_figures(same, players)["top_op_agreement"] == 1.0
+    assert signal.edge_figures(np.stack([same[0], -same[0]]), players)["spearman"] == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="no key"):
+        signal.apply_overrides(tiny_config(), [("shapley.nonsense", "1")])
+
+
 def test_rerun_with_a_different_config_is_refused(uninterrupted):
     _, workdir = uninterrupted
     with pytest.raises(WorkdirConflictError, match="train.epochs: 3 -> 4"):
