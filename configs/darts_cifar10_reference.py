@@ -6,6 +6,12 @@
 cosine to 0, 50 epochs with 25 warm-up, one Shapley estimate (M=10, eta=0.5, 1024-image augmented value batch
 per permutation, mean - std) and alpha update (z-score per cell type, momentum 0.8 from 1e-3*N(0,1), step 0.1)
 at the start of each later epoch. Needs tfds `cifar10` prepared. The paper's CIFAR-10 result: Table 3.
+
+The original's behaviours that the paper does not state, each an option set here (README: paper/reference):
+`data.split_order=ordered` (first half trains, second scores), `data.drop_remainder=False` (98 steps per epoch),
+`train.lr_epoch_offset=1` (scheduler stepped at each epoch's start), `train.clip_with_alpha_grad=True` (alpha's
+never-zeroed gradient counts in the clipped norm), `shapley.bn_mode=reference_cifar` (BN mode left by the
+previous epoch), `model.init=torch` (nn.Linear classifier).
 """
 
 from shapley_nas_jax.config import reference_cifar10_config

@@ -48,6 +48,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.remat = False  # rematerialise each cell in the backward pass (less activation memory, more compute)
     c.model.scan_edges = True  # training runs like edges by nn.scan (faster compiles); False: one module per edge
     c.model.formulation = "auto"  # op arithmetic of training steps: lax | shifted | auto (per backend, topology, ISA)
+    c.model.init = "flax"  # classifier init: flax (Dense default) | torch (nn.Linear's; convs are torch-like either way)
 
     c.train = ml_collections.ConfigDict()
     c.train.epochs = 50
@@ -142,6 +143,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f"model.channels={config.model.channels} must be divisible by model.partial_channels={config.model.partial_channels}",
     )
     _one_of(config.model.stem, ("cifar", "imagenet"), "model.stem")
+    from shapley_nas_jax.ops.layers import CLASSIFIER_INITS
+
+    _one_of(config.model.get("init", "flax"), CLASSIFIER_INITS, "model.init")
     _require(config.train.epochs >= 1, f"train.epochs={config.train.epochs} must be >= 1")
     _require(config.train.batch_size >= 1, f"train.batch_size={config.train.batch_size} must be >= 1")
     _require(config.train.learning_rate > 0, "train.learning_rate must be > 0")
@@ -212,6 +216,7 @@ def reference_cifar10_config() -> ml_collections.ConfigDict:
     c.train.lr_epoch_offset = 1  # scheduler.step() at the start of every epoch
     c.train.clip_with_alpha_grad = True  # alpha.grad is never zeroed and counts in clip_grad_norm
     c.shapley.bn_mode = "reference_cifar"  # the estimate inherits the BN mode of the last train() / infer()
+    c.model.init = "torch"  # the classifier is an nn.Linear
     return c
 
 
@@ -224,6 +229,7 @@ def paper_cifar10_config() -> ml_collections.ConfigDict:
     c.train.lr_epoch_offset = 0
     c.train.clip_with_alpha_grad = False
     c.shapley.bn_mode = "running"
+    c.model.init = "flax"
     c.search.warmup_epochs = 15
     c.shapley.aggregate = "mean"
     c.alpha_rule.name = "paper"

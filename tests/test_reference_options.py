@@ -150,3 +150,61 @@ def test_search_with_the_last_op_guard_keeps_each_chains_last_op_of_every_edge()
             last = [p for p in order if groups[p] == group][-1]
             assert marginals[chain, last] == 0.0
     assert np.abs(marginals).max() > 0
+
+
+def _classifier_leaves(params):
+    """(kernel, bias) of every ``classifier`` layer in a parameter tree (the network's and the aux head's)."""
+    flat = jax.tree_util.tree_flatten_with_path(params)[0]
+    found = {}
+    for path, leaf in flat:
+        names = [getattr(p, "key", "") for p in path]
+        if "classifier" in names:
+            found.setdefault(tuple(names[:-1]), {})[names[-1]] = np.asarray(leaf)
+    return [(layer["kernel"], layer["bias"]) for layer in found.values()]
+
+
+def _assert_torch_linear(kernel, bias):
+    bound = 1 / np.sqrt(kernel.shape[0])
+    for leaf in (kernel, bias):
+        assert np.abs(leaf).max() <= bound + 1e-7
+        assert np.abs(leaf).max() > 0.6 * bound  # uniform over the whole interval, not near 0
+    assert np.abs(bias).min() > 0 or bias.size == 1  # torch draws the bias too
+
+
+@pytest.mark.parametrize("init", ["flax", "torch"])
+def test_classifier_init_option_initialises_like_the_named_framework(init):
+    import jax.numpy as jnp
+
+    from shapley_nas_jax.evaluation.networks import build_network
+    from shapley_nas_jax.genotypes import get_genotype
+    from shapley_nas_jax.models import build_supernet
+
+    supernet = build_supernet("nb201", channels=4, cells_per_stage=1, num_classes=10, classifier_init=init)
+    alpha = jnp.zeros((1, 6, 5))
+    params = [supernet.init(jax.random.PRNGKey(0), jnp.zeros((1, 8, 8, 3)), alpha)["params"]]
+    darts = build_network(get_genotype("darts_v2"), "cifar", num_classes=10, channels=4, layers=3, classifier_init=init)
+    params.append(darts.init(jax.random.PRNGKey(0), jnp.zeros((1, 8, 8, 3)))["params"])
+    layers = [layer for p in params for layer in _classifier_leaves(p)]
+    assert len(layers) == 3  # the supernet's, the network's and its auxiliary head's
+    for kernel, bias in layers:
+        if init == "torch":
+            _assert_torch_linear(kernel, bias)
+        else:  # Flax: LeCun-normal kernel (some beyond the uniform bound), zero bias
+            assert np.all(bias == 0) and np.abs(kernel).max() > 1 / np.sqrt(kernel.shape[0])
+
+
+def test_reference_config_initialises_the_classifier_like_torch_and_refuses_unknown_inits():
+    from shapley_nas_jax.config import paper_cifar10_config, reference_cifar10_config, validate
+    from shapley_nas_jax.errors import ConfigError
+    from shapley_nas_jax.search.steps import SearchProgram
+    from shapley_nas_jax.spaces import get_space
+
+    assert reference_cifar10_config().model.init == "torch" and paper_cifar10_config().model.init == "flax"
+    config = tiny_config(**{"model.init": "torch"})
+    program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
+                            steps_per_epoch=4)
+    (kernel, bias), = _classifier_leaves(program.init_state().params)
+    _assert_torch_linear(kernel, bias)
+    config.model.init = "xavier"
+    with pytest.raises(ConfigError, match=r"model.init='xavier' is not valid; choose one of flax, torch"):
+        validate(config)

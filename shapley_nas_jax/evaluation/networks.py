@@ -24,7 +24,8 @@ import jax.numpy as jnp
 from shapley_nas_jax.genotypes import DartsGenotype, NB201Genotype
 from shapley_nas_jax.models.supernet import ResNetBasicBlock
 from shapley_nas_jax.ops import primitives as P
-from shapley_nas_jax.ops.layers import BatchNorm, Conv, FactorizedReduce, ReLUConvBN, imagenet_stem, make_op
+from shapley_nas_jax.ops.layers import (BatchNorm, Conv, FactorizedReduce, ReLUConvBN, classifier, imagenet_stem,
+                                        make_op)
 
 AUX_HEAD = "auxiliary_head"  # name of the auxiliary head's parameter subtree
 NB201_EDGE_INPUTS = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (node, input) per NB201 edge
@@ -93,6 +94,7 @@ class AuxiliaryHead(nn.Module):
     num_classes: int
     pool_stride: int = 3
     bn_after_conv2: bool = True
+    classifier_init: str = "flax"  # classifier initialisation (ops.layers.CLASSIFIER_INITS)
 
     @nn.compact
     def __call__(self, x, train: bool = False):
@@ -105,7 +107,7 @@ class AuxiliaryHead(nn.Module):
         if self.bn_after_conv2:
             x = BatchNorm(affine=True, name="bn2")(x, train)
         x = nn.relu(x)
-        return nn.Dense(self.num_classes, name="classifier")(P.global_avg_pool(x))
+        return classifier(P.global_avg_pool(x), self.num_classes, self.classifier_init)
 
 
 class _DartsNetwork(nn.Module):
@@ -118,6 +120,7 @@ class _DartsNetwork(nn.Module):
     auxiliary: bool = True
     aux_pool_stride: int = 3
     aux_bn_after_conv2: bool = True
+    classifier_init: str = "flax"  # classifier initialisation (ops.layers.CLASSIFIER_INITS)
 
     def stem(self, x, train: bool):
         """``x [B, H, W, C_in]`` -> ``(s0, s1, reduction_prev)``: the first cell's two inputs."""
@@ -146,9 +149,10 @@ class _DartsNetwork(nn.Module):
             reduction_prev = reduction
             # The head's parameters are created at init even in eval mode, so a later train-mode apply finds them.
             if i == reduce_at[1] and self.auxiliary and (train or self.is_initializing()):
-                head = AuxiliaryHead(self.num_classes, self.aux_pool_stride, self.aux_bn_after_conv2, name=AUX_HEAD)
+                head = AuxiliaryHead(self.num_classes, self.aux_pool_stride, self.aux_bn_after_conv2, self.classifier_init,
+                                     name=AUX_HEAD)
                 aux_logits = head(s1, train)
-        logits = nn.Dense(self.num_classes, name="classifier")(P.global_avg_pool(s1))
+        logits = classifier(P.global_avg_pool(s1), self.num_classes, self.classifier_init)
         return logits, (aux_logits if train else None)
 
 
@@ -214,6 +218,7 @@ class NB201Network(nn.Module):
     C: int = 16
     N: int = 5
     num_classes: int = 10
+    classifier_init: str = "flax"  # classifier initialisation (ops.layers.CLASSIFIER_INITS)
 
     @nn.compact
     def __call__(self, x, train: bool = False, drop_path_rate=0.0):
@@ -227,7 +232,7 @@ class NB201Network(nn.Module):
             for n in range(self.N):
                 x = NB201Cell(self.genotype.ops, name=f"stage{stage}_cell{n}")(x, train)
         x = nn.relu(BatchNorm(affine=True, name="last_bn")(x, train))
-        return nn.Dense(self.num_classes, name="classifier")(P.global_avg_pool(x)), None
+        return classifier(P.global_avg_pool(x), self.num_classes, self.classifier_init), None
 
 
 NETWORKS = ("cifar", "imagenet", "nb201")
@@ -235,7 +240,7 @@ NETWORKS = ("cifar", "imagenet", "nb201")
 
 def build_network(genotype: DartsGenotype | NB201Genotype, network: str = "auto", *, num_classes: int,
                   channels: int | None = None, layers: int | None = None, auxiliary: bool = True,
-                  cells_per_stage: int | None = None) -> nn.Module:
+                  cells_per_stage: int | None = None, classifier_init: str = "flax") -> nn.Module:
     """The evaluation network for ``genotype``.
 
     Args:
@@ -246,6 +251,7 @@ def build_network(genotype: DartsGenotype | NB201Genotype, network: str = "auto"
       layers: DARTS cells (None: 20 cifar, 14 imagenet); unused for nb201.
       auxiliary: DARTS auxiliary head (training only); unused for nb201.
       cells_per_stage: NB201 cells per stage N (None: 5).
+      classifier_init: classifier initialisation, ``flax`` or ``torch`` (``nn.Linear``'s).
 
     Raises:
       ValueError: an unknown network, or a genotype of the wrong family for it (one line).
@@ -260,8 +266,9 @@ def build_network(genotype: DartsGenotype | NB201Genotype, network: str = "auto"
         raise ValueError(f"network {network!r} cannot be built from {family}; "
                          f"use {'nb201' if is_nb201 else 'cifar or imagenet'}")
     if network == "nb201":
-        return NB201Network(genotype, C=channels or 16, N=cells_per_stage or 5, num_classes=num_classes)
+        return NB201Network(genotype, C=channels or 16, N=cells_per_stage or 5, num_classes=num_classes, classifier_init=classifier_init)
     if network == "imagenet":
         return NetworkImageNet(genotype, C=channels or 48, layers=layers or 14, num_classes=num_classes,
-                               auxiliary=auxiliary)
-    return NetworkCIFAR(genotype, C=channels or 36, layers=layers or 20, num_classes=num_classes, auxiliary=auxiliary)
+                               auxiliary=auxiliary, classifier_init=classifier_init)
+    return NetworkCIFAR(genotype, C=channels or 36, layers=layers or 20, num_classes=num_classes, auxiliary=auxiliary,
+                        classifier_init=classifier_init)

@@ -33,6 +33,7 @@ from shapley_nas_jax.errors import ConfigError, UserError
 from shapley_nas_jax.evaluation.complexity import network_complexity
 from shapley_nas_jax.evaluation.networks import NETWORKS, build_network
 from shapley_nas_jax.genotypes import DartsGenotype, NB201Genotype, get_genotype
+from shapley_nas_jax.ops.layers import CLASSIFIER_INITS
 from shapley_nas_jax.runs import MetricsLog, RunDir
 
 LR_SCHEDULES = ("cosine", "linear")
@@ -70,6 +71,7 @@ def base_train_config() -> ml_collections.ConfigDict:
     c.model.drop_path_prob = 0.2  # final drop-path probability, ramped linearly from 0 over the epochs
     c.model.nb201_channels = 16
     c.model.nb201_cells_per_stage = 5
+    c.model.init = "flax"  # classifier init: flax (Dense default) | torch (nn.Linear's, as DARTS' train.py)
 
     c.train = ml_collections.ConfigDict()
     c.train.epochs = 600
@@ -106,6 +108,8 @@ def validate_train_config(config: ml_collections.ConfigDict) -> None:
     _require(m.nb201_channels >= 1, "model.nb201_channels must be >= 1")
     _require(m.nb201_cells_per_stage >= 1, "model.nb201_cells_per_stage must be >= 1")
     _require(m.auxiliary_weight >= 0, "model.auxiliary_weight must be >= 0")
+    _require(m.get("init", "flax") in CLASSIFIER_INITS,
+             f"model.init={m.get('init')!r} is not valid; choose one of {', '.join(CLASSIFIER_INITS)}")
     _require(0 <= m.drop_path_prob < 1, f"model.drop_path_prob={m.drop_path_prob} must lie in [0, 1)")
     _require(t.epochs >= 1, f"train.epochs={t.epochs} must be >= 1")
     _require(t.batch_size >= 1, f"train.batch_size={t.batch_size} must be >= 1")
@@ -221,7 +225,8 @@ class TrainProgram:
         nb201 = self.network == "nb201"
         self.model = build_network(genotype, self.network, num_classes=self.num_classes,
                                    channels=m.nb201_channels if nb201 else m.channels, layers=m.layers,
-                                   auxiliary=m.auxiliary, cells_per_stage=m.nb201_cells_per_stage)
+                                   auxiliary=m.auxiliary, cells_per_stage=m.nb201_cells_per_stage,
+                                   classifier_init=m.get("init", "flax"))
         self.uses_auxiliary = bool(m.auxiliary) and not nb201
         self.lr_schedule = learning_rate_schedule(config.train, self.steps_per_epoch)
         self.tx = weight_optimizer(config.train, self.steps_per_epoch)

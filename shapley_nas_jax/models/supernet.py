@@ -26,6 +26,7 @@ from shapley_nas_jax.ops.layers import (
     FactorizedReduce,
     PointwiseConv,
     ReLUConvBN,
+    classifier,
     imagenet_stem,
     make_op,
     strided_zeros,
@@ -346,6 +347,7 @@ class DartsSupernet(nn.Module):
     remat: bool = False  # rematerialise each cell in the backward pass (less activation memory, more compute)
     skip_absent_ops: bool = False  # skip masked-out ops by a cond (scoring one coalition at a time)
     scan_edges: bool = True  # one traced MixedOp per group of like edges, run by nn.scan (much faster compiles)
+    classifier_init: str = "flax"  # classifier initialisation: flax | torch (ops.layers.CLASSIFIER_INITS)
 
     @property
     def reduce_at(self) -> tuple[int, int]:
@@ -415,7 +417,7 @@ class DartsSupernet(nn.Module):
             out = cell(s0, s1, weights[ct], None if edge_weights is None else edge_weights[ct], train)
             s0, s1 = s1, out
             reduction_prev = reduction
-        return nn.Dense(self.num_classes, name="classifier")(P.global_avg_pool(s1))
+        return classifier(P.global_avg_pool(s1), self.num_classes, self.classifier_init)
 
     def _stem(self, x, train: bool):
         """``(s0, s1, reduction_prev)`` for the first cell."""
@@ -485,6 +487,7 @@ class NB201Supernet(nn.Module):
     remat: bool = False  # rematerialise each search cell in the backward pass
     skip_absent_ops: bool = False  # skip masked-out ops by a cond (scoring one coalition at a time)
     scan_edges: bool = True  # one traced MixedOp per group of like edges, run by nn.scan (much faster compiles)
+    classifier_init: str = "flax"  # classifier initialisation: flax | torch (ops.layers.CLASSIFIER_INITS)
 
     @nn.compact
     def __call__(self, x, alpha, mask=None, train: bool = False):
@@ -504,7 +507,7 @@ class NB201Supernet(nn.Module):
                     x, weights, train
                 )
         x = nn.relu(BatchNorm(affine=True, name="last_bn")(x, train))
-        return nn.Dense(self.num_classes, name="classifier")(P.global_avg_pool(x))
+        return classifier(P.global_avg_pool(x), self.num_classes, self.classifier_init)
 
 
 # Generic option names accepted by build_supernet, mapped to module fields.

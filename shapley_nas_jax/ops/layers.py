@@ -26,13 +26,32 @@ BN_EPSILON = 1e-5
 
 
 def torch_default_init(fan_in: int):
-    """PyTorch's default conv init (kaiming_uniform with a=sqrt(5)): U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    """PyTorch's default conv and linear init (kaiming_uniform with a=sqrt(5), and the bias):
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
     bound = 1.0 / math.sqrt(fan_in)
 
     def init(key, shape, dtype=jnp.float32):
         return jax.random.uniform(key, shape, dtype, -bound, bound)
 
     return init
+
+
+# Initialisers of the classifier (every conv already initialises like PyTorch): flax = Flax's Dense default
+# (LeCun-normal kernel, zero bias); torch = nn.Linear's (kernel and bias uniform in +-1/sqrt(fan_in)).
+CLASSIFIER_INITS = ("flax", "torch")
+
+
+def classifier(x, num_classes: int, init: str = "flax", name: str = "classifier"):
+    """The final linear layer on features ``x [B, F]``, initialised the ``init`` way (CLASSIFIER_INITS).
+
+    Call it inside a compact module; the parameters are ``<name>/kernel [F, K]`` and ``<name>/bias [K]``
+    whichever the init."""
+    if init not in CLASSIFIER_INITS:
+        raise ValueError(f"classifier init {init!r} is not valid; choose one of {', '.join(CLASSIFIER_INITS)}")
+    if init == "flax":
+        return nn.Dense(num_classes, name=name)(x)
+    uniform = torch_default_init(x.shape[-1])
+    return nn.Dense(num_classes, kernel_init=uniform, bias_init=uniform, name=name)(x)
 
 
 class BatchNorm(nn.Module):

@@ -90,7 +90,8 @@ class SearchProgram:
             space, channels=m.channels, layers=m.layers, cells_per_stage=m.cells_per_stage,
             num_classes=num_classes, partial_channels=m.partial_channels,
             edge_normalization=m.edge_normalization, pool_bn=m.pool_bn, renormalize=m.renormalize, stem=m.stem,
-            remat=m.remat, scan_edges=m.get("scan_edges", True))
+            remat=m.remat, scan_edges=m.get("scan_edges", True),
+            classifier_init=m.get("init", "flax"))
         # Op arithmetic of the training steps (weight and DARTS steps, evaluation): per backend, topology and
         # CPU vector ISA by measurement (models.training_formulation), unless the config names one.
         self.train_formulation = (models.training_formulation(space.topology, jax.default_backend())
