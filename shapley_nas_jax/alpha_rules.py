@@ -17,6 +17,8 @@ import jax.numpy as jnp
 import optax
 
 
+from shapley_nas_jax.errors import UnknownNameError
+
 def normalize_by_global_norm() -> optax.GradientTransformation:
     """Stateless: updates / ||updates||_2 over the whole pytree; all-zero updates stay zero."""
 
@@ -154,7 +156,7 @@ def available_alpha_rules() -> tuple[str, ...]:
 def get_alpha_rule(name: str, **kwargs) -> optax.GradientTransformation:
     """Build the registered rule ``name`` with ``kwargs``."""
     if name not in _RULES:
-        raise ValueError(f"unknown alpha rule {name!r}; known rules: {', '.join(available_alpha_rules())}")
+        raise UnknownNameError(f"unknown alpha rule {name!r}; known rules: {', '.join(available_alpha_rules())}")
     return _RULES[name](**kwargs)
 
 

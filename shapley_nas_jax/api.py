@@ -27,7 +27,7 @@ import numpy as np
 
 from shapley_nas_jax import config as config_lib
 from shapley_nas_jax.compilation_cache import enable_compilation_cache
-from shapley_nas_jax.errors import ConfigError, SearchDivergedError
+from shapley_nas_jax.errors import ConfigError, SearchDivergedError, UnknownNameError
 from shapley_nas_jax.shapley import ShapleyEstimate, exact_shapley, permutation_shapley
 from shapley_nas_jax.search import loop as _loop
 from shapley_nas_jax.search.state import SearchState
@@ -111,7 +111,7 @@ def shapley_values(fn: MaskFn, num_players: int, key: jax.Array | int | None = N
         options.setdefault("truncation", None)
         options.setdefault("aggregate", "mean")
         return permutation_shapley(game, int(num_players), _as_key(key), **options).values
-    raise ValueError(f"unknown method {method!r}; use one of {', '.join(SHAPLEY_METHODS)}")
+    raise UnknownNameError(f"unknown method {method!r}; use one of {', '.join(SHAPLEY_METHODS)}")
 
 
 # ---------------------------------------------------------------------------------------------------------

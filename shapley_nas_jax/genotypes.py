@@ -18,6 +18,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from shapley_nas_jax.errors import InvalidInputError, UnknownNameError
+
 DARTS_STEPS = 4
 
 
@@ -30,7 +32,7 @@ def _known_ops() -> tuple[str, ...]:
 def _check_op(op: str) -> str:
     known = _known_ops()
     if op not in known:
-        raise ValueError(f"unknown op name {op!r} in genotype; known ops: {', '.join(known)}")
+        raise UnknownNameError(f"unknown op name {op!r} in genotype; known ops: {', '.join(known)}")
     return op
 
 
@@ -52,11 +54,11 @@ class DartsGenotype:
         for field in ("normal", "reduce"):
             pairs = tuple((str(op), int(node)) for op, node in getattr(self, field))
             if len(pairs) % 2:
-                raise ValueError(f"{field} cell needs two (op, input) pairs per node, got {len(pairs)} pairs")
+                raise InvalidInputError(f"{field} cell needs two (op, input) pairs per node, got {len(pairs)} pairs")
             for i, (op, node) in enumerate(pairs):
                 _check_op(op)
                 if not 0 <= node < i // 2 + 2:
-                    raise ValueError(f"{field} pair {i} ({op!r}, {node}): input must be in 0..{i // 2 + 1}")
+                    raise InvalidInputError(f"{field} pair {i} ({op!r}, {node}): input must be in 0..{i // 2 + 1}")
             object.__setattr__(self, field, pairs)
         for field in ("normal_concat", "reduce_concat"):
             object.__setattr__(self, field, tuple(int(n) for n in getattr(self, field)))
@@ -101,7 +103,7 @@ class NB201Genotype:
     def __post_init__(self):
         ops = tuple(str(op) for op in self.ops)
         if len(ops) != 6:
-            raise ValueError(f"an NB201 genotype has 6 ops, got {len(ops)}")
+            raise InvalidInputError(f"an NB201 genotype has 6 ops, got {len(ops)}")
         for op in ops:
             _check_op(op)
         object.__setattr__(self, "ops", ops)
@@ -130,17 +132,17 @@ def _parse_nb201_string(text: str) -> NB201Genotype:
     ops = []
     nodes = text.strip().split("+")
     if len(nodes) != 3:
-        raise ValueError(f"malformed NB201 arch string {text!r}: expected 3 '+'-separated nodes")
+        raise InvalidInputError(f"malformed NB201 arch string {text!r}: expected 3 '+'-separated nodes")
     for node, chunk in enumerate(nodes, start=1):
         if not (chunk.startswith("|") and chunk.endswith("|")):
-            raise ValueError(f"malformed NB201 arch string {text!r}: node {node} must look like |op~0|...|")
+            raise InvalidInputError(f"malformed NB201 arch string {text!r}: node {node} must look like |op~0|...|")
         parts = chunk[1:-1].split("|")
         if len(parts) != node:
-            raise ValueError(f"malformed NB201 arch string {text!r}: node {node} needs {node} inputs")
+            raise InvalidInputError(f"malformed NB201 arch string {text!r}: node {node} needs {node} inputs")
         for src, part in enumerate(parts):
             op, sep, idx = part.partition("~")
             if not sep or idx != str(src):
-                raise ValueError(f"malformed NB201 arch string {text!r}: expected 'op~{src}', got {part!r}")
+                raise InvalidInputError(f"malformed NB201 arch string {text!r}: expected 'op~{src}', got {part!r}")
             ops.append(op)
     return NB201Genotype(tuple(ops))
 
@@ -157,17 +159,17 @@ def _literal(node: ast.AST):
 def _parse_darts_string(text: str) -> DartsGenotype:
     start = text.find("Genotype(")
     if start < 0:
-        raise ValueError(f"malformed genotype string {text[:80]!r}: expected 'Genotype(normal=..., ...)'")
+        raise InvalidInputError(f"malformed genotype string {text[:80]!r}: expected 'Genotype(normal=..., ...)'")
     try:
         expr = ast.parse(text[start:].strip(), mode="eval").body
         if not isinstance(expr, ast.Call) or expr.args:
             raise ValueError("expected keyword arguments only")
         fields = {kw.arg: _literal(kw.value) for kw in expr.keywords}
     except (SyntaxError, ValueError, TypeError) as err:
-        raise ValueError(f"malformed genotype string {text[:80]!r}: {err}") from None
+        raise InvalidInputError(f"malformed genotype string {text[:80]!r}: {err}") from None
     required = {"normal", "normal_concat", "reduce", "reduce_concat"}
     if set(fields) != required:
-        raise ValueError(f"malformed genotype string: fields {sorted(fields)} != {sorted(required)}")
+        raise InvalidInputError(f"malformed genotype string: fields {sorted(fields)} != {sorted(required)}")
     return _darts_from_fields(fields)
 
 
@@ -175,7 +177,7 @@ def _darts_from_fields(fields: dict) -> DartsGenotype:
     try:
         cells = {c: [(op, node) for op, node in fields[c]] for c in ("normal", "reduce")}
     except (TypeError, ValueError):
-        raise ValueError("malformed genotype: cells must be lists of (op_name, input_node) pairs") from None
+        raise InvalidInputError("malformed genotype: cells must be lists of (op_name, input_node) pairs") from None
     return DartsGenotype(cells["normal"], tuple(fields["normal_concat"]), cells["reduce"], tuple(fields["reduce_concat"]))
 
 
@@ -186,9 +188,9 @@ def _from_json(obj: dict) -> Genotype:
     if kind == "darts":
         missing = {"normal", "normal_concat", "reduce", "reduce_concat"} - set(obj)
         if missing:
-            raise ValueError(f"malformed DARTS genotype JSON: missing {sorted(missing)}")
+            raise InvalidInputError(f"malformed DARTS genotype JSON: missing {sorted(missing)}")
         return _darts_from_fields(obj)
-    raise ValueError(f"malformed genotype JSON: 'type' must be 'darts' or 'nb201', got {kind!r}")
+    raise InvalidInputError(f"malformed genotype JSON: 'type' must be 'darts' or 'nb201', got {kind!r}")
 
 
 def parse_genotype(spec: str | dict | Genotype) -> Genotype:
@@ -204,7 +206,7 @@ def parse_genotype(spec: str | dict | Genotype) -> Genotype:
         try:
             return _from_json(json.loads(text))
         except json.JSONDecodeError as err:
-            raise ValueError(f"malformed genotype JSON: {err}") from None
+            raise InvalidInputError(f"malformed genotype JSON: {err}") from None
     if text.startswith("|"):
         return _parse_nb201_string(text)
     return _parse_darts_string(text)
@@ -285,9 +287,9 @@ def get_genotype(spec: str | dict | Genotype) -> Genotype:
             return parse_genotype(_LIBRARY_TEXT[key])
         if spec.endswith(".json") or os.path.isfile(spec):
             if not os.path.isfile(spec):
-                raise ValueError(f"genotype file {spec!r} does not exist")
+                raise InvalidInputError(f"genotype file {spec!r} does not exist")
             with open(spec) as f:
                 return parse_genotype(json.load(f))
         if "(" not in spec and "|" not in spec and "{" not in spec:
-            raise ValueError(f"unknown genotype name {spec!r}; known: {', '.join(known_genotypes())}")
+            raise UnknownNameError(f"unknown genotype name {spec!r}; known: {', '.join(known_genotypes())}")
     return parse_genotype(spec)

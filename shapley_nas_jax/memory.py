@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+
+from shapley_nas_jax.errors import UnknownNameError
 from shapley_nas_jax.value import make_value_fn
 
 GIB = 1024**3
@@ -109,7 +111,7 @@ def coalition_bytes(model, value_batch_shape, *, metric: str = "accuracy", bn_mo
         mask = jax.ShapeDtypeStruct(alpha.shape, jnp.float32)
         closed = jax.make_jaxpr(value)(params, stats, alpha, mask, batch)
         return max(int(_jaxpr_intermediate_bytes(closed.jaxpr) * live_fraction), 1)
-    raise ValueError(f"unknown method {method!r}; use 'auto', 'compiled' or 'analytic'")
+    raise UnknownNameError(f"unknown method {method!r}; use 'auto', 'compiled' or 'analytic'")
 
 
 def choose_chunk_size(model, value_batch_shape, num_permutations: int, *, budget_bytes: int | None = None,

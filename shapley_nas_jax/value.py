@@ -41,6 +41,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from shapley_nas_jax.errors import UnknownNameError
+
 METRICS = ("accuracy", "neg_cross_entropy")  # the built-in metrics; see available_value_metrics() for all
 BN_MODES = ("running", "batch")
 # shapley.bn_mode: a fixed mode, or an original script's schedule of them (see bn_mode_at_epoch)
@@ -51,7 +53,7 @@ REFERENCE_IMAGENET_EVAL_FROM = 47  # train_search_imagenet.py runs infer() (eval
 def bn_modes_of(schedule: str) -> tuple[str, ...]:
     """The BN modes a ``shapley.bn_mode`` schedule uses: one fixed mode, or both for the reference schedules."""
     if schedule not in BN_SCHEDULES:
-        raise ValueError(f"unknown shapley.bn_mode {schedule!r}; known: {', '.join(BN_SCHEDULES)}")
+        raise UnknownNameError(f"unknown shapley.bn_mode {schedule!r}; known: {', '.join(BN_SCHEDULES)}")
     return (schedule,) if schedule in BN_MODES else BN_MODES
 
 
@@ -78,7 +80,7 @@ def bn_mode_at_epoch(schedule: str, epoch: int, epochs: int) -> str:
     elif schedule == "reference_imagenet":
         evaluated = previous >= REFERENCE_IMAGENET_EVAL_FROM
     else:
-        raise ValueError(f"unknown shapley.bn_mode {schedule!r}; known: {', '.join(BN_SCHEDULES)}")
+        raise UnknownNameError(f"unknown shapley.bn_mode {schedule!r}; known: {', '.join(BN_SCHEDULES)}")
     return "running" if evaluated else "batch"
 METRIC_EXTRAS = ("mask", "alpha")  # keyword arguments a metric may ask for
 
@@ -165,7 +167,7 @@ def get_value_metric(metric: str | ValueMetric) -> Callable[..., jax.Array]:
     try:
         return _METRICS[metric]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(available_value_metrics())}") from None
+        raise UnknownNameError(f"unknown metric {metric!r}; known: {', '.join(available_value_metrics())}") from None
 
 
 register_value_metric("accuracy", accuracy)
@@ -195,7 +197,7 @@ def make_value_fn(model: nn.Module, metric: Union[str, ValueMetric] = "accuracy"
     """
     score = get_value_metric(metric)
     if bn_mode not in BN_MODES:
-        raise ValueError(f"unknown bn_mode {bn_mode!r}; known: {', '.join(BN_MODES)}")
+        raise UnknownNameError(f"unknown bn_mode {bn_mode!r}; known: {', '.join(BN_MODES)}")
     needs_rng = _uses_noise(model)
 
     def apply(params, batch_stats, alpha, mask, image, rng, beta, **call):

@@ -1,20 +1,31 @@
-"""Command-line errors are one line on stderr with exit status 2 (no traceback, nothing run)."""
+"""Command-line errors are one line on stderr with exit status 2 (no traceback, nothing run); `--help` lists
+a command's flags; anything that is not a `UserError` is a bug and keeps its traceback."""
+
+import subprocess
+import sys
 
 import pytest
 
-from shapley_nas_jax.cli import main
+from shapley_nas_jax.cli import COMMANDS, main
+from shapley_nas_jax.errors import UsageError, UserError
 
 
 @pytest.mark.parametrize("argv,message", [
     (["search", "--config.shapley.sampels=3"], "unknown config key 'sampels' Did you mean \"samples\""),
+    (["search", "--config.alpha.rule=nope"], "unknown config key 'alpha'"),
     (["search", "--config.shapley.samples=abc"], "invalid literal for int()"),
     (["search", "--config.shapley.truncation=1.5"], "shapley.truncation=1.5 must lie in (0, 1]"),
     (["search", "--config.space=dartz"], "space='dartz' is not valid"),
     (["search", "--config=/no/such/config.py"], "config file /no/such/config.py not found"),
+    (["search", "--no_such_flag"], "Unknown command line flag 'no_such_flag'"),
     (["train", "--config=/no/such/config.py"], "config file /no/such/config.py not found"),
     (["search", "--config.data.name=folder:/no/such/folder"], "image folder /no/such/folder does not exist"),
     (["query", "--best"], "query needs --benchmark FILE"),
+    (["query", "--best", "--benchmark=/no/such/table.csv"], "NB201 benchmark not found: /no/such/table.csv"),
+    (["info", "--genotype", "darts_v9"], "unknown genotype name 'darts_v9'"),
+    (["info", "--genotype", "darts_v2", "extra"], "info takes no positional arguments"),
     (["plot"], "plot needs exactly one run directory"),
+    (["plot", "/no/such/run"], "run directory not found: /no/such/run"),
     (["bogus"], "unknown command 'bogus'"),
 ])
 def test_bad_input_gets_one_line(argv, message, capsys, tmp_path, monkeypatch):
@@ -23,3 +34,68 @@ def test_bad_input_gets_one_line(argv, message, capsys, tmp_path, monkeypatch):
     err = capsys.readouterr().err.strip()
     assert err.startswith("shapley-nas: error: ") and "\n" not in err
     assert message in err
+
+
+def test_debug_shows_the_traceback(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError, match="plot needs exactly one run directory"):
+        main(["shapley-nas", "plot", "--debug"])
+
+
+@pytest.mark.parametrize("command,flags", [
+    ("search", ["--config:", "--workdir:", "--[no]progress:", "--config.<key>=VALUE"]),
+    ("train", ["--config:", "--genotype:", "--workdir:"]),
+    ("info", ["--genotype:", "--dataset: <cifar10|cifar100|imagenet>", "--[no]json:", "--channels:", "--layers:"]),
+    ("query", ["--arch:", "--benchmark:", "--[no]best:", "--[no]json:"]),
+    ("plot", ["--[no]debug:"]),
+])
+@pytest.mark.parametrize("help_flag", ["--help", "-h"])
+def test_help_lists_a_commands_flags(command, flags, help_flag, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["shapley-nas", command, help_flag]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"usage: shapley-nas {command}") and err == ""
+    for flag in flags:
+        assert f"\n  {flag}" in out, flag
+    assert list(tmp_path.iterdir()) == []  # nothing ran
+
+
+def test_top_level_usage_names_every_command(capsys):
+    assert main(["shapley-nas", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"\n  {name} " in out for name in COMMANDS) and "<command> --help" in out
+    assert main(["shapley-nas"]) == 2
+
+
+@pytest.mark.parametrize("bug", [KeyError("params"), ValueError("shapes differ"), AttributeError("no attribute"),
+                                 OSError("disk"), RuntimeError("XLA")])
+def test_a_bug_is_not_swallowed_into_exit_2(bug, tmp_path, monkeypatch, capsys):
+    """Only UserError is a one-line exit 2; any other exception inside a command propagates with its traceback."""
+    from shapley_nas_jax.analysis import plots
+
+    def broken(workdir):
+        raise bug
+
+    monkeypatch.setattr(plots, "plot_run", broken)
+    with pytest.raises(type(bug)) as info:
+        main(["shapley-nas", "plot", str(tmp_path)])
+    assert info.value is bug and not isinstance(bug, UserError)
+    assert capsys.readouterr().err == ""
+
+
+def test_interrupt_exits_130(tmp_path, monkeypatch, capsys):
+    from shapley_nas_jax.analysis import plots
+
+    def interrupted(workdir):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plots, "plot_run", interrupted)
+    assert main(["shapley-nas", "plot", str(tmp_path)]) == 130
+    assert "rerun the same command to resume" in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_command():
+    done = subprocess.run([sys.executable, "-m", "shapley_nas_jax.cli", "query", "--help"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: shapley-nas query") and "--benchmark:" in done.stdout

@@ -14,9 +14,10 @@ import ml_collections
 import numpy as np
 import pytest
 
+from shapley_nas_jax.cli.info import info_command
+from shapley_nas_jax.cli.train import train_command
 from shapley_nas_jax.data import load_digits, normalize
 from shapley_nas_jax.errors import UserError, WorkdirConflictError
-from shapley_nas_jax.evaluation import commands
 from shapley_nas_jax.evaluation.complexity import (
     conv_madds,
     count_madds,
@@ -317,13 +318,13 @@ def test_resolve_genotype_accepts_names_strings_files_and_search_results(tmp_pat
 
 
 def test_info_command_prints_json(capsys):
-    assert commands.info_command(["info", "--genotype", "darts_v2", "--dataset", "imagenet", "--json"]) == 0
+    assert info_command(["info", "--genotype", "darts_v2", "--dataset", "imagenet", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["params_m"] == pytest.approx(4.72, abs=0.01) and out["madds_m"] == pytest.approx(529.9, abs=0.1)
-    assert commands.info_command(["info", "--genotype", NB201_ARCHS[0]]) == 0
+    assert info_command(["info", "--genotype", NB201_ARCHS[0]]) == 0
     assert "params:" in capsys.readouterr().out
     with pytest.raises(UserError, match="needs --genotype"):
-        commands.info_command(["info"])
+        info_command(["info"])
 
 
 # --------------------------------------------------------------------------------------------- training
@@ -421,6 +422,6 @@ def test_train_command_runs_the_config_with_overrides(trained, tmp_path, capsys)
     flags = [f"--config.{key}={value}" for key, value in TINY.items()]
     argv = ["train", f"--config={ROOT}/configs/train_demo.py", *flags, "--genotype", "darts_v2",
             "--workdir", str(tmp_path / "cli"), "--noprogress"]
-    assert commands.train_command(argv) == 0
+    assert train_command(argv) == 0
     out = capsys.readouterr().out
     assert f"test accuracy: {100 * results['test_accuracy']:.2f}%" in out and "params:" in out

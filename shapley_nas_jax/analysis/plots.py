@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 
 from shapley_nas_jax.analysis.correlation import NB201_EDGES, nb201_ops_from_arch, to_float_array
+from shapley_nas_jax.errors import InvalidInputError, PathNotFoundError
 
 PathLike = str | os.PathLike[str]
 
@@ -536,7 +537,7 @@ def _read_metrics(path: Path) -> list[dict[str, Any]]:
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{number} is not valid JSON ({err.msg})") from None
+                raise InvalidInputError(f"{path}:{number} is not valid JSON ({err.msg})") from None
     return records
 
 
@@ -566,10 +567,10 @@ def plot_run(workdir: PathLike) -> list[Path]:
     """
     workdir = Path(workdir)
     if not workdir.is_dir():
-        raise FileNotFoundError(f"run directory not found: {workdir}")
+        raise PathNotFoundError(f"run directory not found: {workdir}")
     metrics_path = workdir / "metrics.jsonl"
     if not metrics_path.is_file():
-        raise FileNotFoundError(f"no metrics.jsonl in {workdir}: nothing to plot (is this a search run's workdir?)")
+        raise PathNotFoundError(f"no metrics.jsonl in {workdir}: nothing to plot (is this a search run's workdir?)")
     records = _read_metrics(metrics_path)
     epoch_records = _epoch_records(records)
     results: dict[str, Any] = {}
@@ -579,7 +580,7 @@ def plot_run(workdir: PathLike) -> list[Path]:
     if not epoch_records:
         if results.get("genotype") is not None:
             return _plot_supernet_free_run(workdir / "plots", results)
-        raise ValueError(f"{metrics_path} holds no epoch records with alpha: nothing to plot")
+        raise InvalidInputError(f"{metrics_path} holds no epoch records with alpha: nothing to plot")
 
     final_weights = softmax(results["alpha"]) if results.get("alpha") is not None else _record_weights(epoch_records[-1])
     num_types = final_weights.shape[0]

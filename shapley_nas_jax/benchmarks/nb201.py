@@ -51,7 +51,7 @@ from shapley_nas_jax.analysis.correlation import (
     nb201_ops_from_arch,
     normalize_arch,
 )
-from shapley_nas_jax.errors import UserError
+from shapley_nas_jax.errors import InvalidInputError, PathNotFoundError, UnknownNameError, UserError
 
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16")
 """Dataset keys of every query result."""
@@ -95,7 +95,7 @@ class MissingDependencyError(UserError, ImportError):
     """An optional package is needed (an ImportError the CLI prints as one line)."""
 
 
-class UnknownArchError(KeyError):
+class UnknownArchError(UserError, KeyError):
     """The arch string is not in the benchmark (a KeyError whose message prints without quotes)."""
 
     def __str__(self) -> str:
@@ -104,9 +104,9 @@ class UnknownArchError(KeyError):
 
 def _check_key(dataset: str, metric: str) -> None:
     if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+        raise UnknownNameError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
     if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+        raise UnknownNameError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
 
 
 def _unknown_arch(arch_str: str) -> UnknownArchError:
@@ -178,7 +178,7 @@ class NB201Benchmark:
         _check_key(dataset, metric)
         column = self._column(dataset, metric)
         if column.size == 0 or not np.isfinite(column).any():
-            raise ValueError(f"the benchmark holds no {dataset} {metric} accuracies")
+            raise InvalidInputError(f"the benchmark holds no {dataset} {metric} accuracies")
         index = int(np.nanargmax(column))
         arch = next(a for i, a in enumerate(self.archs()) if i == index)
         return arch, self._lookup(arch)
@@ -220,14 +220,14 @@ class NB201Table(NB201Benchmark):
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
         if not self.path.is_file():
-            raise FileNotFoundError(f"NB201 table not found: {self.path}")
+            raise PathNotFoundError(f"NB201 table not found: {self.path}")
         with _open_text(self.path) as handle:
             reader = csv.DictReader(handle)
             fields = reader.fieldnames or []
             needed = ["arch_str", *TABLE_COLUMNS.values()]
             missing = [c for c in needed if c not in fields]
             if missing:
-                raise ValueError(f"NB201 table {self.path} lacks column(s) {', '.join(missing)}")
+                raise InvalidInputError(f"NB201 table {self.path} lacks column(s) {', '.join(missing)}")
             archs: list[str] = []
             rows: list[list[float]] = []
             index: dict[str, int] = {}
@@ -264,7 +264,7 @@ class NB201Table(NB201Benchmark):
         _check_key(dataset, metric)
         column = self._column(dataset, metric)
         if column.size == 0 or not np.isfinite(column).any():
-            raise ValueError(f"the benchmark holds no {dataset} {metric} accuracies")
+            raise InvalidInputError(f"the benchmark holds no {dataset} {metric} accuracies")
         arch = self._archs[int(np.nanargmax(column))]
         return arch, self._lookup(arch)
 
@@ -286,7 +286,7 @@ class NatsBenchAPI(NB201Benchmark):
     def __init__(self, path_or_api: Any = None):
         if path_or_api is None or isinstance(path_or_api, (str, os.PathLike)):
             if path_or_api is not None and not Path(path_or_api).exists():
-                raise FileNotFoundError(f"NATS-Bench file not found: {path_or_api}")
+                raise PathNotFoundError(f"NATS-Bench file not found: {path_or_api}")
             try:
                 from nats_bench import create  # type: ignore[import-not-found]
             except ImportError:
@@ -349,7 +349,7 @@ def load_benchmark(path: Any) -> NB201Benchmark:
     if isinstance(path, NB201Benchmark):
         return path
     if isinstance(path, (str, os.PathLike)) and not Path(path).exists():
-        raise FileNotFoundError(f"NB201 benchmark not found: {path}")
+        raise PathNotFoundError(f"NB201 benchmark not found: {path}")
     if _is_table_path(path):
         return NB201Table(path)
     return NatsBenchAPI(path)

@@ -55,6 +55,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from PIL import Image
 
+from shapley_nas_jax.errors import UserError
+
 __all__ = [
     "DataError",
     "DatasetNotPreparedError",
@@ -76,7 +78,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 IN_MEMORY_LIMIT_BYTES = 512 * 2**20
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A dataset cannot be loaded or used as asked; the message says why in one line."""
 
 
@@ -708,4 +710,4 @@ def load_dataset(name: str, split: str = "train", data_dir=None, image_size=None
         return load_tfds(name[len("tfds:") :], split, data_dir, image_size, **kwargs)
     if name in _TFDS_SPECS:
         return load_tfds(name, split, data_dir, image_size, **kwargs)
-    raise ValueError(f"unknown dataset {name!r}; known: {', '.join(KNOWN_DATASETS)}")
+    raise DataError(f"unknown dataset {name!r}; known: {', '.join(KNOWN_DATASETS)}")

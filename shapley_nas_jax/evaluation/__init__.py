@@ -2,10 +2,10 @@
 
 * :mod:`.networks`: ``NetworkCIFAR``, ``NetworkImageNet``, ``NB201Network`` and ``build_network``;
 * :mod:`.complexity`: parameter counts and multiply-adds from shapes (``genotype_complexity``);
-* :mod:`.train`: ``run_training(config, genotype, workdir)`` and the training config schema;
-* :mod:`.commands`: the ``shapley-nas train`` and ``shapley-nas info`` subcommands.
+* :mod:`.train`: ``run_training(config, genotype, workdir)`` and the training config schema.
 
-Names are imported lazily, so the CLI can import :mod:`.commands` without loading JAX.
+The ``shapley-nas train`` and ``shapley-nas info`` subcommands live in :mod:`shapley_nas_jax.cli`. Names are
+imported lazily, so importing this package does not load JAX.
 """
 
 import importlib
@@ -29,8 +29,6 @@ _EXPORTS = {
     "base_train_config": "train",
     "resolve_genotype": "train",
     "run_training": "train",
-    "info_command": "commands",
-    "train_command": "commands",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+
+from shapley_nas_jax.errors import UnknownNameError
 from shapley_nas_jax.evaluation.networks import AUX_HEAD, build_network
 
 # Evaluation input of each dataset family: (H, W, C_in), classes.
@@ -124,7 +126,7 @@ def genotype_complexity(genotype, dataset: str = "cifar10", *, channels: int | N
     from shapley_nas_jax.genotypes import NB201Genotype
 
     if dataset not in DATASET_INPUTS:
-        raise ValueError(f"unknown dataset {dataset!r} for complexity; choose one of {', '.join(DATASET_INPUTS)}")
+        raise UnknownNameError(f"unknown dataset {dataset!r} for complexity; choose one of {', '.join(DATASET_INPUTS)}")
     image_shape, num_classes = DATASET_INPUTS[dataset]
     if isinstance(genotype, NB201Genotype):
         network = "nb201"

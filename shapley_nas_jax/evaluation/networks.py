@@ -21,6 +21,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+
+from shapley_nas_jax.errors import InvalidInputError, UnknownNameError
 from shapley_nas_jax.genotypes import DartsGenotype, NB201Genotype
 from shapley_nas_jax.models.supernet import ResNetBasicBlock
 from shapley_nas_jax.ops import primitives as P
@@ -260,10 +262,10 @@ def build_network(genotype: DartsGenotype | NB201Genotype, network: str = "auto"
     if network == "auto":
         network = "nb201" if is_nb201 else "cifar"
     if network not in NETWORKS:
-        raise ValueError(f"unknown network {network!r}; choose one of auto, {', '.join(NETWORKS)}")
+        raise UnknownNameError(f"unknown network {network!r}; choose one of auto, {', '.join(NETWORKS)}")
     if is_nb201 != (network == "nb201"):
         family = "an NB201 arch string" if is_nb201 else "a DARTS genotype"
-        raise ValueError(f"network {network!r} cannot be built from {family}; "
+        raise InvalidInputError(f"network {network!r} cannot be built from {family}; "
                          f"use {'nb201' if is_nb201 else 'cifar or imagenet'}")
     if network == "nb201":
         return NB201Network(genotype, C=channels or 16, N=cells_per_stage or 5, num_classes=num_classes, classifier_init=classifier_init)

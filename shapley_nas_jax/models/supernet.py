@@ -19,6 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+
+from shapley_nas_jax.errors import UnknownNameError
 from shapley_nas_jax.ops import primitives as P
 from shapley_nas_jax.ops.layers import (
     BatchNorm,
@@ -430,7 +432,7 @@ class DartsSupernet(nn.Module):
             s0, s1 = imagenet_stem(x, C, train)
             reduction_prev = True
         else:
-            raise ValueError(f"unknown stem {self.stem!r}; expected 'cifar' or 'imagenet'")
+            raise UnknownNameError(f"unknown stem {self.stem!r}; expected 'cifar' or 'imagenet'")
         return s0, s1, reduction_prev
 
 
@@ -536,7 +538,7 @@ def build_supernet(space: SearchSpace | str, **options: Any) -> nn.Module:
     for key, val in options.items():
         field = OPTION_ALIASES.get(key, key)
         if field not in known:
-            raise ValueError(f"unknown supernet option {key!r}; known: {', '.join(sorted(known | set(OPTION_ALIASES)))}")
+            raise UnknownNameError(f"unknown supernet option {key!r}; known: {', '.join(sorted(known | set(OPTION_ALIASES)))}")
         if field in _fields(cls):
             if field in kwargs and kwargs[field] != val:
                 raise ValueError(f"supernet option {field!r} given twice with different values")

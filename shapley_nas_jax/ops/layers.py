@@ -18,6 +18,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+
+from shapley_nas_jax.errors import UnknownNameError
 from shapley_nas_jax.ops import primitives as P
 
 # PyTorch BatchNorm2d(momentum=0.1, eps=1e-5) == flax momentum 0.9.
@@ -47,7 +49,7 @@ def classifier(x, num_classes: int, init: str = "flax", name: str = "classifier"
     Call it inside a compact module; the parameters are ``<name>/kernel [F, K]`` and ``<name>/bias [K]``
     whichever the init."""
     if init not in CLASSIFIER_INITS:
-        raise ValueError(f"classifier init {init!r} is not valid; choose one of {', '.join(CLASSIFIER_INITS)}")
+        raise UnknownNameError(f"classifier init {init!r} is not valid; choose one of {', '.join(CLASSIFIER_INITS)}")
     if init == "flax":
         return nn.Dense(num_classes, name=name)(x)
     uniform = torch_default_init(x.shape[-1])
@@ -292,7 +294,7 @@ def make_op(name: str, C: int, stride: int = 1, affine: bool = False, module_nam
     try:
         builder = _OPS[name]
     except KeyError:
-        raise ValueError(f"unknown op {name!r}; known ops: {', '.join(known_ops())}") from None
+        raise UnknownNameError(f"unknown op {name!r}; known ops: {', '.join(known_ops())}") from None
     return builder(C, stride, affine, name=module_name, **options)
 
 

@@ -31,6 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+
+from shapley_nas_jax.errors import UnknownNameError
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
 
@@ -440,7 +442,7 @@ def set_formulation(name: str) -> None:
     ``"auto"`` (the default: the per-backend choice in ``AUTO_BY_BACKEND``)."""
     global _active
     if name != "auto" and name not in _FORMULATIONS:
-        raise ValueError(f"unknown formulation {name!r}; known: {sorted(_FORMULATIONS) + ['auto']}")
+        raise UnknownNameError(f"unknown formulation {name!r}; known: {sorted(_FORMULATIONS) + ['auto']}")
     _active = _Active(name)
 
 

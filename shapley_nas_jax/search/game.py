@@ -13,6 +13,8 @@ from typing import Callable
 import jax.numpy as jnp
 import numpy as np
 
+
+from shapley_nas_jax.errors import ConfigError
 from shapley_nas_jax.shapley import StagedGame
 from shapley_nas_jax.spaces import SearchSpace
 
@@ -28,7 +30,7 @@ def player_positions(space: SearchSpace, players: str = "all", exclude=("none",)
     mask = np.array(space.player_mask(exclude=exclude), dtype=bool)
     if players != "all":
         if players not in space.cell_types:
-            raise ValueError(f"shapley.players={players!r} is not a cell type of space {space.name!r}; "
+            raise ConfigError(f"shapley.players={players!r} is not a cell type of space {space.name!r}; "
                              f"choose 'all' or one of {', '.join(space.cell_types)}")
         keep = np.array([c == players for c in space.cell_types])
         mask &= keep[:, None, None]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+
+from shapley_nas_jax.errors import UnknownNameError
 from shapley_nas_jax.spaces.base import (
     EdgeOps,
     SearchSpace,
@@ -37,7 +39,7 @@ def get_space(name: str) -> SearchSpace:
     try:
         factory = _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown search space {name!r}; known spaces: {', '.join(list_spaces())}") from None
+        raise UnknownNameError(f"unknown search space {name!r}; known spaces: {', '.join(list_spaces())}") from None
     return factory()
 
 
