@@ -6,12 +6,13 @@ This is the only module that talks to orbax, so an orbax API change touches one 
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+
+from shapley_nas_jax.runs import absolute_path
 
 
 class Checkpointer:
@@ -25,7 +26,7 @@ class Checkpointer:
     def __init__(self, directory: str, keep: int = 3):
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False, create=True)
         self._manager = ocp.CheckpointManager(
-            os.path.abspath(directory), options=options,
+            absolute_path(directory), options=options,  # a local path made absolute, or a gs:// URL
             item_handlers={"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()},
         )
 

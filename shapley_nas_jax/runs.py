@@ -9,6 +9,9 @@ Layout of a workdir:
     checkpoints/       orbax checkpoints of the whole search state
     results.json       the found genotype, alpha, last Shapley values, config (written at the end)
     plots/             figures written by ``shapley-nas plot``
+
+The workdir may be a local path or a URL ``etils.epath`` opens (``gs://bucket/run``). On several hosts only
+process 0 writes these files; every process reads them and calls orbax for the checkpoints.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from typing import Any, Iterable
 
 import jax
 import ml_collections
+from etils import epath
 
-from shapley_nas_jax.errors import WorkdirConflictError
+from shapley_nas_jax.errors import UserError, WorkdirConflictError
 
 _VERSIONED_PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "chex", "numpy", "ml-collections",
                        "tensorflow-datasets", "shapley-nas-jax")
@@ -70,14 +74,31 @@ def config_differences(old: dict, new: dict, defaults: dict | None = None) -> li
             and not (k not in flat_old and k in flat_defaults and flat_new.get(k) == flat_defaults[k])]
 
 
-class RunDir:
-    """Reads and writes the files of one run's workdir."""
+def is_url(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names an object store location such as ``gs://bucket/run`` rather than a local path."""
+    return "://" in os.fspath(path)
 
-    def __init__(self, workdir: str):
-        self.path = os.path.abspath(workdir)
+
+def absolute_path(path: str | os.PathLike) -> epath.Path:
+    """``path`` as an ``etils.epath.Path``: a local path made absolute, a URL (``gs://bucket/run``) kept as is."""
+    return epath.Path(path) if is_url(path) else epath.Path(os.path.abspath(path))
+
+
+def is_writer() -> bool:
+    """Whether this process writes the workdir's logs and JSON files: process 0 only (every process computes
+    the same values; checkpoints are orbax's business, which all processes call)."""
+    return jax.process_index() == 0
+
+
+class RunDir:
+    """Reads and writes the files of one run's workdir (a local path or a URL that ``etils.epath`` opens)."""
+
+    def __init__(self, workdir: str | os.PathLike):
+        self.root = absolute_path(workdir)
+        self.path = os.fspath(self.root)
 
     def file(self, name: str) -> str:
-        return os.path.join(self.path, name)
+        return os.fspath(self.root / name)
 
     @property
     def checkpoint_dir(self) -> str:
@@ -86,12 +107,14 @@ class RunDir:
     def prepare(self, config: ml_collections.ConfigDict, defaults: ml_collections.ConfigDict | None = None) -> None:
         """Create the workdir, or check that an existing one was started with the same config (keys added to
         the schema since then count as equal where they hold their ``defaults`` value)."""
-        os.makedirs(self.path, exist_ok=True)
+        if is_writer():
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise UserError(f"cannot create workdir {self.path}: {error}; pass a writable --workdir") from None
         resolved = json.loads(config.to_json_best_effort())
-        config_path = self.file("config.json")
-        if os.path.exists(config_path):
-            with open(config_path) as f:
-                saved = json.load(f)
+        if (self.root / "config.json").exists():
+            saved = self.read_json("config.json")
             diffs = config_differences(saved, resolved,
                                        None if defaults is None else json.loads(defaults.to_json_best_effort()))
             if diffs:
@@ -104,26 +127,29 @@ class RunDir:
         self.write_json("environment.json", environment(config.seed))
 
     def write_json(self, name: str, payload: Any) -> None:
-        tmp = self.file(name + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump(payload, f, indent=1)
-        os.replace(tmp, self.file(name))
+        if not is_writer():
+            return
+        tmp = self.root / (name + ".tmp")
+        tmp.write_text(json.dumps(payload, indent=1))
+        tmp.replace(self.root / name)  # a reader never sees half a file
 
     def read_json(self, name: str) -> Any:
-        with open(self.file(name)) as f:
-            return json.load(f)
+        return json.loads((self.root / name).read_text())
 
 
 class MetricsLog:
     """Appends JSON records to metrics.jsonl (and scalars to TensorBoard when tensorboardX is installed).
 
     On resume, `truncate_after(step)` drops records written after the restored checkpoint, so the log of
-    a resumed run equals that of an uninterrupted one.
+    a resumed run equals that of an uninterrupted one. Only process 0 writes.
     """
 
     def __init__(self, rundir: RunDir):
-        self.path = rundir.file("metrics.jsonl")
+        self._file = rundir.root / "metrics.jsonl"
+        self.path = os.fspath(self._file)
         self._tb = None
+        if not is_writer():
+            return
         try:
             from tensorboardX import SummaryWriter  # optional
 
@@ -132,21 +158,27 @@ class MetricsLog:
             pass
 
     def records(self) -> list[dict]:
-        if not os.path.exists(self.path):
+        if not self._file.exists():
             return []
-        with open(self.path) as f:
-            return [json.loads(line) for line in f if line.strip()]
+        return [json.loads(line) for line in self._file.read_text().splitlines() if line.strip()]
 
     def truncate_after(self, step: int, alpha_updates: int) -> None:
         """Drop records of points after (step, alpha_updates)."""
+        if not is_writer():
+            return
         # Every record is written just before the checkpoint of the same (step, alpha_updates) point.
         kept = [r for r in self.records() if (r.get("step", 0), r.get("alpha_updates", 0)) <= (step, alpha_updates)]
-        with open(self.path, "w") as f:
-            f.writelines(json.dumps(r) + "\n" for r in kept)
+        self._file.write_text("".join(json.dumps(r) + "\n" for r in kept))
 
     def write(self, record: dict, scalars: Iterable[str] = ()) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        if not is_writer():
+            return
+        line = json.dumps(record) + "\n"
+        if is_url(self.path):  # object stores (gs://, s3://) cannot append: rewrite the whole log
+            self._file.write_text((self._file.read_text() if self._file.exists() else "") + line)
+        else:
+            with self._file.open("a") as f:
+                f.write(line)
         if self._tb is not None:
             for key in scalars:
                 if record.get(key) is not None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from etils import epath
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 
@@ -35,9 +36,10 @@ def _save(fig: Figure, path: PathLike | None) -> None:
     """Write ``fig`` as PNG to ``path`` (parent folders created) when a path is given."""
     if path is None:
         return
-    path = Path(path)
+    path = epath.Path(path)  # a local path or a URL such as gs://bucket/run/plots/x.png
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=_DPI, bbox_inches="tight", format="png")
+    with path.open("wb") as f:
+        fig.savefig(f, dpi=_DPI, bbox_inches="tight", format="png")
 
 
 def softmax(x: Any, axis: int = -1) -> np.ndarray:
@@ -426,9 +428,13 @@ def plot_cell(
         use_graphviz = shutil.which("dot") is not None
     if use_graphviz:
         with tempfile.TemporaryDirectory() as tmp:
-            png_path = Path(path) if path is not None else Path(tmp) / "cell.png"
-            png_path.parent.mkdir(parents=True, exist_ok=True)
+            png_path = Path(tmp) / "cell.png"  # graphviz writes local files; copied to ``path`` below
             if _render_dot(_dot_source(cells, title), png_path):
+                if path is not None:
+                    target = epath.Path(path)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(png_path.read_bytes())
+                    target.with_suffix(".dot").write_text(png_path.with_suffix(".dot").read_text())
                 from matplotlib.image import imread
 
                 image = imread(str(png_path))
@@ -516,7 +522,7 @@ def plot_search_history(history: Sequence[Mapping[str, Any]], path: PathLike | N
     return fig
 
 
-def _plot_supernet_free_run(out_dir: Path, results: Mapping[str, Any]) -> list[Path]:
+def _plot_supernet_free_run(out_dir: epath.Path, results: Mapping[str, Any]) -> list[epath.Path]:
     """Figures of a run without alpha (random search): its cell and, if recorded, its history."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "cell.png"]
@@ -527,9 +533,9 @@ def _plot_supernet_free_run(out_dir: Path, results: Mapping[str, Any]) -> list[P
     return written
 
 
-def _read_metrics(path: Path) -> list[dict[str, Any]]:
+def _read_metrics(path: epath.Path) -> list[dict[str, Any]]:
     records = []
-    with open(path, encoding="utf-8") as handle:
+    with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             line = line.strip()
             if not line:
@@ -541,7 +547,7 @@ def _read_metrics(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def plot_run(workdir: PathLike) -> list[Path]:
+def plot_run(workdir: PathLike) -> list[epath.Path]:
     """Write every figure of a search run as PNG into ``<workdir>/plots/``.
 
     Reads ``<workdir>/metrics.jsonl`` (one JSON object per line; epoch records carry ``alpha``,
@@ -565,7 +571,11 @@ def plot_run(workdir: PathLike) -> list[Path]:
       FileNotFoundError: the workdir or its metrics.jsonl is missing.
       ValueError: metrics.jsonl holds no epoch records with alpha and results.json no genotype.
     """
-    workdir = Path(workdir)
+    from shapley_nas_jax.runs import is_writer
+
+    if not is_writer():
+        return []  # on several hosts, process 0 draws the figures
+    workdir = epath.Path(workdir)  # a local path or a URL such as gs://bucket/run
     if not workdir.is_dir():
         raise PathNotFoundError(f"run directory not found: {workdir}")
     metrics_path = workdir / "metrics.jsonl"
@@ -593,7 +603,7 @@ def plot_run(workdir: PathLike) -> list[Path]:
 
     out_dir = workdir / "plots"
     out_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
+    written: list[epath.Path] = []
 
     for t in range(num_types):
         name = str(cell_types[t]) if t < len(cell_types) else f"cell{t}"

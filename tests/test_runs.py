@@ -1,0 +1,102 @@
+"""A run's files go through etils.epath (so a gs:// workdir is written where it says) and only process 0
+writes them."""
+
+import contextlib
+import json
+import os
+
+import jax
+import ml_collections
+import pytest
+from etils import epath
+from etils.epath import gpath, testing
+
+from shapley_nas_jax.errors import WorkdirConflictError
+from shapley_nas_jax.runs import MetricsLog, RunDir, absolute_path
+
+
+def small_config(seed=0):
+    return ml_collections.ConfigDict({"seed": seed, "train": {"learning_rate": 0.025}})
+
+
+@contextlib.contextmanager
+def fake_bucket(root):
+    """gs://bucket/... is read and written under ``root/bucket/...`` (etils.epath's own filesystem mock)."""
+    def local(path):
+        text = os.fspath(path)
+        if text.startswith(str(root)):  # the backend's own nested calls (replace asks isdir) are mapped already
+            return text
+        assert text.startswith("gs://"), text  # every file access goes through the gs:// path
+        return os.path.join(root, text[len("gs://"):])
+
+    def one(original, path, *args, **kwargs):
+        return original(local(path), *args, **kwargs)
+
+    def two(original, path, dst, *args, **kwargs):
+        return original(local(path), local(dst), *args, **kwargs)
+
+    with testing.mock_epath(open=one, exists=one, isdir=one, makedirs=one, mkdir=one, remove=one, stat=one,
+                            listdir=one, rename=two, replace=two), \
+            pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gpath, "_is_tf_installed", lambda: False, raising=False)  # keep gs:// on the mocked backend
+        yield
+
+
+def test_a_run_is_written_to_a_gs_workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where a local write to "gs://..." would land
+    with fake_bucket(tmp_path):
+        rundir = RunDir("gs://bucket/runs/demo")
+        assert rundir.path == "gs://bucket/runs/demo"  # not mangled into <cwd>/gs:/bucket/...
+        assert rundir.checkpoint_dir == "gs://bucket/runs/demo/checkpoints"
+        rundir.prepare(small_config())
+        log = MetricsLog(rundir)
+        for step in (1, 2, 3):
+            log.write({"kind": "epoch", "step": step, "alpha_updates": step})
+        log.truncate_after(2, 2)
+        log.write({"kind": "epoch", "step": 3, "alpha_updates": 3, "resumed": True})
+        rundir.write_json("results.json", {"genotype": "g"})
+        assert rundir.read_json("results.json") == {"genotype": "g"}
+        assert [r["step"] for r in log.records()] == [1, 2, 3] and log.records()[-1]["resumed"]
+        RunDir("gs://bucket/runs/demo").prepare(small_config())  # the same config resumes
+        with pytest.raises(WorkdirConflictError, match="gs://bucket/runs/demo holds a run with a different config"):
+            RunDir("gs://bucket/runs/demo").prepare(small_config(seed=1))
+
+    run = tmp_path / "bucket" / "runs" / "demo"
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "environment.json", "metrics.jsonl",
+                                                     "results.json"]
+    assert json.loads((run / "config.json").read_text())["seed"] == 0
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1, 2, 3]
+    assert not (tmp_path / "gs:").exists()
+
+
+def test_local_workdirs_are_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert RunDir("runs/x").path == str(tmp_path / "runs" / "x")
+    assert absolute_path("gs://bucket/a/../b") == epath.Path("gs://bucket/a/../b")
+
+
+def test_only_process_0_writes(tmp_path, monkeypatch):
+    monkeypatch.setattr(jax, "process_index", lambda: 1)
+    rundir = RunDir(tmp_path / "run")
+    rundir.prepare(small_config())
+    log = MetricsLog(rundir)
+    log.write({"kind": "epoch", "step": 1})
+    log.truncate_after(0, 0)
+    rundir.write_json("results.json", {"genotype": "g"})
+    assert not (tmp_path / "run").exists()
+
+    monkeypatch.setattr(jax, "process_index", lambda: 0)
+    rundir.prepare(small_config())  # process 0 writes; the others then read what it wrote
+    monkeypatch.setattr(jax, "process_index", lambda: 1)
+    with pytest.raises(WorkdirConflictError):
+        rundir.prepare(small_config(seed=1))
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "environment.json"]
+
+
+def test_plots_are_drawn_by_process_0_only(tmp_path, monkeypatch):
+    from shapley_nas_jax.analysis import plots
+
+    monkeypatch.setattr(jax, "process_index", lambda: 1)
+    assert plots.plot_run(tmp_path / "no_such_run") == []
+    assert list(tmp_path.iterdir()) == []
