@@ -99,3 +99,10 @@ def test_python_dash_m_runs_the_command():
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: shapley-nas query") and "--benchmark:" in done.stdout
+
+
+def test_a_bug_in_a_config_file_keeps_its_traceback(tmp_path):
+    config = tmp_path / "broken.py"
+    config.write_text("def get_config():\n    return {}['learning_rate']\n")
+    with pytest.raises(KeyError, match="learning_rate"):
+        main(["shapley-nas", "search", f"--config={config}", "--config.seed=1"])

@@ -57,7 +57,10 @@ def parse_flags(argv: list[str], define: Callable[[flags.FlagValues], None],
     except flags.Error as error:
         raise UsageError(one_line(error)) from None
     except (AttributeError, KeyError) as error:  # ml_collections' answer to an override of an unknown key
-        raise UsageError(_unknown_config_key(error)) from None
+        message = _unknown_config_key(error, argv)
+        if message is None:
+            raise  # not about an override: a bug (in the config file or here) keeps its traceback
+        raise UsageError(message) from None
     return fv, positional
 
 
@@ -78,12 +81,18 @@ def help_text(usage: str, fv: flags.FlagValues) -> str:
     return "\n".join(lines)
 
 
-def _unknown_config_key(error: AttributeError | KeyError) -> str:
-    """ml_collections raises a KeyError (wrapped in an AttributeError for a nested key) whose message is
-    the quoted key and, when one is close, a "Did you mean" suggestion."""
+def _unknown_config_key(error: AttributeError | KeyError, argv: list[str]) -> str | None:
+    """The one-line message for an override of a key the config does not have, or None for other errors.
+
+    ml_collections raises a KeyError (wrapped in an AttributeError for a nested key) whose message is the
+    quoted key and, when one is close, a "Did you mean" suggestion.
+    """
     cause = error.args[0] if error.args and isinstance(error.args[0], BaseException) else error
-    key = str(cause.args[0]) if cause.args else str(cause)
-    return f"unknown config key {' '.join(key.split())}"
+    text = " ".join(str(cause.args[0] if cause.args else cause).split())
+    key = text.split("'")[1] if text.count("'") >= 2 else text
+    overridden = {part for arg in argv if arg.startswith("--config.")
+                  for part in arg[len("--config."):].split("=", 1)[0].split(".")}
+    return f"unknown config key {text}" if key in overridden else None
 
 
 def one_line(error: BaseException) -> str:
