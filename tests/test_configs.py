@@ -31,6 +31,13 @@ def _docstring(name: str) -> str:
     return ast.get_docstring(ast.parse(pathlib.Path(_path(name)).read_text())) or ""
 
 
+def _parse_config_flag(value: str):
+    fv = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", None, "config file", flag_values=fv)
+    fv(["prog", f"--config={value}"])
+    return fv.config
+
+
 @pytest.fixture
 def configs_package(monkeypatch):
     """shapley_nas_jax.configs from this tree's configs/, as an install maps it (pyproject's package-dir)."""
@@ -47,12 +54,15 @@ def configs_package(monkeypatch):
 
 
 @pytest.mark.parametrize("name,arg", EXPERIMENTS, ids=[f"{n}:{a}" if a else n for n, a in EXPERIMENTS])
-def test_every_config_file_loads_by_path_and_validates(name, arg):
+def test_every_config_file_loads_by_path_and_validates(name, arg, monkeypatch):
     config = config_lib.load_config_file(_path(name), arg)
     if name.startswith("train_"):
         validate_train_config(config)
     else:
         config_lib.validate(config)
+    # as the CLI loads it from the repository root (a config building on another finds it beside itself)
+    monkeypatch.chdir(ROOT)
+    assert _parse_config_flag(f"configs/{name}.py" + (f":{arg}" if arg else "")).to_dict() == config.to_dict()
 
 
 def test_every_experiment_config_loads_as_a_module_of_the_installed_package_and_validates(configs_package):
@@ -86,14 +96,10 @@ def test_robust_darts_takes_space_and_dataset_and_refuses_anything_else_in_one_l
         config_lib.load_config_file(_path("robust_darts"))
     assert "\n" not in str(error.value)
     # --config path:arg (ml_collections would wrap a ValueError in a traceback; the UserError comes through as is)
-    fv = flags.FlagValues()
-    config_flags.DEFINE_config_file("config", None, "config file", flag_values=fv)
-    fv(["prog", f"--config={_path('robust_darts')}:s3,cifar100"])
-    assert (fv.config.space, fv.config.data.name) == ("s3", "cifar100")
-    fv = flags.FlagValues()
-    config_flags.DEFINE_config_file("config", None, "config file", flag_values=fv)
+    config = _parse_config_flag(f"{_path('robust_darts')}:s3,cifar100")
+    assert (config.space, config.data.name) == ("s3", "cifar100")
     with pytest.raises(UserError, match=r"^configs/robust_darts.py:s3,mnist is not a RobustDARTS experiment"):
-        fv(["prog", f"--config={_path('robust_darts')}:s3,mnist"])
+        _parse_config_flag(f"{_path('robust_darts')}:s3,mnist")
 
 
 @pytest.mark.parametrize("space", ["s1", "s2", "s3", "s4"])
