@@ -14,8 +14,16 @@ never-zeroed gradient counts in the clipped norm), `shapley.bn_mode=reference_ci
 previous epoch), `model.init=torch` (nn.Linear classifier).
 """
 
-from shapley_nas_jax.config import reference_cifar10_config
+from shapley_nas_jax.config import base_config
 
 
 def get_config():
-    return reference_cifar10_config()
+    c = base_config()  # the defaults are the reference code's search
+    c.data.name = "cifar10"
+    c.data.split_order = "ordered"  # the first half of the training set trains the weights, the second scores
+    c.data.drop_remainder = False  # the DataLoader keeps the last partial batch: 98 steps of 256 (the last 168)
+    c.train.lr_epoch_offset = 1  # scheduler.step() at the start of every epoch
+    c.train.clip_with_alpha_grad = True  # alpha.grad is never zeroed and counts in clip_grad_norm
+    c.shapley.bn_mode = "reference_cifar"  # the estimate inherits the BN mode of the last train() / infer()
+    c.model.init = "torch"  # the classifier is an nn.Linear
+    return c

@@ -4,14 +4,17 @@
 
 10% of the ImageNet training set trains the weights and 2.5% scores coalitions; the three-conv stride-2
 stem, batch 1024, lr 0.5 with a 5-epoch linear warm-up, alpha frozen for the first 25 of 50 epochs.
-Needs tfds `imagenet2012` prepared (manual download).
+Needs tfds `imagenet2012` prepared (manual download). The other settings are the reference CIFAR-10
+search's (``darts_cifar10_reference.py``).
 """
 
-from shapley_nas_jax.config import reference_cifar10_config
+import os
+
+from shapley_nas_jax.config import load_config_file
 
 
 def get_config():
-    c = reference_cifar10_config()
+    c = load_config_file(os.path.join(os.path.dirname(__file__), "darts_cifar10_reference.py"))
     c.data.name = "imagenet2012"
     c.data.image_size = 224
     c.data.train_fraction = 0.1

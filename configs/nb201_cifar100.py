@@ -4,11 +4,15 @@
         --config.search.benchmark=/path/to/nb201_table.csv.gz
 
 Pass an NB201 table or nats_bench file as search.benchmark to log the benchmark accuracy of the current
-genotype every epoch. Needs tfds `cifar100` prepared.
+genotype every epoch. Needs tfds `cifar100` prepared. The search settings are ``nb201_cifar10.py``'s.
 """
 
-from shapley_nas_jax.config import nb201_config
+import os
+
+from shapley_nas_jax.config import load_config_file
 
 
 def get_config():
-    return nb201_config("cifar100")
+    c = load_config_file(os.path.join(os.path.dirname(__file__), "nb201_cifar10.py"))
+    c.data.name = "cifar100"
+    return c

@@ -35,11 +35,13 @@ weight step). At these sizes the value accuracy stayed at 0.36-0.56 and chains t
 players (RESULTS.md).
 """
 
-from shapley_nas_jax.config import nb201_config
+import os
+
+from shapley_nas_jax.config import load_config_file
 
 
 def get_config(images: str | None = None):
-    c = nb201_config("cifar10")
+    c = load_config_file(os.path.join(os.path.dirname(__file__), "nb201_cifar10.py"))
     c.seed = 0
     if images:
         c.data.name = f"folder:{images}"

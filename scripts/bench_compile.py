@@ -25,8 +25,9 @@ import time
 import jax
 import jax.numpy as jnp
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from shapley_nas_jax.config import nb201_config, reference_cifar10_config  # noqa: E402
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, REPO)
+from shapley_nas_jax.config import load_config_file  # noqa: E402
 from shapley_nas_jax.hardware import machine_info  # noqa: E402
 from shapley_nas_jax.search.steps import SearchProgram  # noqa: E402
 from shapley_nas_jax.spaces import get_space  # noqa: E402
@@ -37,20 +38,12 @@ TRAIN_STEPS = ("train_step", "eval_step")
 
 def search_setup(name: str):
     """``(config, image_shape, num_classes)`` of a search setup."""
-    if name == "demo":
-        import importlib.util
-
-        from shapley_nas_jax.cli import default_config_path
-
-        spec = importlib.util.spec_from_file_location("demo_config", default_config_path("demo"))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module.get_config(), (8, 8, 3), 10
-    if name == "reference":
-        return reference_cifar10_config(), (32, 32, 3), 10
-    if name == "nb201":
-        return nb201_config("cifar10"), (32, 32, 3), 10
-    raise ValueError(f"unknown search setup {name!r}")
+    files = {"demo": ("demo.py", (8, 8, 3)), "reference": ("darts_cifar10_reference.py", (32, 32, 3)),
+             "nb201": ("nb201_cifar10.py", (32, 32, 3))}
+    if name not in files:
+        raise ValueError(f"unknown search setup {name!r}")
+    file, image_shape = files[name]
+    return load_config_file(os.path.join(REPO, "configs", file)), image_shape, 10
 
 
 def _batch(batch: int, image_shape, leading=()):

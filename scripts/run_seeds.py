@@ -2,7 +2,7 @@
 
     python scripts/run_seeds.py --config configs/nb201_cifar10.py --seeds 0,1,2,3 --workdir runs/nb201-c10 \
         --config.search.benchmark=../shared/data/nb201/nb201_200ep.csv.gz
-    python scripts/run_seeds.py --config configs/s2_cifar10.py --seeds 0,1,2,3 --workdir runs/s2-c10-darts \
+    python scripts/run_seeds.py --config configs/robust_darts.py:s2,cifar10 --seeds 0,1,2,3 --workdir runs/s2-c10-darts \
         --config.search.method=darts_1st --train-config configs/train_cifar10.py
 
 Seeds run one after another, each in ROOT/seed<k> (``config.seed = k``; everything else identical: same

@@ -1,11 +1,16 @@
 """The search config schema: every option, its default, and validation with one-line errors.
 
-Experiment files in ``configs/`` start from :func:`base_config` and override what they change, so the
+Experiment files in ``configs/`` hold the experiments' values: each starts from :func:`base_config` (or
+from another experiment file, loaded with :func:`load_config_file`) and overrides what it changes, so the
 set of keys is defined in one place and a mistyped ``--config.x.y=...`` override is refused by
 ml_collections before anything runs.
 """
 
 from __future__ import annotations
+
+import importlib.util
+import os
+import re
 
 import ml_collections
 
@@ -207,63 +212,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
                      f"train.batch_size={config.train.batch_size} is not divisible by mesh.devices={config.mesh.devices}")
 
 
-def reference_cifar10_config() -> ml_collections.ConfigDict:
-    """The original code's CIFAR-10 search (train_search.py + run/search_cifar10_shapley.sh)."""
-    c = base_config()
-    c.data.name = "cifar10"
-    c.data.split_order = "ordered"  # the first half of the training set trains the weights, the second scores
-    c.data.drop_remainder = False  # the DataLoader keeps the last partial batch: 98 steps of 256 (the last 168)
-    c.train.lr_epoch_offset = 1  # scheduler.step() at the start of every epoch
-    c.train.clip_with_alpha_grad = True  # alpha.grad is never zeroed and counts in clip_grad_norm
-    c.shapley.bn_mode = "reference_cifar"  # the estimate inherits the BN mode of the last train() / infer()
-    c.model.init = "torch"  # the classifier is an nn.Linear
-    return c
-
-
-def paper_cifar10_config() -> ml_collections.ConfigDict:
-    """The paper's equations (Sec. 3.3-3.4, 4.1): DARTS op set, mean aggregation, eqs. 6-7, 15 warm-up epochs."""
-    c = reference_cifar10_config()
-    c.space = "darts"
-    c.data.split_order = "random"  # the paper specifies neither the split's order nor the scheduler's
-    c.data.drop_remainder = True
-    c.train.lr_epoch_offset = 0
-    c.train.clip_with_alpha_grad = False
-    c.shapley.bn_mode = "running"
-    c.model.init = "flax"
-    c.search.warmup_epochs = 15
-    c.shapley.aggregate = "mean"
-    c.alpha_rule.name = "paper"
-    return c
-
-
-def nb201_config(dataset: str) -> ml_collections.ConfigDict:
-    """Shapley-NAS on the NAS-Bench-201 cell (16 channels, 5 cells per stage, no partial channels)."""
-    c = base_config()
-    c.space = "nb201"
-    c.data.name = dataset
-    c.model.partial_channels = 1
-    c.train.batch_size = 64
-    c.train.learning_rate = 0.025
-    c.train.learning_rate_min = 0.001
-    c.train.weight_decay = 5e-4
-    c.shapley.value_batch_size = 512
-    return c
-
-
-def robust_darts_config(space: str, dataset: str) -> ml_collections.ConfigDict:
-    """Shapley-NAS on a RobustDARTS stress space (Table 1): the reference search with another op table."""
-    c = base_config()
-    c.space = space
-    c.data.name = dataset
-    if dataset == "svhn_cropped":
-        c.data.flip = False  # flipped digits are different characters
-    return c
-
-
 def small_cpu_config(space: str) -> ml_collections.ConfigDict:
     """A search that runs in well under a minute on 2 CPU cores once compiled, for trying things out:
     8x8 digits, a 3-cell supernet with 4 channels, 3 epochs (1 warm-up), M=2 permutations of 64 images.
-    The examples start from it; its genotypes mean little."""
+    Not an experiment (those are the files in configs/) but the tiny base the examples and tests start
+    from; its genotypes mean little."""
     c = base_config()
     c.seed = 0
     c.space = space
@@ -282,3 +235,34 @@ def small_cpu_config(space: str) -> ml_collections.ConfigDict:
     c.shapley.value_batch_size = 64
     c.shapley.chunk_size = 16
     return c
+
+
+def load_config_file(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
+    """``get_config([arg])`` of a config file loaded by path, as ``--config path[:arg]`` loads it.
+
+    An experiment file building on another loads it beside itself:
+    ``load_config_file(os.path.join(os.path.dirname(__file__), "darts_cifar10_reference.py"))`` works from a
+    checkout, when the CLI loads the file by path, and from the installed package.
+    """
+    name = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(f"{name}_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config() if arg is None else module.get_config(arg)
+
+
+_ROBUST_DARTS_FILE = re.compile(r"s([1-4])_(cifar10|cifar100|svhn)\.py")
+
+
+def moved_config_hint(path: str) -> str | None:
+    """One line naming the replacement of a removed config file (``--config`` value, ``:arg`` allowed), else None.
+
+    The twelve ``s{1-4}_{cifar10,cifar100,svhn}.py`` files became ``robust_darts.py:<space>,<dataset>``.
+    """
+    file = path.split(":", 1)[0]
+    match = _ROBUST_DARTS_FILE.fullmatch(os.path.basename(file))
+    if match is None:
+        return None
+    replacement = f"{os.path.join(os.path.dirname(file), 'robust_darts.py')}:s{match[1]},{match[2]}"
+    return (f"config file {file} was replaced by one file for every RobustDARTS space and dataset: "
+            f"use --config {replacement}")

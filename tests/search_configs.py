@@ -1,9 +1,20 @@
-"""Tiny search configs shared by the search-loop tests (small enough for 2 CPU cores)."""
+"""Search configs shared by the tests: tiny ones for the search loop (small enough for 2 CPU cores) and the
+experiment files of configs/."""
 
-from shapley_nas_jax.config import small_cpu_config
+import os
+
+from shapley_nas_jax.config import load_config_file, small_cpu_config
+
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+
+
+def experiment_config(name: str, arg: str | None = None):
+    """The config of the experiment file configs/<name>.py (with ``:arg`` when ``arg`` is given)."""
+    return load_config_file(os.path.join(CONFIGS, f"{name}.py"), arg)
 
 
 def tiny_config(space: str = "s2", **overrides):
+    """small_cpu_config (the tiny base the examples also start from) made smaller still."""
     c = small_cpu_config(space)
     c.data.train_fraction = 0.3
     c.model.cells_per_stage = 1

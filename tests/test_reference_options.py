@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from search_configs import tiny_config
+from search_configs import experiment_config, tiny_config
 from shapley_nas_jax.value import bn_mode_at_epoch
 
 
@@ -194,12 +194,13 @@ def test_classifier_init_option_initialises_like_the_named_framework(init):
 
 
 def test_reference_config_initialises_the_classifier_like_torch_and_refuses_unknown_inits():
-    from shapley_nas_jax.config import paper_cifar10_config, reference_cifar10_config, validate
+    from shapley_nas_jax.config import validate
     from shapley_nas_jax.errors import ConfigError
     from shapley_nas_jax.search.steps import SearchProgram
     from shapley_nas_jax.spaces import get_space
 
-    assert reference_cifar10_config().model.init == "torch" and paper_cifar10_config().model.init == "flax"
+    assert (experiment_config("darts_cifar10_reference").model.init == "torch"
+            and experiment_config("darts_cifar10_paper").model.init == "flax")
     config = tiny_config(**{"model.init": "torch"})
     program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
                             steps_per_epoch=4)

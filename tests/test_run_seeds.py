@@ -144,7 +144,7 @@ def test_darts_space_summary_with_training_in_table1_layout(tmp_path, monkeypatc
     monkeypatch.setattr(run_seeds, "run_search", fake_search)
     monkeypatch.setattr(run_seeds, "run_training", fake_training)
     root = str(tmp_path / "runs")
-    summary = run_seeds.main(["run_seeds", f"--config={os.path.join(REPO, 'configs', 's2_cifar10.py')}",
+    summary = run_seeds.main(["run_seeds", f"--config={os.path.join(REPO, 'configs', 'robust_darts.py')}:s2,cifar10",
                               "--seeds=0,1", f"--workdir={root}", "--config.search.method=darts_1st",
                               f"--train-config={os.path.join(REPO, 'configs', 'train_demo.py')}",
                               "--train-config.train.epochs=1", "--noprogress"])

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from search_configs import tiny_config
+from search_configs import experiment_config, tiny_config
 from shapley_nas_jax.errors import ConfigError, SearchDivergedError, WorkdirConflictError
 from shapley_nas_jax.genotypes import parse_genotype
 from shapley_nas_jax.search import SearchInterrupted, arch_update_points, run_search
@@ -327,16 +327,16 @@ def test_model_remat_option_gives_the_same_weight_step():
 def test_reference_learning_rate_is_one_epoch_ahead_like_the_original_scheduler():
     """The original steps CosineAnnealingLR(T_max=50) at the start of every epoch: epoch e trains at
     0.05 (1 + cos(pi (e + 1) / 50)), so epoch 0 at about 0.0999 and epoch 49 at exactly the minimum, 0."""
-    from shapley_nas_jax.config import paper_cifar10_config, reference_cifar10_config
     from shapley_nas_jax.search.steps import learning_rate_schedule
 
-    reference = reference_cifar10_config()
+    reference = experiment_config("darts_cifar10_reference")
+    paper_config = experiment_config("darts_cifar10_paper")
     schedule = learning_rate_schedule(reference.train, steps_per_epoch=98)
     for epoch in (0, 1, 24, 48, 49):
         for step in (epoch * 98, epoch * 98 + 97):
             expected = 0.05 * (1 + np.cos(np.pi * (epoch + 1) / 50))
             np.testing.assert_allclose(float(schedule(jnp.int32(step))), expected, rtol=1e-5, atol=1e-7)
     assert float(schedule(jnp.int32(49 * 98))) == 0.0
-    paper = learning_rate_schedule(paper_cifar10_config().train, steps_per_epoch=98)  # no offset: epoch 0 at 0.1
+    paper = learning_rate_schedule(paper_config.train, steps_per_epoch=98)  # no offset: epoch 0 at 0.1
     np.testing.assert_allclose(float(paper(jnp.int32(0))), 0.1, rtol=1e-6)
-    assert reference.data.split_order == "ordered" and paper_cifar10_config().data.split_order == "random"
+    assert reference.data.split_order == "ordered" and paper_config.data.split_order == "random"
