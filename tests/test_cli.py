@@ -17,6 +17,8 @@ from shapley_nas_jax.errors import UsageError, UserError
     (["search", "--config.shapley.truncation=1.5"], "shapley.truncation=1.5 must lie in (0, 1]"),
     (["search", "--config.space=dartz"], "space='dartz' is not valid"),
     (["search", "--config=/no/such/config.py"], "config file /no/such/config.py not found"),
+    (["search", "--config=/no/such/config.py:s2"], "config file /no/such/config.py not found"),
+    (["search", "--config=configs/s2_svhn.py"], "use --config configs/robust_darts.py:s2,svhn"),
     (["search", "--no_such_flag"], "Unknown command line flag 'no_such_flag'"),
     (["train", "--config=/no/such/config.py"], "config file /no/such/config.py not found"),
     (["search", "--config.data.name=folder:/no/such/folder"], "image folder /no/such/folder does not exist"),
@@ -106,3 +108,22 @@ def test_a_bug_in_a_config_file_keeps_its_traceback(tmp_path):
     config.write_text("def get_config():\n    return {}['learning_rate']\n")
     with pytest.raises(KeyError, match="learning_rate"):
         main(["shapley-nas", "search", f"--config={config}", "--config.seed=1"])
+
+
+def test_a_config_argument_reaches_the_file_and_names_the_default_workdir(monkeypatch):
+    import os
+
+    import shapley_nas_jax.search
+
+    seen = {}
+
+    def fake_run_search(config, workdir, progress):
+        seen.update(config=config, workdir=workdir)
+        raise UsageError("stopped before searching")
+
+    monkeypatch.setattr(shapley_nas_jax.search, "run_search", fake_run_search)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    monkeypatch.chdir(repo)
+    assert main(["shapley-nas", "search", "--config=configs/robust_darts.py:s3,cifar100"]) == 2
+    assert seen["config"].space == "s3" and seen["config"].data.name == "cifar100"
+    assert seen["workdir"] == os.path.join("runs", f"robust_darts-s3-cifar100-seed{seen['config'].seed}")

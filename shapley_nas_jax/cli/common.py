@@ -7,6 +7,7 @@ from typing import Callable
 
 from absl import flags
 
+from shapley_nas_jax.config import moved_config_hint
 from shapley_nas_jax.errors import UsageError
 
 HELP_FLAGS = ("-h", "--help", "-help", "--helpshort", "--helpfull")
@@ -28,8 +29,12 @@ def check_config_file(argv: list[str]) -> None:
     for i, arg in enumerate(argv):
         path = arg.split("=", 1)[1] if arg.startswith("--config=") else (
             argv[i + 1] if arg == "--config" and i + 1 < len(argv) else None)
-        if path is not None and not os.path.isfile(path):
-            raise UsageError(f"config file {path} not found; pass one of the files in configs/ (e.g. configs/demo.py)")
+        if path is None:
+            continue
+        file = path.split(":", 1)[0]  # ml_collections' file.py:argument form
+        if not os.path.isfile(file):
+            raise UsageError(moved_config_hint(path)
+                             or f"config file {file} not found; pass one of the files in configs/ (e.g. configs/demo.py)")
 
 
 def _wants_help(argv: list[str]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from absl import flags
 from ml_collections import config_flags
@@ -27,7 +28,10 @@ def search_command(argv: list[str]) -> int:
 
     fv, _ = parse_flags(argv, define, USAGE)
     config = fv.config
-    config_name = os.path.splitext(os.path.basename(fv["config"].config_filename))[0]
+    config_file, _, config_arg = fv["config"].config_filename.partition(":")
+    config_name = os.path.splitext(os.path.basename(config_file))[0]
+    if config_arg:  # e.g. robust_darts.py:s2,cifar10 -> robust_darts-s2-cifar10
+        config_name += "-" + re.sub(r"[^A-Za-z0-9_.]+", "-", config_arg).strip("-")
     workdir = fv.workdir or os.path.join("runs", f"{config_name}-seed{config.seed}")
     result = run_search(config, workdir, progress=fv.progress)
     print(f"workdir: {result.workdir}")
