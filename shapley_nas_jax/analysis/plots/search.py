@@ -85,7 +85,8 @@ def plot_alpha_curves(
     names = op_labels(edge_ops, cell_type_index, edge, weights.shape[1])
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
-    _draw_alpha_curves(ax, record_epochs(epoch_records), weights, names, title or f"cell type {cell_type_index}, edge {edge}")
+    title = title or f"cell type {cell_type_index}, edge {edge}"
+    _draw_alpha_curves(ax, record_epochs(epoch_records), weights, names, title)
     ax.legend(fontsize=7, loc="best")
     save_png(fig, path)
     return fig
