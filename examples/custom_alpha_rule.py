@@ -8,7 +8,8 @@ the factory takes those two keywords (and ignores any others it may be given).
 
     python examples/custom_alpha_rule.py [--epochs 3] [--fast-compile]
 
-Prints a check of the rule on fixed Shapley values, then the found cell (``genotype: ...``).
+Prints a check of the rule on fixed Shapley values, then the found cell (``genotype: ...``); `main` returns
+them with alpha before the search and after each update, and the last Shapley values.
 """
 
 import jax
@@ -61,12 +62,18 @@ def main(argv=None):
     config = with_search_args(get_config(), args)
     print(f"first update equals step_size * sign(z-scored phi): {check_rule(config.alpha_rule.step_size)}")
     search = Search.from_config(config)  # validation accepts 'shapley_adam' because it is registered
-    alphas = []
-    state = search.run(callback=lambda event, s: alphas.append(np.array(s.alpha)) if event == "alpha_update" else None)
-    steps = [float(np.abs(b - a).max()) for a, b in zip(alphas, alphas[1:])]
+    state = search.init_state()
+    alphas = [np.array(state.alpha)]  # before the search, then after each update
+    state = search.run(state, callback=lambda event, s: alphas.append(np.array(s.alpha)) if event == "alpha_update"
+                       else None)
+    steps = [float(np.abs(b - a).max()) for a, b in zip(alphas[1:], alphas[2:])]
     print(f"alpha rule: {config.alpha_rule.name}, alpha updates: {int(state.alpha_updates)}")
     print(f"largest alpha change between updates: {max(steps, default=float('nan')):.3f}")
     print(f"genotype: {search.genotype(state)}")
+    return {"rule_check": check_rule(config.alpha_rule.step_size), "alpha_rule": config.alpha_rule.name,
+            "step_size": config.alpha_rule.step_size, "alpha_updates": int(state.alpha_updates),
+            "alphas": [a.tolist() for a in alphas], "shapley": np.asarray(state.shapley).tolist(),
+            "genotype": search.genotype(state).to_json()}
 
 
 if __name__ == "__main__":

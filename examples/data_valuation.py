@@ -8,7 +8,8 @@ Mislabelled points should come out with the lowest (negative) values.
 
     python examples/data_valuation.py [--permutations 200]
 
-Prints each point's exact and Monte-Carlo value and the line ``lowest-valued points: [...]``.
+Prints each point's exact and Monte-Carlo value and the line ``lowest-valued points: [...]``; `main` returns
+the training labels (flipped ones included) and both sets of values as lists.
 """
 
 import argparse
@@ -62,7 +63,10 @@ def main(argv=None):
         print(f"{i:5d} {int(y_train[i]):5d} {exact[i]:9.4f} {approx[i]:11.4f}{flag}")
     print(f"sum of exact values = {exact.sum():.4f} = accuracy(all) - 0.5 = {float(accuracy(jnp.ones(n))) - 0.5:.4f}")
     print(f"max |permutation - exact| = {np.abs(approx - exact).max():.4f}")
-    print(f"lowest-valued points: {sorted(np.argsort(exact)[:len(FLIPPED)].tolist())}")
+    lowest = sorted(np.argsort(exact)[:len(FLIPPED)].tolist())
+    print(f"lowest-valued points: {lowest}")
+    return {"labels": y_train.tolist(), "exact": exact.tolist(), "permutation": approx.tolist(),
+            "accuracy_all": float(accuracy(jnp.ones(n))), "lowest": lowest}
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ Registering it makes ``shapley.metric="latency_accuracy"`` valid in any config (
 
     python examples/latency_value.py [--epochs 3] [--budget 0.3] [--fast-compile]
 
-Prints the budget, the found cell (``genotype: ...``), its latency and the mean Shapley value per op.
+Prints the budget, the found cell (``genotype: ...``), its latency and the mean Shapley value per op; `main`
+returns them with the Shapley values and the op strengths the cell was derived from.
 """
 
 import jax.numpy as jnp
@@ -70,6 +71,11 @@ def main(argv=None):
     print(f"latency of the found cells: {cell_latency(genotype):.1f} ms (16 ops; all nor_conv_1x1: 16.0 ms)")
     for op in OP_LATENCY_MS:
         print(f"mean Shapley value of {op}: {phi[names == op].mean():+.5f}")
+    return {"full_latency_ms": float(LATENCY.sum()), "budget_ms": BUDGET_MS[0],
+            "alpha_updates": int(state.alpha_updates),
+            "genotype": genotype.to_json(), "cell_latency_ms": cell_latency(genotype), "shapley": phi.tolist(),
+            "mean_shapley": {op: float(phi[names == op].mean()) for op in OP_LATENCY_MS},
+            "op_strengths": search.op_strengths(state).tolist()}
 
 
 if __name__ == "__main__":

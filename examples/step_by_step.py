@@ -8,7 +8,8 @@ with the same alpha and genotype; ``Search.run()`` is the same loop, and the scr
 
     python examples/step_by_step.py [--epochs 3] [--fast-compile]
 
-Prints one line per Shapley update and per epoch, then ``hand-driven loop == Search.run(): True``.
+Prints one line per Shapley update and per epoch, then ``hand-driven loop == Search.run(): True``; `main`
+returns those numbers, both loops' alpha and the genotype.
 """
 
 import numpy as np
@@ -37,6 +38,7 @@ def main(argv=None):
     print(f"{search.total_steps} weight steps ({search.steps_per_epoch} per epoch), "
           f"Shapley updates before steps {search.update_points.tolist()}")
     state = search.init_state()
+    updates, epochs = [], []
     for step in range(search.total_steps):
         while int(state.alpha_updates) < search.updates_due(step):
             update = int(state.alpha_updates)
@@ -44,6 +46,8 @@ def main(argv=None):
             print(f"update {update} before step {step}: {int(metrics['num_evaluations'])} coalitions scored, "
                   f"full supernet value {float(metrics['full_value']):.3f}, "
                   f"largest |phi| {float(np.abs(state.shapley).max()):.4f}")
+            updates.append({"before_step": step, "num_evaluations": int(metrics["num_evaluations"]),
+                            "full_value": float(metrics["full_value"]), "shapley": np.asarray(state.shapley).tolist()})
         state = search.weight_step(state, search.train_batch(step))
         if (step + 1) % search.steps_per_epoch == 0:
             loss_sum, correct, count = (float(x) for x in state.epoch_sums)
@@ -51,6 +55,8 @@ def main(argv=None):
             skips = sum(op == "skip_connect" for cell in ("normal", "reduce") for op, _ in genotype.cell(cell))
             print(f"epoch {step // search.steps_per_epoch}: train loss {loss_sum / count:.3f}, "
                   f"accuracy {correct / count:.3f}, skip_connects in the cell: {skips}")
+            epochs.append({"loss": loss_sum / count, "accuracy": correct / count, "skip_connects": skips,
+                           "genotype": genotype.to_json()})
             state = search.end_epoch(state)
     state, _ = search.catch_up(state)  # updates due at the very end (none for the epoch cadence)
     hand_alpha, hand_genotype = np.asarray(state.alpha), search.genotype(state)
@@ -59,6 +65,9 @@ def main(argv=None):
     same = np.array_equal(np.asarray(again.alpha), hand_alpha) and search.genotype(again) == hand_genotype
     print(f"genotype: {hand_genotype}")
     print(f"hand-driven loop == Search.run(): {same}")
+    return {"update_points": search.update_points.tolist(), "updates": updates, "epochs": epochs,
+            "hand_alpha": hand_alpha.tolist(), "run_alpha": np.asarray(again.alpha).tolist(), "same": same,
+            "genotype": hand_genotype.to_json(), "steps_per_epoch": search.steps_per_epoch}
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ file for the command line:
     shapley-nas search --config examples/toy_space.py --workdir runs/toy2
     python examples/toy_space.py [--epochs 3] [--warmup 1] [--fast-compile]
 
-Prints the space, the found cell (``genotype: Genotype(...)``) and which ops it uses.
+Prints the space, the found cell (``genotype: Genotype(...)``) and which ops it uses; `main` also returns
+them, with the op strengths the cell was derived from.
 """
 
 from shapley_nas_jax import Search, get_space, register_op, register_space, uniform_darts_space
@@ -53,6 +54,8 @@ def main(argv=None):
     print(f"alpha updates: {int(state.alpha_updates)}")
     print(f"genotype: {genotype}")
     print(f"ops used: {used}")
+    return {"alpha_shape": list(space.alpha_shape), "alpha_updates": int(state.alpha_updates),
+            "genotype": genotype.to_json(), "ops_used": used, "op_strengths": search.op_strengths(state).tolist()}
 
 
 if __name__ == "__main__":

@@ -93,7 +93,8 @@ def correlate(workdir, benchmark, num_archs: int = 200, seed: int = 0, source: s
     return out
 
 
-def plot(result: dict, path: str | os.PathLike) -> None:
+def plot(result: dict, path: str | os.PathLike):
+    """One scatter per dataset of the result, written as PNG to ``path``; returns the Figure."""
     from matplotlib.figure import Figure
 
     datasets = list(result["datasets"])
@@ -109,6 +110,7 @@ def plot(result: dict, path: str | os.PathLike) -> None:
         ax.grid(alpha=0.3)
     fig.suptitle(f"operation strength vs accuracy, {len(r['archs'])} sampled archs")
     fig.savefig(path, dpi=120)
+    return fig
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -1,4 +1,4 @@
-"""Tests of the correlation analysis (analysis/correlation.py) and the plots (analysis/plots.py)."""
+"""Tests of the correlation analysis (analysis/correlation.py) and the plots (analysis/plots/)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 
 from shapley_nas_jax.analysis import plots
 from shapley_nas_jax.analysis.correlation import (
@@ -147,6 +149,30 @@ def make_records(num_cell_types: int, num_edges: int, num_ops: int, epochs: int 
     return records
 
 
+def line_data(ax) -> list[tuple[list, list]]:
+    """(x, y) of every line drawn on ``ax``."""
+    return [(list(line.get_xdata()), list(line.get_ydata())) for line in ax.get_lines()]
+
+
+def visible_axes(fig):
+    return [ax for ax in fig.axes if ax.get_visible()]
+
+
+def texts(ax) -> list[str]:
+    return [text.get_text() for text in ax.texts]
+
+
+def patches_of(ax, kind) -> list:
+    return [patch for patch in ax.patches if isinstance(patch, kind)]
+
+
+def epoch_softmax(records) -> np.ndarray:
+    """softmax(alpha) of every epoch record, recomputed here: ``[epochs, cell_types, edges, ops]``."""
+    alpha = np.asarray([r["alpha"] for r in records if r.get("kind") == "epoch"])
+    e = np.exp(alpha - alpha.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
 def test_plot_alpha_curves_and_grid(tmp_path):
     records = make_records(2, 14, 8)
     edge_ops = [[DARTS_OPS] * 14] * 2
@@ -156,21 +182,67 @@ def test_plot_alpha_curves_and_grid(tmp_path):
     assert len(lines) == 8
     expected = plots.softmax(np.asarray(records[-1]["alpha"]))[1, 0]
     assert np.allclose([line.get_ydata()[-1] for line in lines], expected)
-    plots.plot_alpha_grid(records, edge_ops, 0, "normal", path=tmp_path / "grid.png")
+    # one curve per op of cell type 1, edge 0: x = the epochs, y = softmax(alpha) at each epoch
+    weights = epoch_softmax(records)
+    ax = fig.axes[0]
+    assert len(fig.axes) == 1
+    assert ax.get_title() == "cell type 1, edge 0"
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("epoch", "softmax(alpha)")
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == DARTS_OPS
+    for op, (x, y) in enumerate(line_data(ax)):
+        assert x == [0, 1, 2, 3]
+        np.testing.assert_allclose(y, weights[:, 1, 0, op])
+
+    grid = plots.plot_alpha_grid(records, edge_ops, 0, "normal", path=tmp_path / "grid.png")
     assert_png(tmp_path / "grid.png")
+    # 14 edges on a 4x4 grid: 14 visible subplots of 8 curves each, the 2 spare ones hidden
+    assert len(grid.axes) == 16 and len(visible_axes(grid)) == 14
+    labels = plots.edge_labels(14)
+    assert labels[:3] == ["n0<-c_{k-2}", "n0<-c_{k-1}", "n1<-c_{k-2}"] and labels[-1] == "n3<-n2"
+    for edge, ax in enumerate(visible_axes(grid)):
+        assert ax.get_title() == f"edge {edge} ({labels[edge]})"
+        assert len(ax.get_lines()) == 8
+        for op, (_, y) in enumerate(line_data(ax)):
+            np.testing.assert_allclose(y, weights[:, 0, edge, op])
+    assert grid._suptitle.get_text() == "softmax(alpha) per edge: normal"
+    assert [text.get_text() for text in grid.legends[0].get_texts()] == DARTS_OPS
     with pytest.raises(ValueError):
         plots.plot_alpha_curves([{"kind": "config"}], edge_ops)
 
 
 def test_plot_correlation_and_heatmap(tmp_path):
     rng = np.random.default_rng(0)
-    plots.plot_correlation(rng.random(50), 80 + 10 * rng.random(50), tau=0.526, title="CIFAR-10",
-                           path=tmp_path / "corr.png")
+    strengths, accuracies = rng.random(50), 80 + 10 * rng.random(50)
+    fig = plots.plot_correlation(strengths, accuracies, tau=0.526, title="CIFAR-10", path=tmp_path / "corr.png")
     assert_png(tmp_path / "corr.png")
+    (ax,) = fig.axes
+    assert ax.get_title() == "CIFAR-10"
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("operation strength", "test accuracy (%)")
+    assert texts(ax) == ["tau = 0.526"]
+    (points,) = ax.collections  # one scatter: one point per arch, at (strength, accuracy)
+    np.testing.assert_allclose(points.get_offsets(), np.stack([strengths, accuracies], 1))
+    with pytest.raises(ValueError, match="differ in length"):
+        plots.plot_correlation([0.1, 0.2], [50.0], tau=0.0)
+
     values = rng.normal(size=(1, 6, 5)).tolist()
     values[0][2][0] = None  # non-player position
-    plots.plot_shapley_heatmap(values, [[list(NB201_OPS)] * 6], ["cell"], path=tmp_path / "heat.png")
+    fig = plots.plot_shapley_heatmap(values, [[list(NB201_OPS)] * 6], ["cell"], path=tmp_path / "heat.png")
     assert_png(tmp_path / "heat.png")
+    ax, colorbar = fig.axes  # one heatmap per cell type, and the colour bar
+    assert ax.get_title() == "cell" and fig._suptitle.get_text() == "Shapley values"
+    assert [label.get_text() for label in ax.get_xticklabels()] == list(NB201_OPS)
+    assert [label.get_text() for label in ax.get_yticklabels()] == ["1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2"]
+    (image,) = ax.images
+    drawn = image.get_array()
+    expected = np.array([[np.nan if v is None else v for v in row] for row in values[0]])
+    assert drawn.shape == (6, 5) and drawn.mask[2, 0] and drawn.mask.sum() == 1  # the non-player is blank
+    np.testing.assert_allclose(drawn.filled(np.nan), expected)
+    # values of both signs: a diverging colour map centred on 0
+    bound = np.nanmax(np.abs(expected))
+    assert image.get_cmap().name == "RdBu_r" and image.get_clim() == pytest.approx((-bound, bound))
+    assert len(texts(ax)) == 29  # every finite value is written in its cell
+    positive = plots.plot_shapley_heatmap(np.abs(expected)[None], [[list(NB201_OPS)] * 6], ["cell"])
+    assert positive.axes[0].images[0].get_cmap().name == "viridis"
 
 
 @pytest.mark.parametrize("genotype", [DARTS_GENOTYPE, {"type": "nb201", "arch": NB201_ARCH}], ids=["darts", "nb201"])
@@ -178,6 +250,23 @@ def test_plot_cell_matplotlib(tmp_path, genotype):
     fig = plots.plot_cell(genotype, title="cell", path=tmp_path / "cell.png", use_graphviz=False)
     assert_png(tmp_path / "cell.png")
     assert fig.axes
+    assert fig._suptitle.get_text() == "cell"
+    if genotype["type"] == "darts":
+        assert [ax.get_title() for ax in fig.axes] == ["normal", "reduce"]
+        for ax, cell in zip(fig.axes, ("normal", "reduce")):
+            ops = [op for op, _ in genotype[cell]]
+            # 8 op edges (labelled with their op) and 4 dashed edges from the concat nodes to c_{k}
+            assert len(patches_of(ax, FancyArrowPatch)) == 12
+            assert sorted(texts(ax)[:8]) == sorted(ops)
+            assert texts(ax)[8:] == ["$c_{k-2}$", "$c_{k-1}$", "0", "1", "2", "3", "$c_{k}$"]
+            assert len(patches_of(ax, Circle)) == 4 and len(patches_of(ax, FancyBboxPatch)) == 3
+    else:
+        (ax,) = fig.axes
+        assert ax.get_title() == "NB201 cell"
+        drawn_ops = [op for op in nb201_ops_from_arch(NB201_ARCH) if op != "none"]
+        assert len(patches_of(ax, FancyArrowPatch)) == 5  # the none edge is not drawn
+        assert texts(ax) == [*drawn_ops, "0", "1", "2", "3"]
+        assert len(patches_of(ax, Circle)) == 4
     plots.plot_cell(json.dumps(genotype), path=tmp_path / "cell2.png", use_graphviz=False)
     assert_png(tmp_path / "cell2.png")
 
@@ -204,6 +293,13 @@ def test_plot_cell_graphviz_via_dot_program(tmp_path, monkeypatch):
     source = out.with_suffix(".dot").read_text()
     assert source.startswith("digraph") and "sep_conv_3x3" in source and "cluster_1" in source
     assert fig.axes
+    # the figure shows the image `dot` rendered; the source holds both cells' 2 x (8 + 4) edges
+    from matplotlib.image import imread
+
+    (image,) = fig.axes[0].images
+    np.testing.assert_array_equal(image.get_array(), imread(str(sample)))
+    assert source.count(" -> ") == 24 and source.count("style=dashed") == 8
+    assert 'label="searched"' in source
 
 
 def test_plot_cell_rejects_unknown_type():
@@ -239,6 +335,27 @@ def test_plot_run_nb201(tmp_path):
         assert path.parent == workdir / "plots"
         assert_png(path)
 
+    figures = {path.name: fig for path, fig in plots.run_figures(workdir).items()}
+    assert sorted(figures) == names
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    weights = epoch_softmax(records)
+    curves = visible_axes(figures["alpha_curves_cell.png"])
+    assert len(curves) == 6 and all(len(ax.get_lines()) == 5 for ax in curves)
+    for edge, ax in enumerate(curves):
+        for op, (_, y) in enumerate(line_data(ax)):
+            np.testing.assert_allclose(y, weights[:, 0, edge, op])
+    heatmap = figures["alpha_heatmap.png"]
+    assert heatmap._suptitle.get_text() == "final softmax(alpha)"
+    np.testing.assert_allclose(heatmap.axes[0].images[0].get_array(), weights[-1, 0])
+    # results.json has no Shapley values: the heatmap shows the last ones logged (epoch 3)
+    shapley = figures["shapley_heatmap.png"]
+    assert shapley._suptitle.get_text() == "last Shapley values"
+    np.testing.assert_allclose(shapley.axes[0].images[0].get_array(), np.asarray(records[4]["shapley"])[0])
+    (ax,) = figures["benchmark.png"].axes
+    assert [line.get_label() for line in ax.get_lines()] == ["cifar10/valid", "cifar10/test"]
+    assert line_data(ax) == [([0, 1, 2, 3], [80, 81, 82, 83]), ([0, 1, 2, 3], [85, 86, 87, 88])]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("epoch", "benchmark accuracy (%)")
+
 
 def test_plot_run_darts_without_results_json(tmp_path):
     workdir = tmp_path / "run"
@@ -250,6 +367,22 @@ def test_plot_run_darts_without_results_json(tmp_path):
                      "shapley_heatmap.png"]
     for path in paths:
         assert_png(path)
+
+    # without results.json: cell types and ops are numbered, and the last record gives the final alpha
+    figures = {path.name: fig for path, fig in plots.run_figures(workdir).items()}
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    weights = epoch_softmax(records)
+    for t in (0, 1):
+        grid = figures[f"alpha_curves_cell{t}.png"]
+        assert grid._suptitle.get_text() == f"softmax(alpha) per edge: cell{t}"
+        assert len(visible_axes(grid)) == 14
+        for edge, ax in enumerate(visible_axes(grid)):
+            assert [line.get_label() for line in ax.get_lines()] == [f"op{o}" for o in range(8)]
+            np.testing.assert_allclose(line_data(ax)[3][1], weights[:, t, edge, 3])
+    heatmap = figures["alpha_heatmap.png"]
+    assert [ax.get_title() for ax in heatmap.axes[:2]] == ["cell0", "cell1"]
+    for t in (0, 1):
+        np.testing.assert_allclose(heatmap.axes[t].images[0].get_array(), weights[-1, t])
 
 
 def test_plot_run_random_search(tmp_path):
@@ -265,6 +398,14 @@ def test_plot_run_random_search(tmp_path):
     assert sorted(p.name for p in paths) == ["cell.png", "search_history.png"]
     for path in paths:
         assert_png(path)
+
+    figures = {path.name: fig for path, fig in plots.run_figures(workdir).items()}
+    (ax,) = figures["search_history.png"].axes
+    assert ax.get_title() == "random search"
+    (points,) = ax.collections  # every sampled arch's score, and the running best as a line
+    np.testing.assert_allclose(points.get_offsets(), [[0, 50], [1, 70], [2, 60]])
+    assert line_data(ax) == [([0, 1, 2], [50, 70, 70])]
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["sampled arch", "best so far"]
 
 
 def test_plot_run_errors(tmp_path):

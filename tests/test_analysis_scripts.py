@@ -59,6 +59,17 @@ def test_correlation_script_alpha_source(fake_run, capsys):
     assert on_disk["datasets"]["cifar10"]["archs"] == d["cifar10"]["archs"]
     png = workdir / "correlation_alpha.png"
     assert png.stat().st_size > 5000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # what the figure draws: one scatter per dataset, of the sampled archs' (strength, accuracy)
+    fig = correlation.plot(result, workdir / "again.png")
+    assert [ax.get_title() for ax in fig.axes] == ["CIFAR-10: tau = 1.000", "CIFAR-100: tau = -1.000",
+                                                   f"ImageNet16-120: tau = {d['imagenet16']['tau']:.3f}"]
+    for ax, dataset in zip(fig.axes, ("cifar10", "cifar100", "imagenet16")):
+        assert ax.get_xlabel() == "operation strength (softmax(alpha))"
+        assert ax.get_ylabel() == "test accuracy (%)"
+        (points,) = ax.collections
+        np.testing.assert_allclose(points.get_offsets(), np.stack([d[dataset]["strengths"],
+                                                                   d[dataset]["accuracies"]], 1))
+    assert fig._suptitle.get_text() == "operation strength vs accuracy, 30 sampled archs"
     out = capsys.readouterr().out
     assert "cifar10      tau = +1.000" in out and "cifar100     tau = -1.000" in out
 

@@ -221,3 +221,30 @@ def test_plot_command_on_a_real_tiny_run(darts_shapley_run, capsys):
         assert path.endswith(".png") and os.path.getsize(path) > 1000
         with open(path, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+    # what the figures draw: the run's own alpha and Shapley values, per cell type
+    from shapley_nas_jax.analysis import plots
+
+    figures = {os.path.basename(p): fig for p, fig in plots.run_figures(workdir).items()}
+    assert set(figures) == names
+    results = _results(workdir)
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        epochs = [r for r in map(json.loads, f) if r.get("kind") == "epoch"]
+    cell_types, edge_ops = results["space"]["cell_types"], results["space"]["edge_ops"]
+    assert cell_types == ["normal", "reduce"]
+    final = np.asarray(plots.softmax(results["alpha"]))
+    shapley = np.asarray(results["shapley"], float)
+    for t, cell_type in enumerate(cell_types):
+        grid = figures[f"alpha_curves_{cell_type}.png"]
+        assert grid._suptitle.get_text() == f"softmax(alpha) per edge: {cell_type}"
+        curves = [ax for ax in grid.axes if ax.get_visible()]
+        assert len(curves) == len(edge_ops[t])
+        for edge, ax in enumerate(curves):
+            assert [line.get_label() for line in ax.get_lines()] == list(edge_ops[t][edge])
+            for op, line in enumerate(ax.get_lines()):
+                assert list(line.get_xdata()) == [r["epoch"] for r in epochs]
+                np.testing.assert_allclose(line.get_ydata(), [plots.softmax(r["alpha"])[t, edge, op] for r in epochs],
+                                           rtol=1e-6)
+        np.testing.assert_allclose(figures["alpha_heatmap.png"].axes[t].images[0].get_array(), final[t], rtol=1e-6)
+        np.testing.assert_allclose(figures["shapley_heatmap.png"].axes[t].images[0].get_array(), shapley[t],
+                                   rtol=1e-6)

@@ -1,10 +1,16 @@
-"""Every script in examples/ runs with small settings and prints what its docstring promises."""
+"""Every script in examples/ runs with small settings, prints what its docstring promises, and returns values
+that are checked here against independent computations (Shapley values from their definition, genotypes
+derived again from the op strengths)."""
 
+import importlib.util
+import json
+import math
 import os
 import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -13,12 +19,81 @@ SEARCH_ARGS = ["--epochs", "2", "--warmup", "1", "--fast-compile"]  # one Shaple
 GENOTYPE = re.compile(r"^genotype: (Genotype\(normal=.*\))$", re.M)
 
 
-def run_example(name: str, *args: str) -> str:
+# Runs an example's main(argv) as its script would (examples/ first on sys.path) and writes what it returns.
+RUN_MAIN = """
+import json, sys
+name, out, *argv = sys.argv[1:]
+sys.path.insert(0, {examples!r})
+result = __import__(name).main(argv)
+with open(out, "w") as f:
+    json.dump(result, f)
+"""
+
+
+def run_example(name: str, *args: str, tmp_path) -> tuple[str, dict]:
+    """Runs ``examples/<name>.py`` with ``args`` in a fresh process; returns its stdout and what main returned."""
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, os.path.join(EXAMPLES, f"{name}.py"), *args], capture_output=True,
-                          text=True, cwd=ROOT, env=env, timeout=600)
+    out = tmp_path / f"{name}.json"
+    proc = subprocess.run([sys.executable, "-c", RUN_MAIN.format(examples=EXAMPLES), name, str(out), *args],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert proc.returncode == 0, f"{name} failed:\n{proc.stdout}\n{proc.stderr[-4000:]}"
-    return proc.stdout
+    return proc.stdout, json.loads(out.read_text())
+
+
+def load_example(name: str):
+    """The module ``examples/<name>.py`` (for its data helpers and constants)."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", os.path.join(EXAMPLES, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def shapley_from_values(values: np.ndarray, n: int) -> np.ndarray:
+    """Shapley values from their definition: ``values[m]`` is the value of the coalition whose members are the
+    set bits of ``m``; phi_i = sum over coalitions S without i of |S|! (n-|S|-1)! / n! (v(S + i) - v(S))."""
+    masks = np.arange(2**n)
+    sizes = np.array([bin(m).count("1") for m in masks])
+    weight = np.array([math.factorial(s) * math.factorial(n - s - 1) / math.factorial(n) for s in range(n)])
+    phi = np.zeros(n)
+    for i in range(n):
+        without = masks[(masks >> i) & 1 == 0]
+        phi[i] = np.sum(weight[sizes[without]] * (values[without | (1 << i)] - values[without]))
+    return phi
+
+
+def derive_darts_cells(strengths, ops) -> dict:
+    """The DARTS genotype of op strengths ``[2, 14, ops]`` (no op excluded), derived here: per intermediate node
+    the two incoming edges whose strongest op weighs most (strongest first), each with its strongest op."""
+    strengths = np.asarray(strengths)
+    genotype = {"type": "darts"}
+    for c, cell in enumerate(("normal", "reduce")):
+        pairs, edge = [], 0
+        for node in range(4):
+            inputs = list(range(node + 2))  # c_{k-2}, c_{k-1} and the earlier intermediate nodes
+            edges = list(range(edge, edge + len(inputs)))
+            edge += len(inputs)
+            top2 = sorted(range(len(edges)), key=lambda k: -strengths[c, edges[k]].max())[:2]
+            pairs += [[ops[int(np.argmax(strengths[c, edges[k]]))], inputs[k]] for k in top2]
+        genotype[cell], genotype[f"{cell}_concat"] = pairs, [2, 3, 4, 5]
+    return genotype
+
+
+def assert_valid_darts_genotype(genotype: dict, ops, strengths) -> None:
+    """``genotype`` is a valid DARTS cell pair of the space's ``ops`` and the one its op strengths give."""
+    assert genotype["type"] == "darts"
+    for cell in ("normal", "reduce"):
+        pairs = genotype[cell]
+        assert len(pairs) == 8 and genotype[f"{cell}_concat"] == [2, 3, 4, 5]
+        assert {op for op, _ in pairs} <= set(ops)
+        for i, (_, source) in enumerate(pairs):
+            assert 0 <= source < i // 2 + 2  # node i // 2 reads c_{k-2}, c_{k-1} or an earlier node
+        for node in range(4):
+            assert pairs[2 * node][1] != pairs[2 * node + 1][1]  # two different inputs per node
+    strengths = np.asarray(strengths)
+    assert strengths.shape == (2, 14, len(ops))
+    # derived from softmax(alpha): positive weights summing to 1 on every edge
+    assert np.all(strengths > 0) and np.allclose(strengths.sum(-1), 1.0, atol=1e-5)
+    assert genotype == derive_darts_cells(strengths, ops)
 
 
 def number(pattern: str, text: str) -> float:
@@ -39,29 +114,70 @@ def test_every_example_is_tested():
     assert scripts <= tested, f"untested examples: {sorted(scripts - tested)}"
 
 
-def test_voting_game():
-    out = run_example("voting_game", "--permutations", "200")
+def test_voting_game(tmp_path):
+    out, result = run_example("voting_game", "--permutations", "200", tmp_path=tmp_path)
     assert number(r"max \|exact - closed form\| = (\S+)", out) < 1e-6
     assert number(r"sum of exact values = (\S+)", out) == pytest.approx(1.0, abs=1e-5)
     for sampling in ("uniform", "antithetic", "stratified"):
         assert number(rf"max \|{sampling} - closed form\| = (\S+)", out) < 0.12
 
+    # the Shapley-Shubik index from its definition, over all 2^8 coalitions
+    example = load_example("voting_game")
+    weights, n = np.asarray(example.WEIGHTS), len(example.WEIGHTS)
+    members = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
+    truth = shapley_from_values((members @ weights >= example.QUOTA).astype(float), n)
+    assert truth.sum() == pytest.approx(1.0) and truth[0] > truth[1] > truth[-1] > 0
+    np.testing.assert_allclose(result["closed_form"], truth, atol=1e-9)
+    np.testing.assert_allclose(result["exact"], truth, atol=1e-6)
+    assert set(result["estimates"]) == {"uniform", "antithetic", "stratified"}
+    for sampling, estimate in result["estimates"].items():
+        estimate = np.asarray(estimate)
+        assert np.abs(estimate - truth).max() < 0.12, sampling
+        assert np.all(estimate >= 0), sampling  # a monotone game: no marginal contribution is negative
+        assert estimate.sum() == pytest.approx(1.0, abs=1e-5), sampling  # every permutation shares out v(all)
 
-def test_data_valuation():
-    out = run_example("data_valuation", "--permutations", "60")
+
+def test_data_valuation(tmp_path):
+    out, result = run_example("data_valuation", "--permutations", "60", tmp_path=tmp_path)
     assert "lowest-valued points: [3, 10]" in out  # the two mislabelled points
     assert number(r"max \|permutation - exact\| = (\S+)", out) < 0.06
 
+    # every coalition's 1-NN test accuracy computed here (the empty one guesses: 0.5), then Shapley values
+    example = load_example("data_valuation")
+    x_train, y_train, x_test, y_test = example.make_data(0)
+    assert result["labels"] == y_train.tolist()
+    n = len(y_train)
+    dist = ((x_test[:, None, :] - x_train[None, :, :]) ** 2).sum(-1)  # [test, train] float32, as the example
+    accuracy = np.empty(2**n)
+    for start in range(0, 2**n, 2048):
+        present = ((np.arange(start, start + 2048)[:, None] >> np.arange(n)) & 1).astype(bool)  # [chunk, n]
+        nearest = np.argmin(np.where(present[:, None, :], dist[None], np.inf), axis=-1)  # [chunk, test]
+        accuracy[start:start + 2048] = (y_train[nearest] == y_test[None]).mean(-1)
+    accuracy[0] = 0.5
+    truth = shapley_from_values(accuracy, n)
+    np.testing.assert_allclose(result["exact"], truth, atol=1e-5)
+    assert result["accuracy_all"] == pytest.approx(accuracy[-1])
+    assert truth.sum() == pytest.approx(accuracy[-1] - 0.5)
+    assert np.abs(np.asarray(result["permutation"]) - truth).max() < 0.06
+    flipped = list(example.FLIPPED)
+    assert result["lowest"] == flipped and np.all(truth[flipped] < 0)
+    assert np.all(np.delete(truth, flipped) > truth[flipped].max())
 
-def test_toy_space():
-    out = run_example("toy_space", *SEARCH_ARGS)
+
+def test_toy_space(tmp_path):
+    out, result = run_example("toy_space", *SEARCH_ARGS, tmp_path=tmp_path)
     assert "space toy2: topology darts, alpha shape (2, 14, 2)" in out
     assert "alpha updates: 1" in out
     assert genotype_ops(out) <= {"skip_connect", "pw_conv_1x1"}
 
+    assert result["alpha_shape"] == [2, 14, 2] and result["alpha_updates"] == 1
+    assert_valid_darts_genotype(result["genotype"], ("skip_connect", "pw_conv_1x1"), result["op_strengths"])
+    used = {op for cell in ("normal", "reduce") for op, _ in result["genotype"][cell]}
+    assert result["ops_used"] == sorted(used) and set(result["ops_used"]) == genotype_ops(out)
 
-def test_latency_value():
-    out = run_example("latency_value", *SEARCH_ARGS)
+
+def test_latency_value(tmp_path):
+    out, result = run_example("latency_value", *SEARCH_ARGS, tmp_path=tmp_path)
     budget = number(r"budget: (\S+) ms", out)
     assert budget == pytest.approx(0.3 * number(r"full supernet: (\S+) ms", out), abs=0.06)
     assert "alpha updates: 1" in out
@@ -70,16 +186,59 @@ def test_latency_value():
     for op in ("skip_connect", "nor_conv_1x1"):
         number(rf"mean Shapley value of {op}: (\S+)", out)
 
+    ops = ("skip_connect", "nor_conv_1x1")
+    latency = {"skip_connect": 0.1, "nor_conv_1x1": 1.0}
+    assert result["full_latency_ms"] == pytest.approx(2 * 14 * (0.1 + 1.0))  # every op of both cell types
+    assert result["budget_ms"] == pytest.approx(0.3 * result["full_latency_ms"])
+    assert result["alpha_updates"] == 1
+    assert_valid_darts_genotype(result["genotype"], ops, result["op_strengths"])
+    cell_latency = sum(latency[op] for cell in ("normal", "reduce") for op, _ in result["genotype"][cell])
+    assert result["cell_latency_ms"] == pytest.approx(cell_latency)
+    assert number(r"latency of the found cells: (\S+) ms", out) == pytest.approx(cell_latency, abs=0.05)
+    phi = np.asarray(result["shapley"])
+    assert phi.shape == (2, 14, 2) and np.all(np.isfinite(phi)) and np.abs(phi).max() <= 1.0  # a score in [0, 1]
+    assert np.any(phi != 0)
+    for o, op in enumerate(ops):  # the ops sit in this order on every edge
+        assert result["mean_shapley"][op] == pytest.approx(phi[..., o].mean())
+        assert number(rf"mean Shapley value of {op}: (\S+)", out) == pytest.approx(phi[..., o].mean(), abs=6e-6)
 
-def test_custom_alpha_rule():
-    out = run_example("custom_alpha_rule", *SEARCH_ARGS)
+
+def test_custom_alpha_rule(tmp_path):
+    out, result = run_example("custom_alpha_rule", *SEARCH_ARGS, tmp_path=tmp_path)
     assert "first update equals step_size * sign(z-scored phi): True" in out
     assert "alpha rule: shapley_adam, alpha updates: 1" in out
     assert genotype_ops(out) <= {"skip_connect", "nor_conv_1x1"}
 
+    assert result["rule_check"] is True and result["alpha_rule"] == "shapley_adam" and result["alpha_updates"] == 1
+    before, after = (np.asarray(a) for a in result["alphas"])  # alpha before the search and after its update
+    # Adam's first step is sign(g): the update moved alpha by step_size * sign(phi z-scored per cell type)
+    phi = np.asarray(result["shapley"])
+    assert phi.shape == (2, 14, 2) and np.any(phi != 0)
+    z = (phi - phi.mean(axis=(1, 2), keepdims=True)) / phi.std(axis=(1, 2), ddof=1, keepdims=True)
+    np.testing.assert_allclose(after - before, result["step_size"] * np.sign(z), atol=1e-4)
+    derived = derive_darts_cells(np.exp(after) / np.exp(after).sum(-1, keepdims=True), ("skip_connect", "nor_conv_1x1"))
+    assert result["genotype"] == derived
 
-def test_step_by_step():
-    out = run_example("step_by_step", *SEARCH_ARGS)
+
+def test_step_by_step(tmp_path):
+    out, result = run_example("step_by_step", *SEARCH_ARGS, tmp_path=tmp_path)
     assert re.search(r"^update 0 before step \d+: \d+ coalitions scored", out, re.M)
     assert len(re.findall(r"^epoch \d: train loss", out, re.M)) == 2
     assert "hand-driven loop == Search.run(): True" in out
+
+    # both loops end on the same alpha, bit for bit
+    assert result["same"] is True
+    np.testing.assert_array_equal(np.asarray(result["hand_alpha"]), np.asarray(result["run_alpha"]))
+    # one Shapley update, after the warm-up epoch, before the step the schedule names
+    (update,) = result["updates"]
+    assert result["update_points"] == [update["before_step"]] == [result["steps_per_epoch"]]
+    assert update["num_evaluations"] > 0 and 0.0 <= update["full_value"] <= 1.0
+    assert np.abs(np.asarray(update["shapley"])).max() > 0
+    assert len(result["epochs"]) == 2
+    for epoch in result["epochs"]:
+        assert 0.0 < epoch["loss"] < 10.0 and 0.0 <= epoch["accuracy"] <= 1.0
+        assert epoch["skip_connects"] == sum(op == "skip_connect" for cell in ("normal", "reduce")
+                                             for op, _ in epoch["genotype"][cell])
+    alpha = np.asarray(result["hand_alpha"])
+    weights = np.exp(alpha) / np.exp(alpha).sum(-1, keepdims=True)
+    assert_valid_darts_genotype(result["genotype"], ("skip_connect", "nor_conv_1x1"), weights)

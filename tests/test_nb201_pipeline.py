@@ -84,3 +84,19 @@ def test_cpu_config_pipeline_runs_seeds_of_two_methods_and_reports_them(tmp_path
     accuracy, skips = figure.axes
     assert [line.get_label() for line in accuracy.lines] == ["Shapley-NAS (n=1)"]
     assert list(accuracy.lines[0].get_xdata()) == [0, 1] and len(skips.lines) == 1
+    # ... at the values the Shapley-NAS seed logged: its cell's benchmark accuracy and skip count per epoch
+    methods = [nb201_report.load_method(r) for r in roots.values()]
+    epochs = methods[0]["seeds"][0]["epochs"]
+    np.testing.assert_allclose(accuracy.lines[0].get_ydata(), [r["benchmark"]["cifar10"]["test"] for r in epochs])
+    np.testing.assert_allclose(skips.lines[0].get_ydata(), [r["skip_count"] for r in epochs])
+    assert accuracy.get_ylabel() == "CIFAR-10 test accuracy of the current cell (%)"
+    assert skips.get_ylabel() == "skip connections in the current cell"
+    # the correlation figure: one scatter of the first seed's sampled cells, titled with its tau
+    corr = nb201_report.correlations(methods, nb201_report.load_benchmark(str(table)), 50)
+    assert set(corr) == set(result["correlation"])
+    np.testing.assert_equal(corr["Shapley-NAS"]["taus"], result["correlation"]["Shapley-NAS"]["taus"])  # NaN-safe
+    (ax,) = nb201_report.plot_correlation(corr, tmp_path / "corr.png").axes
+    first = corr["Shapley-NAS"]["first_seed"]
+    assert ax.get_title() == f"Shapley-NAS: tau = {corr['Shapley-NAS']['taus'][0]:.3f}"
+    (points,) = ax.collections
+    np.testing.assert_allclose(points.get_offsets(), np.stack([first["strengths"], first["accuracies"]], 1))
