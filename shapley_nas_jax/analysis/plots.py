@@ -23,7 +23,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 
-from shapley_nas_jax.analysis.correlation import NB201_EDGES, nb201_ops_from_arch, to_float_array
+from shapley_nas_jax.analysis.correlation import to_float_array
+from shapley_nas_jax.spaces.nb201 import NB201_EDGES, nb201_ops_from_arch
 
 PathLike = str | os.PathLike[str]
 
