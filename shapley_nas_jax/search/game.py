@@ -16,8 +16,6 @@ import numpy as np
 from shapley_nas_jax.shapley import StagedGame
 from shapley_nas_jax.spaces import SearchSpace
 
-PLAYER_SETS = ("all", "normal", "reduce")
-
 
 def player_positions(space: SearchSpace, players: str = "all", exclude=("none",)) -> np.ndarray:
     """Flat indices into `[cell_types, edges, ops]` of the positions that are players.
