@@ -20,36 +20,26 @@ import optax
 from shapley_nas_jax.errors import UnknownNameError
 
 def normalize_by_global_norm() -> optax.GradientTransformation:
-    """Stateless: updates / ||updates||_2 over the whole pytree; all-zero updates stay zero."""
+    """Stateless: updates / ||updates||_2 over the whole pytree; all-zero updates stay zero.
 
-    def init_fn(params):
-        del params
-        return optax.EmptyState()
+    (``optax.normalize_by_update_norm`` adds an epsilon to the norm, so it is not the paper's phi/||phi||.)
+    """
 
-    def update_fn(updates, state, params=None):
+    def normalize(updates, params):
         del params
         norm = optax.tree.norm(updates)
         safe = jnp.where(norm > 0, norm, 1.0)
-        return jax.tree_util.tree_map(lambda u: jnp.where(norm > 0, u / safe, jnp.zeros_like(u)), updates), state
+        return jax.tree_util.tree_map(lambda u: jnp.where(norm > 0, u / safe, jnp.zeros_like(u)), updates)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return optax.stateless(normalize)
 
 
 def mask_players(player_mask) -> optax.GradientTransformation:
     """Stateless: zero the update at non-player entries (``player_mask`` bool, alpha's shape; None = no-op)."""
-
-    def init_fn(params):
-        del params
-        return optax.EmptyState()
-
-    def update_fn(updates, state, params=None):
-        del params
-        if player_mask is None:
-            return updates, state
-        mask = jnp.asarray(player_mask, bool)
-        return jnp.where(mask, updates, jnp.zeros_like(updates)), state
-
-    return optax.GradientTransformation(init_fn, update_fn)
+    if player_mask is None:
+        return optax.identity()
+    return optax.stateless(lambda updates, params: jnp.where(jnp.asarray(player_mask, bool), updates,
+                                                             jnp.zeros_like(updates)))
 
 
 def paper_rule(momentum: float = 0.8, step_size: float = 0.1, init_scale: float | None = None, key=None,
@@ -75,11 +65,7 @@ def zscore_per_cell_type(player_mask=None) -> optax.GradientTransformation:
     Non-player entries become 0; a cell type with zero spread (or < 2 players) gets 0 everywhere.
     """
 
-    def init_fn(params):
-        del params
-        return optax.EmptyState()
-
-    def update_fn(phi, state, params=None):
+    def zscore(phi, params):
         del params
         mask = jnp.ones(phi.shape, bool) if player_mask is None else jnp.asarray(player_mask, bool)
         axes = tuple(range(1, phi.ndim))
@@ -90,9 +76,9 @@ def zscore_per_cell_type(player_mask=None) -> optax.GradientTransformation:
         std = jnp.sqrt(var)
         ok = (std > 0) & (count > 1)
         z = jnp.where(ok, (phi - mean) / jnp.where(ok, std, 1.0), 0.0)
-        return jnp.where(mask, z, 0.0), state
+        return jnp.where(mask, z, 0.0)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return optax.stateless(zscore)
 
 
 class RandomInitMomentumState(NamedTuple):

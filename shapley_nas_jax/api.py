@@ -237,7 +237,7 @@ class Search:
         """Shapley values ``[cell_types, edges, ops]`` and the raw estimate over flat players, without moving
         alpha (state is not donated). ``key`` defaults to the key the next ``shapley_step`` would use."""
         if key is None:
-            from shapley_nas_jax.search.state import STREAM_SHAPLEY, stream_key
+            from shapley_nas_jax.rng import STREAM_SHAPLEY, stream_key
 
             key = stream_key(state.rng, STREAM_SHAPLEY, state.alpha_updates)
         return self.program.estimate_shapley(state, dict(value_batches), key)

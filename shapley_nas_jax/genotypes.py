@@ -19,8 +19,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from shapley_nas_jax.errors import InvalidInputError, UnknownNameError
-
-DARTS_STEPS = 4
+from shapley_nas_jax.spaces.base import DARTS_STEPS
+from shapley_nas_jax.spaces.nb201 import NB201_EDGES, format_arch, parse_arch
 
 
 def _known_ops() -> tuple[str, ...]:
@@ -96,27 +96,20 @@ class DartsGenotype:
 
 @dataclasses.dataclass(frozen=True)
 class NB201Genotype:
-    """A NAS-Bench-201 cell: 6 op names in edge order 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2."""
+    """A NAS-Bench-201 cell: 6 op names in edge order 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2 (``NB201_EDGES``)."""
 
     ops: tuple[str, ...]
 
     def __post_init__(self):
         ops = tuple(str(op) for op in self.ops)
-        if len(ops) != 6:
-            raise InvalidInputError(f"an NB201 genotype has 6 ops, got {len(ops)}")
+        if len(ops) != len(NB201_EDGES):
+            raise InvalidInputError(f"an NB201 genotype has {len(NB201_EDGES)} ops, got {len(ops)}")
         for op in ops:
             _check_op(op)
         object.__setattr__(self, "ops", ops)
 
     def __str__(self) -> str:
-        nodes, e = [], 0
-        for node in range(1, 4):
-            parts = []
-            for src in range(node):
-                parts.append(f"{self.ops[e]}~{src}")
-                e += 1
-            nodes.append("|" + "|".join(parts) + "|")
-        return "+".join(nodes)
+        return format_arch(self.ops)
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "nb201", "arch": str(self)}
@@ -126,25 +119,6 @@ Genotype = DartsGenotype | NB201Genotype
 
 
 # ----------------------------------------------------------------------------- parsing
-
-
-def _parse_nb201_string(text: str) -> NB201Genotype:
-    ops = []
-    nodes = text.strip().split("+")
-    if len(nodes) != 3:
-        raise InvalidInputError(f"malformed NB201 arch string {text!r}: expected 3 '+'-separated nodes")
-    for node, chunk in enumerate(nodes, start=1):
-        if not (chunk.startswith("|") and chunk.endswith("|")):
-            raise InvalidInputError(f"malformed NB201 arch string {text!r}: node {node} must look like |op~0|...|")
-        parts = chunk[1:-1].split("|")
-        if len(parts) != node:
-            raise InvalidInputError(f"malformed NB201 arch string {text!r}: node {node} needs {node} inputs")
-        for src, part in enumerate(parts):
-            op, sep, idx = part.partition("~")
-            if not sep or idx != str(src):
-                raise InvalidInputError(f"malformed NB201 arch string {text!r}: expected 'op~{src}', got {part!r}")
-            ops.append(op)
-    return NB201Genotype(tuple(ops))
 
 
 def _literal(node: ast.AST):
@@ -184,7 +158,7 @@ def _darts_from_fields(fields: dict) -> DartsGenotype:
 def _from_json(obj: dict) -> Genotype:
     kind = obj.get("type")
     if kind == "nb201":
-        return _parse_nb201_string(obj["arch"])
+        return NB201Genotype(parse_arch(obj["arch"]))
     if kind == "darts":
         missing = {"normal", "normal_concat", "reduce", "reduce_concat"} - set(obj)
         if missing:
@@ -208,7 +182,7 @@ def parse_genotype(spec: str | dict | Genotype) -> Genotype:
         except json.JSONDecodeError as err:
             raise InvalidInputError(f"malformed genotype JSON: {err}") from None
     if text.startswith("|"):
-        return _parse_nb201_string(text)
+        return NB201Genotype(parse_arch(text))
     return _parse_darts_string(text)
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from search_configs import tiny_config
 from shapley_nas_jax.search import run_search
-from shapley_nas_jax.search.state import STREAM_ALPHA, STREAM_SHAPLEY, stream_key
+from shapley_nas_jax.rng import STREAM_ALPHA, STREAM_SHAPLEY, stream_key
 from shapley_nas_jax.search.steps import SearchProgram
 from shapley_nas_jax.spaces import get_space
 

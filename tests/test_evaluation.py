@@ -37,13 +37,13 @@ from shapley_nas_jax.evaluation.networks import (
 from shapley_nas_jax.evaluation.train import (
     TrainingInterrupted,
     cached_program,
-    learning_rate_schedule,
     resolve_genotype,
     run_training,
 )
 from shapley_nas_jax.genotypes import DartsGenotype, get_genotype, known_genotypes
 from shapley_nas_jax.ops import known_ops, make_op
 from shapley_nas_jax.ops.layers import Conv, DepthwiseConv
+from shapley_nas_jax.optim import learning_rate_schedule
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIBRARY = ("darts_v1", "darts_v2", "pc_darts_cifar", "pc_darts_imagenet", "shapley_nas_cifar10", "shapley_nas_imagenet")

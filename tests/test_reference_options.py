@@ -54,7 +54,7 @@ def test_reference_bn_schedule_scores_with_the_mode_of_the_updates_epoch():
 
 
 def test_clipping_with_alpha_grad_follows_torch_clip_grad_norm_over_the_never_zeroed_sum():
-    from shapley_nas_jax.search.state import STREAM_WEIGHT_STEP, stream_key
+    from shapley_nas_jax.rng import STREAM_WEIGHT_STEP, stream_key
     from shapley_nas_jax.search.steps import SearchProgram
     from shapley_nas_jax.spaces import get_space
 

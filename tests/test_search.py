@@ -327,7 +327,7 @@ def test_model_remat_option_gives_the_same_weight_step():
 def test_reference_learning_rate_is_one_epoch_ahead_like_the_original_scheduler():
     """The original steps CosineAnnealingLR(T_max=50) at the start of every epoch: epoch e trains at
     0.05 (1 + cos(pi (e + 1) / 50)), so epoch 0 at about 0.0999 and epoch 49 at exactly the minimum, 0."""
-    from shapley_nas_jax.search.steps import learning_rate_schedule
+    from shapley_nas_jax.optim import learning_rate_schedule
 
     reference = experiment_config("darts_cifar10_reference")
     paper_config = experiment_config("darts_cifar10_paper")

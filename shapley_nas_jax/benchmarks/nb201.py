@@ -46,7 +46,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from shapley_nas_jax.analysis.correlation import (
+from shapley_nas_jax.spaces.nb201 import (
     arch_format_hint,
     nb201_ops_from_arch,
     normalize_arch,

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from shapley_nas_jax.data.datasets import DataError, Dataset, SubsetDataset
+from shapley_nas_jax.rng import BATCH_AUGMENT, BATCH_ORDER, BATCH_SPLIT, BATCH_VALUE, numpy_rng
 
 __all__ = [
     "Augment",
@@ -30,21 +31,10 @@ __all__ = [
     "search_split",
 ]
 
-# Distinct streams of randomness drawn from one user seed (numpy SeedSequence entropy words).
-_SPLIT_STREAM = 0
-_ORDER_STREAM = 1
-_AUGMENT_STREAM = 2
-_VALUE_STREAM = 3
-
-
 def _check_seed(seed) -> int:
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise DataError(f"seed must be a non-negative int, got {seed!r}")
     return int(seed)
-
-
-def _rng(*words: int) -> np.random.Generator:
-    return np.random.default_rng([int(w) for w in words])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -91,7 +81,7 @@ def search_split(
             f"search split of the {n}-image dataset {dataset.name!r} gives {n_train} weight and {n_value} "
             f"value images; both need at least one (use more data or other fractions)"
         )
-    order = np.arange(n) if ordered else _rng(seed, _SPLIT_STREAM).permutation(n)
+    order = np.arange(n) if ordered else numpy_rng(seed, BATCH_SPLIT).permutation(n)
     train_ds = SubsetDataset(dataset, order[:n_train], name=f"{dataset.name}[weights]")
     value_ds = SubsetDataset(dataset, order[n_train : n_train + n_value], name=f"{dataset.name}[value]")
     return train_ds, value_ds
@@ -309,7 +299,7 @@ class BatchStream:
         with self._order_lock:
             order = self._order_cache.get(epoch)
             if order is None:
-                order = _rng(self.seed, _ORDER_STREAM, epoch).permutation(len(self.dataset))
+                order = numpy_rng(self.seed, BATCH_ORDER, epoch).permutation(len(self.dataset))
                 if len(self._order_cache) >= 2:
                     self._order_cache.pop(min(self._order_cache))
                 self._order_cache[epoch] = order
@@ -330,7 +320,7 @@ class BatchStream:
 
     def batch(self, step: int) -> dict[str, np.ndarray]:
         """Batch ``step``: ``{"image": float32 [B, H, W, C], "label": int32 [B]}``."""
-        return self._finish(self.indices(step), _rng(self.seed, _AUGMENT_STREAM, step))
+        return self._finish(self.indices(step), numpy_rng(self.seed, BATCH_AUGMENT, step))
 
     def iterate(self, start_step: int = 0, num_steps: int | None = None) -> Iterator[dict[str, np.ndarray]]:
         """Yields ``batch(start_step)``, ``batch(start_step + 1)``, ... (``num_steps`` of them, or forever).
@@ -398,7 +388,7 @@ class BatchStream:
         self._check_batch_size(batch_size)
         if num < 1:
             raise DataError(f"num must be >= 1, got {num}")
-        rng = _rng(self.seed, _VALUE_STREAM, update)
+        rng = numpy_rng(self.seed, BATCH_VALUE, update)
         n = len(self.dataset)
         batches = [self._finish(rng.choice(n, size=batch_size, replace=False), rng) for _ in range(num)]
         return {key: np.stack([b[key] for b in batches]) for key in ("image", "label")}

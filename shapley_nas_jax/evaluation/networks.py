@@ -28,9 +28,9 @@ from shapley_nas_jax.models.supernet import ResNetBasicBlock
 from shapley_nas_jax.ops import primitives as P
 from shapley_nas_jax.ops.layers import (BatchNorm, Conv, FactorizedReduce, ReLUConvBN, classifier, imagenet_stem,
                                         make_op)
+from shapley_nas_jax.spaces.nb201 import NB201_EDGES
 
 AUX_HEAD = "auxiliary_head"  # name of the auxiliary head's parameter subtree
-NB201_EDGE_INPUTS = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (node, input) per NB201 edge
 
 
 def drop_path(x: jax.Array, rate, key: jax.Array) -> jax.Array:
@@ -203,7 +203,7 @@ class NB201Cell(nn.Module):
     def __call__(self, x, train: bool = False):
         C = x.shape[-1]
         nodes = {0: x}
-        for e, (node, src) in enumerate(NB201_EDGE_INPUTS):
+        for e, (node, src) in enumerate(NB201_EDGES):
             y = make_op(self.ops[e], C, 1, affine=True, module_name=f"edge{e}_{self.ops[e]}")(nodes[src], train)
             nodes[node] = y if node not in nodes else nodes[node] + y
         return nodes[3]

@@ -34,13 +34,10 @@ from shapley_nas_jax.evaluation.complexity import network_complexity
 from shapley_nas_jax.evaluation.networks import NETWORKS, build_network
 from shapley_nas_jax.genotypes import DartsGenotype, NB201Genotype, get_genotype
 from shapley_nas_jax.ops.layers import CLASSIFIER_INITS
+from shapley_nas_jax.optim import LR_SCHEDULES, learning_rate_schedule, weight_optimizer
+from shapley_nas_jax.rng import DATA_TRAIN_FROM_SCRATCH, TRAIN_STREAM_PARAMS, TRAIN_STREAM_STEP, data_seed, stream_key
 from shapley_nas_jax.runs import MetricsLog, RunDir
 
-LR_SCHEDULES = ("cosine", "linear")
-# Independent random streams folded from the run's root key.
-STREAM_PARAMS, STREAM_STEP = range(2)
-# Seeds of the data streams, derived from the root seed.
-_DATA_TRAIN = 10
 
 
 # ----------------------------------------------------------------------------------------------- config
@@ -167,40 +164,6 @@ class TrainState:
     diverged_at: jax.Array
 
 
-def learning_rate_schedule(train: ml_collections.ConfigDict, steps_per_epoch: int) -> Callable:
-    """The learning rate of a step count, constant within an epoch (PyTorch schedulers stepped per epoch).
-
-    ``cosine``: ``lr_min + (lr - lr_min) * (1 + cos(pi * e / E)) / 2`` for epoch ``e`` of ``E``.
-    ``linear`` (PC-DARTS' ImageNet ``adjust_lr``): ``lr * (E - 5 - e) / (E - 5)`` while ``E - e > 5``, then
-    ``lr * (E - e) / (5 * (E - 5))`` (a smaller slope for the last 5 epochs).
-    A warm-up of ``W`` epochs multiplies by ``min(1, (e + 1) / W)``.
-    """
-    lr, lr_min, total = train.learning_rate, train.learning_rate_min, train.epochs
-
-    def schedule(count):
-        epoch = (count // steps_per_epoch).astype(jnp.float32)
-        if train.lr_schedule == "linear":
-            early = lr * (total - 5 - epoch) / (total - 5)
-            late = lr * (total - epoch) / ((total - 5) * 5)
-            rate = jnp.where(total - epoch > 5, early, late)
-        else:
-            rate = lr_min + 0.5 * (lr - lr_min) * (1 + jnp.cos(jnp.pi * epoch / total))
-        if train.lr_warmup_epochs > 0:
-            rate = rate * jnp.minimum(1.0, (epoch + 1) / train.lr_warmup_epochs)
-        return rate
-
-    return schedule
-
-
-def weight_optimizer(train: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.GradientTransformation:
-    """Global-norm clipping, then SGD with momentum and L2 weight decay on every parameter (PyTorch SGD)."""
-    parts = [optax.clip_by_global_norm(train.grad_clip)] if train.grad_clip > 0 else []
-    parts += [optax.add_decayed_weights(train.weight_decay),
-              optax.sgd(learning_rate_schedule(train, steps_per_epoch), momentum=train.momentum,
-                        nesterov=train.nesterov)]
-    return optax.chain(*parts)
-
-
 def classification_loss(logits: jax.Array, labels: jax.Array, label_smoothing: float = 0.0) -> jax.Array:
     """Mean cross-entropy of ``logits [B, K]`` against int ``labels [B]``; with smoothing ``s`` the target is
     ``(1 - s) * one_hot + s / K`` (DARTS' ``CrossEntropyLabelSmooth``)."""
@@ -241,7 +204,7 @@ class TrainProgram:
     def init_state(self) -> TrainState:
         root = jax.random.PRNGKey(self.config.seed)
         x = jnp.zeros((1, *self.image_shape), jnp.float32)
-        variables = self.model.init(jax.random.fold_in(root, STREAM_PARAMS), x, train=False)
+        variables = self.model.init(jax.random.fold_in(root, TRAIN_STREAM_PARAMS), x, train=False)
         params, batch_stats = variables["params"], variables.get("batch_stats", {})
         return TrainState(step=jnp.int32(0), params=params, batch_stats=batch_stats,
                           opt_state=self.tx.init(params), rng=root, epoch_sums=jnp.zeros(3, jnp.float32),
@@ -261,7 +224,7 @@ class TrainProgram:
 
     def _train_step(self, state: TrainState, batch: dict) -> TrainState:
         """One SGD step on ``batch = {"image": [B, H, W, C] float32, "label": [B] int32}``."""
-        rng = jax.random.fold_in(jax.random.fold_in(state.rng, STREAM_STEP), state.step)
+        rng = stream_key(state.rng, TRAIN_STREAM_STEP, state.step)
         grad_fn = jax.value_and_grad(self._objective, has_aux=True)
         (loss, (logits, batch_stats)), grads = grad_fn(state.params, state.batch_stats, batch, state.step, rng)
         updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
@@ -316,10 +279,6 @@ def eval_batches(dataset, batch_size: int):
                "label": np.asarray(labels, np.int32), "weight": weight}
 
 
-def _data_seed(seed: int, purpose: int) -> int:
-    return int(np.random.SeedSequence([seed, purpose]).generate_state(1)[0])
-
-
 class _Training:
     """One training run: owns its workdir, data, program and the loop."""
 
@@ -343,7 +302,7 @@ class _Training:
                             f"{tuple(train_ds.image_shape)}; set data.image_size")
         augment = data_lib.Augment(crop_padding=d.crop_padding, flip=d.flip, cutout=d.cutout)
         self.train_stream = data_lib.BatchStream(train_ds, self.config.train.batch_size,
-                                                 seed=_data_seed(self.config.seed, _DATA_TRAIN), augment=augment)
+                                                 seed=data_seed(self.config.seed, DATA_TRAIN_FROM_SCRATCH), augment=augment)
         self.num_classes, self.image_shape = train_ds.num_classes, tuple(train_ds.image_shape)
         self.steps_per_epoch = self.train_stream.steps_per_epoch
         self.eval_batch_size = min(self.config.train.eval_batch_size, len(self.test_ds))

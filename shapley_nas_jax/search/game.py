@@ -18,8 +18,6 @@ from shapley_nas_jax.errors import ConfigError
 from shapley_nas_jax.shapley import StagedGame
 from shapley_nas_jax.spaces import SearchSpace
 
-PLAYER_SETS = ("all", "normal", "reduce")
-
 
 def player_positions(space: SearchSpace, players: str = "all", exclude=("none",)) -> np.ndarray:
     """Flat indices into `[cell_types, edges, ops]` of the positions that are players.

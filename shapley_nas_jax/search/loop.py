@@ -25,14 +25,11 @@ from shapley_nas_jax.checkpointing import Checkpointer
 from shapley_nas_jax.compilation_cache import enable_compilation_cache
 from shapley_nas_jax.errors import ConfigError, SearchDivergedError
 from shapley_nas_jax.genotypes import count_ops, parse_genotype
+from shapley_nas_jax.rng import DATA_EVAL, DATA_SPLIT, DATA_TRAIN, DATA_VALUE, data_seed
 from shapley_nas_jax.runs import MetricsLog, RunDir
 from shapley_nas_jax.search.state import SearchState
 from shapley_nas_jax.search.steps import SearchProgram, cached_program
 from shapley_nas_jax.spaces import SearchSpace, get_space
-
-# Seeds of the data streams, derived from the run's one root seed.
-_DATA_SPLIT, _DATA_TRAIN, _DATA_VALUE, _DATA_EVAL = range(4)
-
 
 class SearchInterrupted(Exception):
     """Raised when the `interrupt` hook asks the loop to stop (tests use it to simulate a kill)."""
@@ -49,10 +46,6 @@ class SearchResult:
     @property
     def genotype_str(self) -> str:
         return str(self.genotype)
-
-
-def data_seed(seed: int, purpose: int) -> int:
-    return int(np.random.SeedSequence([seed, purpose]).generate_state(1)[0])
 
 
 def arch_update_points(config: ml_collections.ConfigDict, steps_per_epoch: int) -> np.ndarray:
@@ -95,7 +88,7 @@ def search_data(config: ml_collections.ConfigDict) -> SearchData:
     c = config
     dataset = data_lib.load_dataset(c.data.name, split=c.data.split, data_dir=c.data.data_dir or None,
                                     image_size=c.data.image_size or None)
-    train_ds, value_ds = data_lib.search_split(dataset, seed=data_seed(c.seed, _DATA_SPLIT),
+    train_ds, value_ds = data_lib.search_split(dataset, seed=data_seed(c.seed, DATA_SPLIT),
                                                train_fraction=c.data.train_fraction,
                                                value_fraction=c.data.value_fraction or None,
                                                ordered=c.data.split_order == "ordered")
@@ -107,16 +100,16 @@ def search_data(config: ml_collections.ConfigDict) -> SearchData:
     if not drop_remainder and remainder % devices:
         raise ConfigError(f"data.drop_remainder=False leaves a last batch of {remainder} images, which {devices} "
                           f"devices cannot split; set data.drop_remainder=True or choose a train.batch_size")
-    train_stream = data_lib.BatchStream(train_ds, c.train.batch_size, seed=data_seed(c.seed, _DATA_TRAIN),
+    train_stream = data_lib.BatchStream(train_ds, c.train.batch_size, seed=data_seed(c.seed, DATA_TRAIN),
                                         augment=augment, drop_remainder=drop_remainder)
     return SearchData(
         train_stream=train_stream,
-        value_stream=data_lib.BatchStream(value_ds, c.shapley.value_batch_size, seed=data_seed(c.seed, _DATA_VALUE),
+        value_stream=data_lib.BatchStream(value_ds, c.shapley.value_batch_size, seed=data_seed(c.seed, DATA_VALUE),
                                           augment=augment if c.data.augment_value_batches else None),
-        darts_value_stream=data_lib.BatchStream(value_ds, c.train.batch_size, seed=data_seed(c.seed, _DATA_VALUE),
+        darts_value_stream=data_lib.BatchStream(value_ds, c.train.batch_size, seed=data_seed(c.seed, DATA_VALUE),
                                                 augment=augment),
         eval_stream=data_lib.BatchStream(value_ds, min(c.train.batch_size, len(value_ds)),
-                                         seed=data_seed(c.seed, _DATA_EVAL), augment=None),
+                                         seed=data_seed(c.seed, DATA_EVAL), augment=None),
         num_classes=dataset.num_classes,
         image_shape=tuple(dataset.image_shape),
         steps_per_epoch=train_stream.steps_per_epoch,

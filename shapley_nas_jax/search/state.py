@@ -8,15 +8,6 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-# Independent random streams, all folded from the one root key of a run.
-STREAM_PARAMS, STREAM_ALPHA, STREAM_ARCH_STATE, STREAM_WEIGHT_STEP, STREAM_SHAPLEY, STREAM_FINAL = range(6)
-
-
-def stream_key(root: jax.Array, stream: int, index: int | jax.Array = 0) -> jax.Array:
-    """The key for event `index` of random stream `stream` (e.g. weight step 120, alpha update 3)."""
-    return jax.random.fold_in(jax.random.fold_in(root, stream), index)
-
-
 @flax.struct.dataclass
 class SearchState:
     """Everything that changes during a search.

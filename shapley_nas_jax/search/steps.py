@@ -19,61 +19,26 @@ import optax
 from shapley_nas_jax import alpha_rules, memory, models, shapley
 from shapley_nas_jax.errors import ConfigError
 from shapley_nas_jax.ops import primitives
+from shapley_nas_jax.optim import darts_arch_optimizer, learning_rate_schedule, weight_optimizer
 from shapley_nas_jax import sharding as sharding_lib
 from shapley_nas_jax.search import single_path
 from shapley_nas_jax.search.game import SupernetGame, player_positions
-from shapley_nas_jax.search.state import (
+from shapley_nas_jax.rng import (
     STREAM_ALPHA,
     STREAM_ARCH_STATE,
     STREAM_FINAL,
     STREAM_PARAMS,
     STREAM_SHAPLEY,
     STREAM_WEIGHT_STEP,
-    SearchState,
     stream_key,
 )
+from shapley_nas_jax.search.state import SearchState
 from shapley_nas_jax.spaces import SearchSpace
 from shapley_nas_jax.value import bn_mode_at_epoch, bn_modes_of, make_value_fn
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-
-
-def learning_rate_schedule(train: ml_collections.ConfigDict, steps_per_epoch: int):
-    """Per-epoch cosine from learning_rate to learning_rate_min (optionally after a linear warm-up).
-
-    The rate is constant within an epoch, like PyTorch's CosineAnnealingLR stepped once per epoch.
-    ``train.lr_epoch_offset`` shifts the cosine by whole epochs, capped at its minimum: the reference code
-    steps its scheduler at the start of every epoch, so epoch e trains at the rate of epoch e + 1 (offset 1).
-    """
-    offset = train.get("lr_epoch_offset", 0)
-
-    def schedule(count):
-        epoch = (count // steps_per_epoch).astype(jnp.float32)
-        lo, hi = train.learning_rate_min, train.learning_rate
-        cosine_epoch = jnp.minimum(epoch + offset, train.epochs)
-        cosine = lo + 0.5 * (hi - lo) * (1 + jnp.cos(jnp.pi * cosine_epoch / train.epochs))
-        if train.lr_warmup_epochs > 0:
-            cosine = cosine * jnp.minimum(1.0, (epoch + 1) / train.lr_warmup_epochs)
-        return cosine
-
-    return schedule
-
-
-def weight_optimizer(train: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.GradientTransformation:
-    """SGD with momentum and L2 weight decay after global-norm clipping (PyTorch SGD semantics)."""
-    return optax.chain(
-        optax.clip_by_global_norm(train.grad_clip),
-        optax.add_decayed_weights(train.weight_decay),
-        optax.sgd(learning_rate_schedule(train, steps_per_epoch), momentum=train.momentum),
-    )
-
-
-def darts_arch_optimizer(darts: ml_collections.ConfigDict) -> optax.GradientTransformation:
-    """Adam on the architecture parameters with L2 weight decay (DARTS' architect)."""
-    return optax.chain(optax.add_decayed_weights(darts.weight_decay),
-                       optax.adam(darts.learning_rate, b1=darts.b1, b2=darts.b2))
 
 
 class SearchProgram:

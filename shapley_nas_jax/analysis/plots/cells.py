@@ -15,7 +15,7 @@ from etils import epath
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 
-from shapley_nas_jax.analysis.correlation import NB201_EDGES, nb201_ops_from_arch
+from shapley_nas_jax.spaces.nb201 import NB201_EDGES, nb201_ops_from_arch
 from shapley_nas_jax.analysis.plots.common import DPI, PathLike, save_png
 
 __all__ = ["plot_cell"]

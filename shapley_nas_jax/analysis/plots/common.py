@@ -9,7 +9,8 @@ import numpy as np
 from etils import epath
 from matplotlib.figure import Figure
 
-from shapley_nas_jax.analysis.correlation import NB201_EDGES, to_float_array
+from shapley_nas_jax.analysis.correlation import to_float_array
+from shapley_nas_jax.spaces.nb201 import NB201_EDGES
 
 __all__ = ["DPI", "PathLike", "edge_labels", "op_labels", "save_png", "softmax"]
 
