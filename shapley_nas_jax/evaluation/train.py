@@ -12,7 +12,6 @@ Workdir layout (see :mod:`shapley_nas_jax.runs`): ``config.json`` (with the reso
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import time
@@ -34,6 +33,7 @@ from shapley_nas_jax.evaluation.complexity import network_complexity
 from shapley_nas_jax.evaluation.networks import NETWORKS, build_network
 from shapley_nas_jax.genotypes import DartsGenotype, NB201Genotype, get_genotype
 from shapley_nas_jax.ops.layers import CLASSIFIER_INITS
+from shapley_nas_jax.registry import cache_by_registry_versions
 from shapley_nas_jax.runs import MetricsLog, RunDir
 
 LR_SCHEDULES = ("cosine", "linear")
@@ -286,7 +286,7 @@ class TrainProgram:
         return jnp.stack([jnp.sum(losses * weight), jnp.sum(top1 * weight), jnp.sum(top5 * weight), jnp.sum(weight)])
 
 
-@functools.lru_cache(maxsize=4)
+@cache_by_registry_versions(maxsize=4)
 def cached_program(config_json: str, genotype_json: str, image_shape: tuple, num_classes: int,
                    steps_per_epoch: int) -> TrainProgram:
     """One program (so one set of compiled steps) per distinct training setup within a process."""
