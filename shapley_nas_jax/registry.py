@@ -2,7 +2,8 @@
 
 One rule everywhere: registering a name that is already taken raises :class:`DuplicateNameError` unless
 ``overwrite=True``; looking up an unknown name raises :class:`UnknownNameError`, whose one-line message lists
-the known names. Both are :class:`~shapley_nas_jax.errors.UserError` and ``ValueError``.
+the known names. Both are :class:`RegistryError`, a :class:`~shapley_nas_jax.errors.UserError` and a
+``ValueError``.
 
 Every registration bumps the registry's ``version``. Compiled programs close over registered objects (a space's
 ops, a value metric, an alpha rule), so their caches are made with :func:`cache_by_registry_versions`: a
@@ -12,18 +13,22 @@ re-registration under an old name builds a new program instead of reusing the st
 from __future__ import annotations
 
 import functools
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Callable, Generic, TypeVar
 
 from shapley_nas_jax.errors import UserError
 
 T = TypeVar("T")
 
 
-class UnknownNameError(UserError, ValueError):
+class RegistryError(UserError, ValueError):
+    """A registry refused a name; also a ValueError, the type callers of the registries catch."""
+
+
+class UnknownNameError(RegistryError):
     """A name that no entry of a registry has."""
 
 
-class DuplicateNameError(UserError, ValueError):
+class DuplicateNameError(RegistryError):
     """A name registered twice without ``overwrite=True``."""
 
 
@@ -46,7 +51,7 @@ class Registry(Generic[T]):
     def register(self, name: str, value: T, *, overwrite: bool = False) -> None:
         """Store ``value`` under ``name``; a taken name raises unless ``overwrite=True``."""
         if not isinstance(name, str) or not name:
-            raise UnknownNameError(f"a {self.kind} needs a non-empty string name, got {name!r}")
+            raise RegistryError(f"a {self.kind} needs a non-empty string name, got {name!r}")
         if name in self._entries and not overwrite:
             raise DuplicateNameError(f"{self.kind} {name!r} is already registered (pass overwrite=True to replace it)")
         self._entries[name] = value
@@ -65,9 +70,6 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self._entries
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.names())
 
 
 def registry_versions() -> tuple[tuple[str, int], ...]:

@@ -12,6 +12,7 @@ from shapley_nas_jax.ops import ReLUConvBN, primitives as P, register_op
 from shapley_nas_jax.registry import (
     DuplicateNameError,
     Registry,
+    RegistryError,
     UnknownNameError,
     cache_by_registry_versions,
     registry_versions,
@@ -34,7 +35,7 @@ def test_one_rule_for_names_and_errors():
         reg.get("c")
     with pytest.raises(UnknownNameError):
         reg.get(["unhashable"])
-    with pytest.raises(UnknownNameError, match="non-empty string name"):
+    with pytest.raises(RegistryError, match="non-empty string name"):
         reg.register("", 0)
     # one line for the CLI (UserError), and the ValueError every caller caught before
     assert issubclass(UnknownNameError, UserError) and issubclass(UnknownNameError, ValueError)
@@ -128,7 +129,8 @@ def test_search_program_cache_follows_every_registry():
     register_space("test_cached", _space("skip_connect", "test_cached_op"), overwrite=True)
     register_value_metric("test_cached_metric", _metric(1), overwrite=True)
     register_alpha_rule("test_cached_rule", _rule(1.0), overwrite=True)
-    config = tiny_config("test_cached", **{"shapley.metric": "test_cached_metric", "alpha_rule.name": "test_cached_rule"})
+    config = tiny_config("test_cached", **{"shapley.metric": "test_cached_metric",
+                                           "alpha_rule.name": "test_cached_rule"})
     args = (config.to_json_best_effort(), "test_cached", (8, 8, 1), 10, 4)
 
     program = cached_program(*args)
