@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, ".")
 from shapley_nas_jax.compilation_cache import enable_compilation_cache  # noqa: E402
-from shapley_nas_jax.models.supernet import MixedOp  # noqa: E402
+from shapley_nas_jax.models import MixedOp  # noqa: E402
 from shapley_nas_jax.ops import make_op, primitives as P  # noqa: E402
 from shapley_nas_jax.spaces import get_space  # noqa: E402
 

@@ -82,7 +82,7 @@ sys.path.insert(0, ".")
 from shapley_nas_jax.compilation_cache import enable_compilation_cache  # noqa: E402
 from shapley_nas_jax.hardware import machine_info  # noqa: E402
 from shapley_nas_jax.memory import activation_bytes  # noqa: E402
-from shapley_nas_jax.models.supernet import build_supernet, per_edge_variables, scoring_defaults  # noqa: E402
+from shapley_nas_jax.models import build_supernet, per_edge_variables, scoring_defaults  # noqa: E402
 from shapley_nas_jax.ops import primitives as P  # noqa: E402
 from shapley_nas_jax.search.game import SupernetGame, player_positions  # noqa: E402
 from shapley_nas_jax.sharding import coalition_sharding, make_mesh  # noqa: E402

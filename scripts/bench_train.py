@@ -81,7 +81,7 @@ def time_jax_step(args, formulation: str, batch: int) -> dict:
         state = jax.block_until_ready(step(state, data))
         times.append(time.perf_counter() - t0)
     loss = float(state.epoch_sums[0] / state.epoch_sums[2])
-    return {"formulation": program.train_formulation, "trace_s": trace_s, "compile_s": compile_s,
+    return {"formulation": program.plan.training_formulation, "trace_s": trace_s, "compile_s": compile_s,
             "step_s": statistics.median(times), "mean_loss": loss}
 
 

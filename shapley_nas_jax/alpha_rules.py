@@ -16,8 +16,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from shapley_nas_jax.registry import Registry
 
-from shapley_nas_jax.errors import UnknownNameError
 
 def normalize_by_global_norm() -> optax.GradientTransformation:
     """Stateless: updates / ||updates||_2 over the whole pytree; all-zero updates stay zero.
@@ -127,23 +127,23 @@ def reference_rule(momentum: float = 0.8, step_size: float = 0.1, init_scale: fl
 # ---------------------------------------------------------------------------------------------------------
 # Registry
 
-_RULES: dict[str, Callable[..., optax.GradientTransformation]] = {}
+AlphaRuleFactory = Callable[..., optax.GradientTransformation]
+_RULES: Registry[AlphaRuleFactory] = Registry("alpha rule")
 
 
-def register_alpha_rule(name: str, factory: Callable[..., optax.GradientTransformation]) -> None:
-    """Make ``get_alpha_rule(name, **kwargs)`` call ``factory(**kwargs)``; re-registering a name replaces it."""
-    _RULES[name] = factory
+def register_alpha_rule(name: str, factory: AlphaRuleFactory, *, overwrite: bool = False) -> None:
+    """Make ``get_alpha_rule(name, **kwargs)`` call ``factory(**kwargs)``; a taken name raises unless
+    ``overwrite=True``."""
+    _RULES.register(name, factory, overwrite=overwrite)
 
 
 def available_alpha_rules() -> tuple[str, ...]:
-    return tuple(sorted(_RULES))
+    return _RULES.names()
 
 
 def get_alpha_rule(name: str, **kwargs) -> optax.GradientTransformation:
     """Build the registered rule ``name`` with ``kwargs``."""
-    if name not in _RULES:
-        raise UnknownNameError(f"unknown alpha rule {name!r}; known rules: {', '.join(available_alpha_rules())}")
-    return _RULES[name](**kwargs)
+    return _RULES.get(name)(**kwargs)
 
 
 register_alpha_rule("paper", paper_rule)

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import sys
 from typing import Callable, Union
 
 import flax.linen as nn
@@ -42,6 +41,7 @@ import jax.numpy as jnp
 import optax
 
 from shapley_nas_jax.errors import UnknownNameError
+from shapley_nas_jax.registry import Registry
 
 METRICS = ("accuracy", "neg_cross_entropy")  # the built-in metrics; see available_value_metrics() for all
 BN_MODES = ("running", "batch")
@@ -129,7 +129,7 @@ def _wanted_extras(fn: ValueMetric) -> tuple[str, ...]:
     return tuple(k for k in METRIC_EXTRAS if k in params)
 
 
-_METRICS: dict[str, _Metric] = {}
+_METRICS: Registry[_Metric] = Registry("metric")
 
 
 def register_value_metric(name: str, fn: ValueMetric, *, overwrite: bool = False) -> None:
@@ -137,37 +137,26 @@ def register_value_metric(name: str, fn: ValueMetric, *, overwrite: bool = False
 
     ``fn`` receives ``mask`` / ``alpha`` (float32 ``[cell_types, edges, ops]``) only if its signature names
     them (or has ``**kwargs``). After registration ``make_value_fn(model, metric=name)`` and the config
-    option ``shapley.metric=name`` use it. Re-registering a name raises unless ``overwrite=True`` (which
-    also drops search programs compiled with the old function in this process).
+    option ``shapley.metric=name`` use it. Re-registering a name raises unless ``overwrite=True`` (search
+    programs compiled with the old function are not reused: their cache follows the registries).
     """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"a value metric needs a non-empty string name, got {name!r}")
     if not callable(fn):
         raise TypeError(f"value metric {name!r} must be callable, got {type(fn).__name__}")
-    if name in _METRICS and not overwrite:
-        raise ValueError(f"value metric {name!r} is already registered (pass overwrite=True to replace it)")
-    replaced = name in _METRICS
-    _METRICS[name] = _Metric(name, fn, _wanted_extras(fn))
-    steps = sys.modules.get("shapley_nas_jax.search.steps")
-    if replaced and steps is not None and hasattr(getattr(steps, "cached_program", None), "cache_clear"):
-        steps.cached_program.cache_clear()  # programs are cached by config; their value fn closes over fn
+    _METRICS.register(name, _Metric(name, fn, _wanted_extras(fn)), overwrite=overwrite)
 
 
 def available_value_metrics() -> tuple[str, ...]:
     """Registered metric names, sorted."""
-    return tuple(sorted(_METRICS))
+    return _METRICS.names()
 
 
 def get_value_metric(metric: str | ValueMetric) -> Callable[..., jax.Array]:
     """The metric registered as ``metric`` (or the callable itself), as ``score(logits, labels, mask=None,
-    alpha=None) -> scalar``; ValueError listing the known names for an unknown name."""
+    alpha=None) -> scalar``; an error (a ValueError) listing the known names for an unknown name."""
     if callable(metric) and not isinstance(metric, str):
         return metric if isinstance(metric, _Metric) else _Metric(getattr(metric, "__name__", "custom"), metric,
                                                                    _wanted_extras(metric))
-    try:
-        return _METRICS[metric]
-    except (KeyError, TypeError):
-        raise UnknownNameError(f"unknown metric {metric!r}; known: {', '.join(available_value_metrics())}") from None
+    return _METRICS.get(metric)
 
 
 register_value_metric("accuracy", accuracy)

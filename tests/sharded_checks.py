@@ -205,7 +205,7 @@ def check_chunk_sizes(num_devices: int, budget_mb: int = 32) -> dict:
     for mode, devices, shard in (("single", 1, False), ("coalitions", num_devices, True), ("data", num_devices, False)):
         cfg = tiny_config(devices, **{"shapley.chunk_size": 0, "shapley.memory_budget_mb": budget_mb,
                                       "mesh.shard_coalitions": shard})
-        sizes[mode] = SearchProgram(cfg, get_space("s2"), **STEP_KWARGS).chunk_size
+        sizes[mode] = SearchProgram(cfg, get_space("s2"), **STEP_KWARGS).plan.chunk_size
     return sizes
 
 

@@ -111,7 +111,8 @@ def test_registry():
     a = run_rule(get_alpha_rule("paper", momentum=0.5, step_size=0.2), jnp.zeros(SHAPE), [phi])[0]
     b = run_rule(paper_rule(0.5, 0.2), jnp.zeros(SHAPE), [phi])[0]
     np.testing.assert_array_equal(a, b)
-    register_alpha_rule("test_sign", lambda step_size=1.0: optax.chain(optax.scale_by_sign(), optax.scale(step_size)))
+    register_alpha_rule("test_sign", lambda step_size=1.0: optax.chain(optax.scale_by_sign(), optax.scale(step_size)),
+                        overwrite=True)  # test_public_api.py registers one too
     c = run_rule(get_alpha_rule("test_sign", step_size=0.5), jnp.zeros(SHAPE), [phi])[0]
     np.testing.assert_array_equal(c, 0.5 * np.sign(phi))
     with pytest.raises(ValueError, match="unknown alpha rule 'nope'; known rules: .*paper.*reference"):

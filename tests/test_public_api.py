@@ -99,7 +99,7 @@ def test_registered_alpha_rule_is_accepted_by_config_and_program():
     def sign_rule(momentum=0.9, step_size=0.1, **unused):
         return optax.chain(optax.ema(momentum, debias=False), optax.scale_by_sign(), optax.scale(step_size))
 
-    sn.register_alpha_rule("test_sign", sign_rule)
+    sn.register_alpha_rule("test_sign", sign_rule, overwrite=True)  # test_alpha_rules.py registers one too
     config = tiny_config(**{"alpha_rule.name": "test_sign", "alpha_rule.step_size": 0.5})
     validate(config)
     with pytest.raises(ConfigError, match="alpha_rule.name='nope' is not valid"):

@@ -215,7 +215,7 @@ def test_batched_chunks_are_capped_by_the_memory_budget():
         config = tiny_config(**{"shapley.chunk_size": 0, "shapley.scoring": "batched", **overrides})
         program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
                                 steps_per_epoch=4)
-        return program.chunk_size, program.game.num_players
+        return program.plan.chunk_size, program.game.num_players
 
     tiny, players = chunk(**{"shapley.memory_budget_mb": 1})
     huge, _ = chunk(**{"shapley.memory_budget_mb": 10**6})
@@ -238,7 +238,7 @@ def test_sequential_and_batched_scoring_give_the_same_alpha_update():
                                 "shapley.metric": "neg_cross_entropy"})
         program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
                                 steps_per_epoch=4)
-        assert program.scoring == scoring
+        assert program.plan.scoring == scoring
         state = program.init_state()
         batches = {"image": jax.random.uniform(jax.random.PRNGKey(1), (3, 32, 8, 8, 1)),
                    "label": jax.random.randint(jax.random.PRNGKey(2), (3, 32), 0, 10)}
@@ -271,16 +271,16 @@ def test_scoring_defaults_follow_backend_and_topology():
                              steps_per_epoch=4)
 
     darts = program(**{"model.formulation": "auto"})  # CPU, auto: sequential, shifted, the staged game
-    assert (darts.scoring, darts.scoring_formulation) == ("sequential", "shifted")
+    assert (darts.plan.scoring, darts.plan.formulation) == ("sequential", "shifted")
     assert darts.game.staged is not None
-    assert program(**{"shapley.formulation": "lax"}).scoring_formulation == "lax"
+    assert program(**{"shapley.formulation": "lax"}).plan.formulation == "lax"
     nb201 = program(space="nb201", **{"model.formulation": "auto"})
-    assert (nb201.scoring, nb201.scoring_formulation, nb201.game.staged) == ("sequential", "lax", None)
+    assert (nb201.plan.scoring, nb201.plan.formulation, nb201.game.staged) == ("sequential", "lax", None)
     # training steps: per topology on CPU (models.CPU_TRAINING), or as the config says
-    assert (darts.train_formulation, nb201.train_formulation) == (training_formulation("darts", "cpu"),
-                                                                  training_formulation("nb201", "cpu"))
+    assert (darts.plan.training_formulation, nb201.plan.training_formulation) == (training_formulation("darts", "cpu"),
+                                                                                training_formulation("nb201", "cpu"))
     assert training_formulation("darts", "gpu") == "lax"
-    assert program(**{"model.formulation": "lax"}).train_formulation == "lax"
+    assert program(**{"model.formulation": "lax"}).plan.training_formulation == "lax"
     with pytest.raises(ConfigError, match="model.formulation"):
         validate(tiny_config(**{"model.formulation": "fast"}))
 

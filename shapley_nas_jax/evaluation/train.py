@@ -12,7 +12,6 @@ Workdir layout (see :mod:`shapley_nas_jax.runs`): ``config.json`` (with the reso
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import time
@@ -36,6 +35,7 @@ from shapley_nas_jax.genotypes import DartsGenotype, NB201Genotype, get_genotype
 from shapley_nas_jax.ops.layers import CLASSIFIER_INITS
 from shapley_nas_jax.optim import LR_SCHEDULES, learning_rate_schedule, weight_optimizer
 from shapley_nas_jax.rng import DATA_TRAIN_FROM_SCRATCH, TRAIN_STREAM_PARAMS, TRAIN_STREAM_STEP, data_seed, stream_key
+from shapley_nas_jax.registry import cache_by_registry_versions
 from shapley_nas_jax.runs import MetricsLog, RunDir
 
 
@@ -249,7 +249,7 @@ class TrainProgram:
         return jnp.stack([jnp.sum(losses * weight), jnp.sum(top1 * weight), jnp.sum(top5 * weight), jnp.sum(weight)])
 
 
-@functools.lru_cache(maxsize=4)
+@cache_by_registry_versions(maxsize=4)
 def cached_program(config_json: str, genotype_json: str, image_shape: tuple, num_classes: int,
                    steps_per_epoch: int) -> TrainProgram:
     """One program (so one set of compiled steps) per distinct training setup within a process."""

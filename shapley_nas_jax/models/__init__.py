@@ -1,22 +1,32 @@
-"""Supernets: DARTS-style (DARTS, reference, S1-S4) and NAS-Bench-201, built with :func:`build_supernet`."""
+"""Supernets: DARTS-style (DARTS, reference, S1-S4) and NAS-Bench-201, built with :func:`build_supernet`.
 
-from shapley_nas_jax.models.supernet import (
-    CPU_SCORING,
-    CPU_TRAINING,
-    DartsSearchCell,
-    DartsSupernet,
+:mod:`.supernet` holds the two supernets, :mod:`.cells` what their cells share (mixed ops, scanned edges,
+variable layouts), :mod:`.scoring` how a search runs them (the scoring plan and its measured defaults).
+"""
+
+from shapley_nas_jax.models.cells import (
     MixedOp,
-    NB201SearchCell,
-    NB201Supernet,
-    ResNetBasicBlock,
-    ScoringDefaults,
-    build_supernet,
     edge_normalization_weights,
     mixing_weights,
     per_edge_variables,
-    scoring_defaults,
     stacked_edge_variables,
+)
+from shapley_nas_jax.models.scoring import (
+    CPU_SCORING,
+    CPU_TRAINING,
+    ScoringDefaults,
+    ScoringPlan,
+    resolve_scoring_plan,
+    scoring_defaults,
     training_formulation,
+)
+from shapley_nas_jax.models.supernet import (
+    DartsSearchCell,
+    DartsSupernet,
+    NB201SearchCell,
+    NB201Supernet,
+    ResNetBasicBlock,
+    build_supernet,
 )
 
 __all__ = [
@@ -29,10 +39,12 @@ __all__ = [
     "NB201Supernet",
     "ResNetBasicBlock",
     "ScoringDefaults",
+    "ScoringPlan",
     "build_supernet",
     "edge_normalization_weights",
     "mixing_weights",
     "per_edge_variables",
+    "resolve_scoring_plan",
     "scoring_defaults",
     "stacked_edge_variables",
     "training_formulation",

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from shapley_nas_jax.errors import UnknownNameError
 from shapley_nas_jax.ops import primitives as P
+from shapley_nas_jax.registry import Registry
 
 # PyTorch BatchNorm2d(momentum=0.1, eps=1e-5) == flax momentum 0.9.
 BN_MOMENTUM = 0.9
@@ -270,32 +271,28 @@ class Noise(nn.Module):
 # ----------------------------------------------------------------------------- registry
 
 OpBuilder = Callable[..., nn.Module]
-_OPS: dict[str, OpBuilder] = {}
+_OPS: Registry[OpBuilder] = Registry("op")
 
 
 def register_op(name: str, builder: OpBuilder, *, overwrite: bool = False) -> None:
-    """Register ``builder(C, stride, affine, name=None, **options) -> nn.Module`` under ``name``.
+    """Register ``builder(C, stride, affine, name=None, **options) -> nn.Module`` under ``name``; a taken name
+    raises unless ``overwrite=True``.
 
     ``C`` is the output channel count (== input channels in a cell), ``name`` the Flax module name
     to give the op, ``options`` extra keywords (e.g. ``pool_bn``) that a builder may ignore.
     """
-    if name in _OPS and not overwrite:
-        raise ValueError(f"op {name!r} is already registered (pass overwrite=True to replace it)")
-    _OPS[name] = builder
+    _OPS.register(name, builder, overwrite=overwrite)
 
 
 def known_ops() -> tuple[str, ...]:
     """Registered op names, sorted."""
-    return tuple(sorted(_OPS))
+    return _OPS.names()
 
 
 def make_op(name: str, C: int, stride: int = 1, affine: bool = False, module_name: str | None = None, **options):
-    """Build the op registered as ``name`` with ``C`` output channels; ValueError for unknown ops."""
-    try:
-        builder = _OPS[name]
-    except KeyError:
-        raise UnknownNameError(f"unknown op {name!r}; known ops: {', '.join(known_ops())}") from None
-    return builder(C, stride, affine, name=module_name, **options)
+    """Build the op registered as ``name`` with ``C`` output channels; an error listing the known ops for
+    unknown names."""
+    return _OPS.get(name)(C, stride, affine, name=module_name, **options)
 
 
 def _skip(C, stride, affine, name=None, **_):

@@ -16,9 +16,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from shapley_nas_jax import alpha_rules, memory, models, shapley
-from shapley_nas_jax.errors import ConfigError
-from shapley_nas_jax.ops import primitives
+from shapley_nas_jax import alpha_rules, models, shapley
 from shapley_nas_jax.optim import darts_arch_optimizer, learning_rate_schedule, weight_optimizer
 from shapley_nas_jax import sharding as sharding_lib
 from shapley_nas_jax.search import single_path
@@ -32,6 +30,7 @@ from shapley_nas_jax.rng import (
     STREAM_WEIGHT_STEP,
     stream_key,
 )
+from shapley_nas_jax.registry import cache_by_registry_versions
 from shapley_nas_jax.search.state import SearchState
 from shapley_nas_jax.spaces import SearchSpace
 from shapley_nas_jax.value import bn_mode_at_epoch, bn_modes_of, make_value_fn
@@ -50,33 +49,29 @@ class SearchProgram:
         self.space = space
         self.image_shape = tuple(image_shape)
         self.steps_per_epoch = steps_per_epoch
-        m = config.model
-        self.model = models.build_supernet(
+        m, s = config.model, config.shapley
+        supernet = models.build_supernet(
             space, channels=m.channels, layers=m.layers, cells_per_stage=m.cells_per_stage,
             num_classes=num_classes, partial_channels=m.partial_channels,
             edge_normalization=m.edge_normalization, pool_bn=m.pool_bn, renormalize=m.renormalize, stem=m.stem,
             remat=m.remat, scan_edges=m.get("scan_edges", True),
             classifier_init=m.get("init", "flax"))
-        # Op arithmetic of the training steps (weight and DARTS steps, evaluation): per backend, topology and
-        # CPU vector ISA by measurement (models.training_formulation), unless the config names one.
-        self.train_formulation = (models.training_formulation(space.topology, jax.default_backend())
-                                  if m.formulation == "auto" else m.formulation)
         self.weight_tx = weight_optimizer(config.train, steps_per_epoch)
         self.lr_schedule = learning_rate_schedule(config.train, steps_per_epoch)
-        s = config.shapley
         self._setup_mesh()
-        self.scoring = self._resolve_scoring(s.scoring)
-        # Op arithmetic while scoring, whether masked-out ops are skipped and whether edges are scanned (same
-        # values every way): per backend and topology, by measurement (models.CPU_SCORING).
-        plan = models.scoring_defaults(space.topology, jax.default_backend(), sequential=self.scoring == "sequential")
-        self.scoring_formulation = plan.formulation if s.formulation == "auto" else s.formulation
-        self.scoring_model = self.model.clone(skip_absent_ops=plan.skip_absent_ops, scan_edges=plan.scan_edges)
+        positions = player_positions(space, s.players)
+        # How the supernet runs while training and while scoring (op arithmetic, skipped ops, edge layout,
+        # scoring mode, chunk size): resolved once from the config and the backend; same values every way.
+        self.plan = models.resolve_scoring_plan(
+            config, supernet, jax.default_backend(), image_shape=self.image_shape, num_players=int(positions.size),
+            devices=sharding_lib.mesh_size(self.mesh), coalitions_split=self.coalition_sharding is not None)
+        self.model = self.plan.training_model(supernet)
+        self.scoring_model = self.plan.scoring_model(supernet)
         # the scoring model's variable layout, from the training model's (stacked edges -> one per edge)
-        self.scoring_variables = ((lambda tree: tree) if plan.scan_edges == self.model.scan_edges
+        self.scoring_variables = ((lambda tree: tree) if self.scoring_model.scan_edges == self.model.scan_edges
                                   else functools.partial(models.per_edge_variables, space=space))
         # One game per BN mode the shapley.bn_mode schedule uses (both for the reference schedules); each
         # estimate picks its mode from the epoch it runs in (bn_mode_at).
-        positions = player_positions(space, s.players)
         self.bn_modes = bn_modes_of(s.bn_mode)
         self.games = {mode: SupernetGame(alpha_shape=space.alpha_shape, positions=positions,
                                          value=make_value_fn(self.scoring_model, metric=s.metric, bn_mode=mode))
@@ -87,26 +82,7 @@ class SearchProgram:
         self.single_path_training = config.search.method == "rsps"
         self.candidate_ops = space.player_mask()
         self.arch_tx = self.arch_rule(jax.random.PRNGKey(config.seed))
-        self.chunk_size = self._scoring_chunk_size() if self.scoring == "batched" else s.chunk_size
         self._jit_steps()
-
-    def _scoring_chunk_size(self) -> int:
-        """Positions per chain per batched call: ``shapley.chunk_size`` (0: no limit) capped by what fits one
-        device's memory budget, so that batched scoring never runs out of memory on a large supernet. A mesh
-        spreads the coalitions (or the value batch) over its devices, so each device holds a share."""
-        s = self.config.shapley
-        batch, samples = s.value_batch_size, s.samples
-        devices = 1 if self.mesh is None else self.mesh.size
-        if self.shard_coalitions:
-            samples = -(-samples // devices)  # each device scores about M * c / D coalitions
-        else:
-            batch = max(batch // devices, 1)  # each device scores every coalition on B / D images
-        with primitives.formulation(self.scoring_formulation):  # measure the arithmetic that will be scored
-            return memory.choose_chunk_size(
-                self.scoring_model, (batch, *self.image_shape), samples, budget_bytes=s.memory_budget_mb * 2**20 or None,
-                num_players=self.game.num_players, metric=s.metric,
-                bn_mode=self.bn_modes[-1],  # "batch" where both are used: its statistics cost more memory
-                max_chunk=s.chunk_size or None)
 
     # ------------------------------------------------------------------------------------------ mesh
     def _setup_mesh(self) -> None:
@@ -127,27 +103,6 @@ class SearchProgram:
         else:  # data-parallel scoring: value batches [M, B, ...] split along B
             sharding_lib.check_divisible(self.config.shapley.value_batch_size, self.mesh, "shapley.value_batch_size")
             self.value_sharding = sharding_lib.batch_sharding(self.mesh, axis=1)
-
-    def _resolve_scoring(self, scoring: str) -> str:
-        """``auto``: one coalition at a time on CPU (fastest there, BENCHMARKS.md), unless coalitions are
-        split over devices; vmapped chunks on accelerators."""
-        if scoring == "auto":
-            sequential = jax.default_backend() == "cpu" and self.coalition_sharding is None
-            return "sequential" if sequential else "batched"
-        if scoring == "sequential" and self.coalition_sharding is not None:
-            raise ConfigError("shapley.scoring='sequential' cannot split coalitions over devices; use "
-                              "shapley.scoring=batched, or mesh.shard_coalitions=False to split the value batches")
-        return scoring
-
-    def _training(self, step):
-        """``step`` traced with the training formulation (jit traces at the first call, inside this)."""
-
-        @functools.wraps(step)
-        def traced(*args):
-            with primitives.formulation(self.train_formulation):
-                return step(*args)
-
-        return traced
 
     def bn_mode_at(self, state: SearchState) -> str:
         """BN mode (``running`` | ``batch``) of a value function called on ``state``: ``shapley.bn_mode``'s
@@ -172,27 +127,26 @@ class SearchProgram:
         return call
 
     def _jit_steps(self) -> None:
-        weight_step, darts_step, evaluate = map(self._training, (self._weight_step, self._darts_step, self._evaluate))
         if self.mesh is None:
-            self.weight_step = jax.jit(weight_step, donate_argnums=0)
+            self.weight_step = jax.jit(self._weight_step, donate_argnums=0)
             self.shapley_step = self._per_bn_mode(self._shapley_step, donate_argnums=0)
             self.estimate_shapley = self._per_bn_mode(self._estimate_shapley)
-            self.darts_step = jax.jit(darts_step, donate_argnums=0)
-            self.evaluate = jax.jit(evaluate)
+            self.darts_step = jax.jit(self._darts_step, donate_argnums=0)
+            self.evaluate = jax.jit(self._evaluate)
             self.select_single_path = self._per_bn_mode(self._select_single_path)
             return
         # State replicated in and out; batches split along the batch axis (one sharding = a pytree prefix).
         rep, data, value = self.replicated, self.batch_sharding, self.value_sharding
-        self.weight_step = jax.jit(weight_step, donate_argnums=0, in_shardings=(rep, data), out_shardings=rep)
+        self.weight_step = jax.jit(self._weight_step, donate_argnums=0, in_shardings=(rep, data), out_shardings=rep)
         self.shapley_step = self._per_bn_mode(self._shapley_step, donate_argnums=0, in_shardings=(rep, value),
                                               out_shardings=rep)
         self.estimate_shapley = self._per_bn_mode(self._estimate_shapley, in_shardings=(rep, value, rep),
                                                   out_shardings=rep)
-        self.darts_step = jax.jit(darts_step, donate_argnums=0, in_shardings=(rep, data, data), out_shardings=rep)
+        self.darts_step = jax.jit(self._darts_step, donate_argnums=0, in_shardings=(rep, data, data), out_shardings=rep)
         self.select_single_path = self._per_bn_mode(self._select_single_path, in_shardings=(rep, value),
                                                     out_shardings=rep)
         # Evaluation batches need not divide the device count: they come placed (split or replicated).
-        self.evaluate = jax.jit(evaluate, out_shardings=rep)
+        self.evaluate = jax.jit(self._evaluate, out_shardings=rep)
 
     def place_state(self, state: SearchState) -> SearchState:
         """The state replicated on every device of the mesh (unchanged without a mesh)."""
@@ -242,7 +196,8 @@ class SearchProgram:
         if self.config.model.edge_normalization:
             beta = 1e-3 * jax.random.normal(stream_key(root, STREAM_ALPHA, 1), self.space.alpha_shape[:2])
         x = jnp.zeros((1, *self.image_shape), jnp.float32)
-        variables = self.model.init(
+        # parameters do not depend on the formulation: initialise with the default one (fewer ops to trace)
+        variables = self.model.clone(formulation=None).init(
             {"params": stream_key(root, STREAM_PARAMS), "noise": stream_key(root, STREAM_PARAMS, 1)},
             x, alpha, None, train=False, **self._beta_kwargs(beta))
         params, batch_stats = variables["params"], variables.get("batch_stats", {})
@@ -322,20 +277,19 @@ class SearchProgram:
     def _estimate_shapley(self, state: SearchState, value_batches: dict, key: jax.Array, *, bn_mode: str):
         """Shapley values of all players on `value_batches` (leading axis: one batch per permutation)."""
         noise_rng = jax.random.fold_in(key, 1)
-        with primitives.formulation(self.scoring_formulation):  # applies while this function traces
-            estimate = self._permutation_shapley(state, value_batches, key, noise_rng, self.games[bn_mode])
+        estimate = self._permutation_shapley(state, value_batches, key, noise_rng, self.games[bn_mode])
         return self.game.to_alpha_shape(estimate.values), estimate
 
     def _permutation_shapley(self, state: SearchState, value_batches: dict, key: jax.Array, noise_rng: jax.Array,
                              game: SupernetGame):
         s = self.config.shapley
         value_fn = game.value_fn
-        if self.scoring == "sequential" and game.staged is not None:
+        if self.plan.scoring == "sequential" and game.staged is not None:
             value_fn = game.staged  # reuses the prefix cells while a chain removes reduction-cell ops
         return shapley.permutation_shapley(
             value_fn, self.game.num_players, jax.random.fold_in(key, 0),
             num_permutations=s.samples, truncation=s.truncation, truncated=s.truncated, aggregate=s.aggregate,
-            sampling=s.sampling, chunk_size=self.chunk_size, scoring=self.scoring,
+            sampling=s.sampling, chunk_size=self.plan.chunk_size, scoring=self.plan.scoring,
             keep_last=game.edge_groups() if s.get("keep_last_op", False) else None,
             shared=(self.scoring_variables(state.params), self.scoring_variables(state.batch_stats), state.alpha,
                     noise_rng), samples=value_batches,
@@ -408,8 +362,7 @@ class SearchProgram:
             values = jax.lax.map(lambda batch: value(params, batch_stats, alpha, path, batch, noise_rng), value_batches)
             return jnp.mean(values)
 
-        with primitives.formulation(self.scoring_formulation):
-            scores = jax.lax.map(score, paths)
+        scores = jax.lax.map(score, paths)
         best = jnp.argmax(scores)
         return (state.replace(alpha=single_path.single_path_alpha(paths[best])),
                 {"paths": paths, "scores": scores, "best_value": scores[best]})
@@ -433,7 +386,7 @@ def shapley_metrics(estimate: Any) -> dict:
     }
 
 
-@functools.lru_cache(maxsize=8)
+@cache_by_registry_versions(maxsize=8)
 def cached_program(config_json: str, space_name: str, image_shape: tuple, num_classes: int,
                    steps_per_epoch: int) -> SearchProgram:
     """One program (and so one set of compiled steps) per distinct search setup within a process."""

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-
-from shapley_nas_jax.errors import UnknownNameError
+from shapley_nas_jax.registry import Registry
 from shapley_nas_jax.spaces.base import (
     EdgeOps,
     SearchSpace,
@@ -17,30 +16,26 @@ from shapley_nas_jax.spaces import nb201 as _nb201
 from shapley_nas_jax.spaces.darts import DARTS_OPS, REFERENCE_OPS, uniform_darts_space
 from shapley_nas_jax.spaces.nb201 import NB201_OPS
 
-_REGISTRY: dict[str, Callable[[], SearchSpace]] = {}
+_SPACES: Registry[Callable[[], SearchSpace]] = Registry("search space")
 
 
 def register_space(name: str, factory: Callable[[], SearchSpace], *, overwrite: bool = False) -> None:
-    """Register ``factory`` (no arguments -> SearchSpace) under ``name``."""
-    if name in _REGISTRY and not overwrite:
-        raise ValueError(f"search space {name!r} is already registered (pass overwrite=True to replace it)")
-    _REGISTRY[name] = factory
+    """Register ``factory`` (no arguments -> SearchSpace) under ``name``; a taken name raises unless
+    ``overwrite=True``."""
+    _SPACES.register(name, factory, overwrite=overwrite)
 
 
 def list_spaces() -> tuple[str, ...]:
     """Registered space names, sorted."""
-    return tuple(sorted(_REGISTRY))
+    return _SPACES.names()
 
 
 def get_space(name: str) -> SearchSpace:
-    """The space registered as ``name``; ValueError listing the known names otherwise."""
+    """The space registered as ``name`` (a SearchSpace passes through); an error listing the known names
+    otherwise."""
     if isinstance(name, SearchSpace):
         return name
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        raise UnknownNameError(f"unknown search space {name!r}; known spaces: {', '.join(list_spaces())}") from None
-    return factory()
+    return _SPACES.get(name)()
 
 
 for _name, _factory in (
