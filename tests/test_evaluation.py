@@ -33,14 +33,9 @@ from shapley_nas_jax.evaluation.networks import (
     build_network,
     drop_path,
 )
-from shapley_nas_jax.evaluation.train import (
-    TrainingInterrupted,
-    cached_program,
-    learning_rate_schedule,
-    resolve_genotype,
-    run_training,
-)
-from shapley_nas_jax.genotypes import DartsGenotype, get_genotype, known_genotypes
+from shapley_nas_jax.evaluation.program import cached_program, learning_rate_schedule
+from shapley_nas_jax.evaluation.train import TrainingInterrupted, run_training
+from shapley_nas_jax.genotypes import DartsGenotype, get_genotype, known_genotypes, resolve_genotype
 from shapley_nas_jax.ops import known_ops, make_op
 from shapley_nas_jax.ops.layers import Conv, DepthwiseConv
 

@@ -43,7 +43,8 @@ def train_command(argv: list[str]) -> int:
     from shapley_nas_jax.cli import _parse, check_config_file, default_config_path
 
     check_config_file(argv)
-    from shapley_nas_jax.evaluation.train import resolve_genotype, run_training
+    from shapley_nas_jax.evaluation.train import run_training
+    from shapley_nas_jax.genotypes import resolve_genotype
 
     def define(fv):
         config_flags.DEFINE_config_file("config", default_config_path("train_demo"),
@@ -78,8 +79,7 @@ def info_command(argv: list[str]) -> int:
     """Print a genotype's parameters and multiply-adds (millions) at the dataset's evaluation resolution."""
     from shapley_nas_jax.cli import _parse
     from shapley_nas_jax.evaluation.complexity import DATASET_INPUTS, genotype_complexity
-    from shapley_nas_jax.evaluation.train import resolve_genotype
-    from shapley_nas_jax.genotypes import NB201Genotype
+    from shapley_nas_jax.genotypes import NB201Genotype, resolve_genotype
 
     def define(fv):
         flags.DEFINE_string("genotype", None, GENOTYPE_HELP, flag_values=fv)
