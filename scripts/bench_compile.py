@@ -78,7 +78,9 @@ def search_step(config, image_shape, num_classes, step: str):
 
 def train_step(step: str):
     """The jitted function and abstract arguments of a step of training the paper's CIFAR-10 cell."""
-    from shapley_nas_jax.evaluation.train import TrainProgram, base_train_config, resolve_genotype
+    from shapley_nas_jax.evaluation.config import base_train_config
+    from shapley_nas_jax.evaluation.program import TrainProgram
+    from shapley_nas_jax.genotypes import resolve_genotype
 
     config = base_train_config()
     program = TrainProgram(config, resolve_genotype("shapley_nas_cifar10"), image_shape=(32, 32, 3), num_classes=10,

@@ -6,6 +6,7 @@
 * :func:`derive_genotype` turns op strengths ``[cell_types, edges, ops]`` (softmax(alpha) or Shapley values)
   into a genotype.
 * :func:`get_genotype` looks up a published genotype by name, or parses a string / JSON file.
+* :func:`resolve_genotype` also reads a search's ``results.json`` or workdir (``shapley-nas train`` / ``info``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from shapley_nas_jax.errors import InvalidInputError, UnknownNameError
+from shapley_nas_jax.errors import InvalidInputError, UnknownNameError, UserError
 from shapley_nas_jax.spaces.base import DARTS_STEPS
 from shapley_nas_jax.spaces.nb201 import NB201_EDGES, format_arch, parse_arch
 
@@ -267,3 +268,29 @@ def get_genotype(spec: str | dict | Genotype) -> Genotype:
         if "(" not in spec and "|" not in spec and "{" not in spec:
             raise UnknownNameError(f"unknown genotype name {spec!r}; known: {', '.join(known_genotypes())}")
     return parse_genotype(spec)
+
+
+def resolve_genotype(spec) -> Genotype:
+    """A genotype from a library name, a genotype string (DARTS ``Genotype(...)``, NB201 ``|op~0|+...``,
+    JSON), a JSON dict, a JSON file holding either the genotype's JSON form or a search's ``results.json``
+    (``{"genotype": {...}}``), or a search workdir containing ``results.json``. UserError (one line) otherwise."""
+    if isinstance(spec, (DartsGenotype, NB201Genotype)):
+        return spec
+    try:
+        if isinstance(spec, str):
+            path = spec.strip()
+            if os.path.isdir(path):
+                if not os.path.isfile(os.path.join(path, "results.json")):
+                    raise ValueError(f"directory {path!r} has no results.json (is it a finished search workdir?)")
+                path = os.path.join(path, "results.json")
+            if os.path.isfile(path):
+                try:
+                    with open(path) as f:
+                        spec = json.load(f)
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"genotype file {path!r} is not valid JSON: {err}") from None
+        if isinstance(spec, dict) and "type" not in spec and "genotype" in spec:
+            spec = spec["genotype"]
+        return get_genotype(spec)
+    except ValueError as err:
+        raise UserError(str(err).splitlines()[0]) from None

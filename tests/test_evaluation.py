@@ -34,13 +34,9 @@ from shapley_nas_jax.evaluation.networks import (
     build_network,
     drop_path,
 )
-from shapley_nas_jax.evaluation.train import (
-    TrainingInterrupted,
-    cached_program,
-    resolve_genotype,
-    run_training,
-)
-from shapley_nas_jax.genotypes import DartsGenotype, get_genotype, known_genotypes
+from shapley_nas_jax.evaluation.program import cached_program
+from shapley_nas_jax.evaluation.train import TrainingInterrupted, run_training
+from shapley_nas_jax.genotypes import DartsGenotype, get_genotype, known_genotypes, resolve_genotype
 from shapley_nas_jax.ops import known_ops, make_op
 from shapley_nas_jax.ops.layers import Conv, DepthwiseConv
 from shapley_nas_jax.optim import learning_rate_schedule

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 
 import jax
 import jax.numpy as jnp
@@ -74,6 +75,26 @@ def test_killed_and_resumed_run_matches_uninterrupted(uninterrupted, tmp_path, e
     resumed = run_search(tiny_config(), workdir, progress=False)
     np.testing.assert_array_equal(resumed.alpha, reference.alpha)
     assert resumed.genotype == reference.genotype
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]
+    assert strip(read_records(workdir)) == strip(read_records(reference_dir))
+
+
+def test_ctrl_c_saves_a_checkpoint_where_the_run_stops_and_the_rerun_resumes_there(uninterrupted, tmp_path):
+    reference, reference_dir = uninterrupted
+
+    def ctrl_c(event, state):  # as if Ctrl-C were pressed during weight step 5 (mid-epoch)
+        if event == "step" and int(state.step) == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+        return False
+
+    workdir = tmp_path / "stopped"
+    with pytest.raises(KeyboardInterrupt, match="rerun the same command to resume"):
+        run_search(tiny_config(), str(workdir), progress=False, interrupt=ctrl_c)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the driver's handler is gone
+    done_updates = sum(r["kind"] == "alpha_update" and r["step"] < 5 for r in read_records(reference_dir))
+    assert max(map(int, os.listdir(workdir / "checkpoints"))) == 5 + done_updates  # checkpoint id: step + updates
+    resumed = run_search(tiny_config(), str(workdir), progress=False)
+    np.testing.assert_array_equal(resumed.alpha, reference.alpha)
     strip = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]
     assert strip(read_records(workdir)) == strip(read_records(reference_dir))
 

@@ -17,7 +17,7 @@ USAGE = "shapley-nas info --genotype <name|file|string> [--dataset cifar10|cifar
 def info_command(argv: list[str]) -> int:
     """Print a genotype's parameters and multiply-adds (millions) at the dataset's evaluation resolution."""
     from shapley_nas_jax.evaluation.complexity import DATASET_INPUTS, genotype_complexity
-    from shapley_nas_jax.evaluation.train import resolve_genotype
+    from shapley_nas_jax.genotypes import resolve_genotype
     from shapley_nas_jax.genotypes import NB201Genotype
 
     def define(fv):

@@ -41,7 +41,8 @@ def _genotype_label(spec: str) -> str:
 def train_command(argv: list[str]) -> int:
     """Train (or resume) a genotype from scratch; prints the workdir, test accuracy, params and multiply-adds."""
     check_config_file(argv)
-    from shapley_nas_jax.evaluation.train import resolve_genotype, run_training
+    from shapley_nas_jax.evaluation.train import run_training
+    from shapley_nas_jax.genotypes import resolve_genotype
 
     def define(fv):
         config_flags.DEFINE_config_file("config", default_config_path("train_demo"),

@@ -2,7 +2,9 @@
 
 * :mod:`.networks`: ``NetworkCIFAR``, ``NetworkImageNet``, ``NB201Network`` and ``build_network``;
 * :mod:`.complexity`: parameter counts and multiply-adds from shapes (``genotype_complexity``);
-* :mod:`.train`: ``run_training(config, genotype, workdir)`` and the training config schema.
+* :mod:`.config`: the training config schema (``base_train_config``) and its validation;
+* :mod:`.program`: the training state and its jitted steps (``TrainProgram``, ``TrainState``);
+* :mod:`.train`: ``run_training(config, genotype, workdir)``, the training schedule driven with its files;
 
 The ``shapley-nas train`` and ``shapley-nas info`` subcommands live in :mod:`shapley_nas_jax.cli`. Names are
 imported lazily, so importing this package does not load JAX.
@@ -23,11 +25,12 @@ _EXPORTS = {
     "count_params": "complexity",
     "genotype_complexity": "complexity",
     "network_complexity": "complexity",
-    "TrainProgram": "train",
-    "TrainState": "train",
+    "TrainProgram": "program",
+    "TrainState": "program",
+    "Training": "train",
     "TrainingInterrupted": "train",
-    "base_train_config": "train",
-    "resolve_genotype": "train",
+    "base_train_config": "config",
+    "resolve_genotype": "train",  # defined in shapley_nas_jax.genotypes
     "run_training": "train",
 }
 
