@@ -139,6 +139,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f"data.value_fraction={config.data.value_fraction} must lie in [0, 1 - train_fraction]",
     )
     _one_of(config.data.split_order, ("random", "ordered"), "data.split_order")
+    _require(not (config.data.split_order == "ordered" and str(config.data.name).startswith("folder:")),
+             "data.split_order='ordered' keeps the dataset's own order, and an image folder lists its images class "
+             "by class (the halves would hold different classes): use data.split_order='random' with folder:<root>")
     _require(config.train.lr_epoch_offset >= 0, f"train.lr_epoch_offset={config.train.lr_epoch_offset} must be >= 0")
     _require(config.model.channels >= 1, f"model.channels={config.model.channels} must be >= 1")
     _require(config.model.layers >= 3, f"model.layers={config.model.layers} must be >= 3 (two reduction cells)")

@@ -209,3 +209,14 @@ def test_reference_config_initialises_the_classifier_like_torch_and_refuses_unkn
     config.model.init = "xavier"
     with pytest.raises(ConfigError, match=r"model.init='xavier' is not valid; choose one of flax, torch"):
         validate(config)
+
+
+def test_ordered_split_of_an_image_folder_is_refused_in_one_line():
+    from shapley_nas_jax.config import validate
+    from shapley_nas_jax.errors import ConfigError
+
+    config = tiny_config(**{"data.name": "folder:/images", "data.split_order": "ordered"})
+    with pytest.raises(ConfigError, match=r"^data.split_order='ordered' .* use data.split_order='random'"):
+        validate(config)
+    config.data.split_order = "random"
+    validate(config)  # a seeded random split of the same folder is fine
