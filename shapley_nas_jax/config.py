@@ -77,6 +77,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.search.final_shapley = False  # estimate Shapley values at the end and derive the genotype from them
     c.search.derive_from = "alpha"  # alpha | shapley (op strengths used for the genotype)
     c.search.random_samples = 100  # cells drawn by the random-search baselines (rsps: scored on the supernet)
+    c.search.plot_every_epochs = 0  # draw the run's figures (<workdir>/plots) every N epochs and at the end; 0 = off
     c.search.benchmark = ""  # NB201 table or nats_bench file: log the benchmark accuracy every epoch
 
     c.shapley = ml_collections.ConfigDict()
@@ -166,6 +167,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.search.alpha_cadence == "steps":
         _require(config.search.alpha_every_steps >= 1, "search.alpha_every_steps must be >= 1 with alpha_cadence='steps'")
     _one_of(config.search.derive_from, ("alpha", "shapley"), "search.derive_from")
+    _require(config.search.get("plot_every_epochs", 0) >= 0,
+             f"search.plot_every_epochs={config.search.get('plot_every_epochs')} must be >= 0 (0 = no figures while searching)")
     if config.search.method == "rsps":
         from shapley_nas_jax.spaces import get_space
 

@@ -361,3 +361,23 @@ def test_reference_learning_rate_is_one_epoch_ahead_like_the_original_scheduler(
     paper = learning_rate_schedule(paper_config.train, steps_per_epoch=98)  # no offset: epoch 0 at 0.1
     np.testing.assert_allclose(float(paper(jnp.int32(0))), 0.1, rtol=1e-6)
     assert reference.data.split_order == "ordered" and paper_config.data.split_order == "random"
+
+
+def test_plots_hook_draws_the_runs_figures_every_nth_epoch(uninterrupted, tmp_path):
+    import shutil
+
+    from shapley_nas_jax.config import validate
+    from shapley_nas_jax.errors import ConfigError
+    from shapley_nas_jax.search.loop import Plots
+
+    _, workdir = uninterrupted
+    run = tmp_path / "run"
+    shutil.copytree(workdir, run, ignore=shutil.ignore_patterns("checkpoints", "plots"))
+    hook = Plots(str(run), every=2)
+    hook.epoch_end(None, 0, {})
+    assert not (run / "plots").exists()  # epoch 0 is not the 2nd
+    hook.epoch_end(None, 1, {})
+    drawn = sorted(p.name for p in (run / "plots").iterdir())
+    assert "cell.png" in drawn and "alpha_heatmap.png" in drawn and any(n.startswith("alpha_curves") for n in drawn)
+    with pytest.raises(ConfigError, match="search.plot_every_epochs=-1 must be >= 0"):
+        validate(tiny_config(**{"search.plot_every_epochs": -1}))

@@ -154,12 +154,36 @@ def _drive_search(config: ml_collections.ConfigDict, rundir: RunDir, log: Metric
             state = search.program.place_state(state)  # replicated on the mesh (no-op on one device)
             log.truncate_after(meta["step"], meta["alpha_updates"])
         hooks = [_SearchLog(search, log, benchmark), Checkpoints(checkpointer, rundir.checkpoint_dir, _search_point)]
+        every = config.search.get("plot_every_epochs", 0)
+        plots = Plots(rundir.path, every) if every else None
+        hooks += [plots] if plots is not None else []
         if interrupt is not None:
             hooks.append(Callback(interrupt, stop=SearchInterrupted))
         state = drive(search, state, hooks, progress=f"search {search.space.name}" if progress else None)
-        return _finish(search, state, rundir, log, benchmark)
+        result = _finish(search, state, rundir, log, benchmark)
+        if plots is not None:
+            plots.draw()  # the final figures, with results.json's genotype and alpha
+        return result
     finally:
         checkpointer.close()
+
+
+class Plots(Hook):
+    """Draws the run's figures into ``<workdir>/plots`` (what ``shapley-nas plot`` draws) at the end of every
+    ``every``-th epoch, after that epoch's record is written."""
+
+    def __init__(self, workdir: str, every: int):
+        self.workdir = workdir
+        self.every = every
+
+    def epoch_end(self, state: SearchState, epoch: int, seconds: dict) -> None:
+        if (epoch + 1) % self.every == 0:
+            self.draw()
+
+    def draw(self) -> None:
+        from shapley_nas_jax.analysis.plots import plot_run
+
+        plot_run(self.workdir)
 
 
 def _finish(search: Search, state: SearchState, rundir: RunDir, log: MetricsLog, benchmark) -> SearchResult:
