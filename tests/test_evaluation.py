@@ -72,6 +72,8 @@ def n_leaves(tree):
 def test_every_op_output_shape_with_affine_bn(stride):
     x = jax.ShapeDtypeStruct((2, 8, 8, 6), jnp.float32)
     for name in known_ops():
+        if name.startswith("test_"):
+            continue  # ops other test files register in this process (e.g. a stride-ignoring identity)
         op = make_op(name, 6, stride, affine=True)
         rngs = {"params": jax.random.key(0), "noise": jax.random.key(1)}
         variables = jax.eval_shape(lambda x: op.init(rngs, x, train=False), x)
