@@ -1,0 +1,227 @@
+"""scripts/compare_estimators.py and shapley_nas_jax.interop.shapiq_games: shapiq's approximators on this
+library's games (evaluations counted, exact at a budget of 2^n), the script's rows and metrics."""
+
+import json
+import math
+import sys
+import types
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from repo_files import load_script
+from shapley_nas_jax.shapley import games as G
+from shapley_nas_jax.shapley import permutation_shapley
+
+REQUIRED = {"game", "players", "estimator", "library", "evaluations", "mse", "mse_se", "top_op_accuracy",
+            "evals_per_s"}
+
+
+# A stand-in for shapley_nas_jax.shapley.estimators (same contract), used until the real module is on this
+# branch: permutation sampling within the budget, and a "control" estimator that needs the Taylor control.
+class _Estimate(NamedTuple):
+    values: jnp.ndarray
+    evaluations: jnp.ndarray
+
+
+class _Estimator(NamedTuple):
+    name: str
+    needs_control: bool = False
+
+    def min_budget(self, n):
+        return n + 1
+
+
+def _estimate(name, game, budget, key, *, control=None):
+    n = game.num_players
+    if _ESTIMATORS[name].needs_control:
+        assert control is not None and len(control) == 3 and control[1].shape == (n,)
+    est = permutation_shapley(game.value_fn, n, key, num_permutations=max(1, (budget - 2) // (n - 1)),
+                              shared=game.shared, chunk_size=n + 1)
+    return _Estimate(est.values, jnp.minimum(est.num_evaluations, budget))
+
+
+_ESTIMATORS = {"permutation_uniform": _Estimator("permutation_uniform"),
+               "permutation_taylor_cv": _Estimator("permutation_taylor_cv", needs_control=True)}
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    module = types.ModuleType("shapley_nas_jax.shapley.estimators")
+    module.ESTIMATORS, module.estimate, module.Estimate = _ESTIMATORS, _estimate, _Estimate
+    monkeypatch.setitem(sys.modules, "shapley_nas_jax.shapley.estimators", module)
+    import shapley_nas_jax.shapley
+
+    monkeypatch.setattr(shapley_nas_jax.shapley, "estimators", module, raising=False)
+    return module
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the adapter
+
+
+def test_counting_game_counts_rows_and_matches_the_value_function():
+    from shapley_nas_jax.interop.shapiq_games import CountingGame
+
+    game = G.random_table_game(5, seed=3)
+    counting = CountingGame(game)
+    masks = np.random.default_rng(0).integers(0, 2, size=(7, 5)).astype(bool)
+    values = counting(masks)
+    expect = [float(game.value_fn(game.shared, jnp.asarray(m, jnp.float32), None)) for m in masks]
+    assert values.shape == (7,) and values.dtype == np.float64
+    np.testing.assert_allclose(values, expect, rtol=1e-6)
+    assert counting(masks[0]).shape == (1,)  # one coalition, as Owen / stratified sampling ask
+    assert (counting.evaluations, counting.calls) == (8, 2)
+    counting.reset()
+    assert (counting.evaluations, counting.calls) == (0, 0)
+    with pytest.raises(ValueError, match=r"\[k, 5\]"):
+        counting(np.zeros((2, 4), bool))
+
+
+def test_shapiq_missing_is_one_line_naming_the_extra(monkeypatch):
+    from shapley_nas_jax.interop import shapiq_games
+
+    monkeypatch.setitem(sys.modules, "shapiq", None)  # import shapiq -> ImportError
+    with pytest.raises(ImportError) as info:
+        shapiq_games.sv_approximators()
+    assert str(info.value) == "shapiq is not installed: pip install 'shapley-nas-jax[compare]'"
+
+
+def test_shapiq_counts_its_evaluations_and_is_exact_at_the_full_budget():
+    pytest.importorskip("shapiq")
+    from shapley_nas_jax.interop.shapiq_games import CountingGame, shapiq_estimate, sv_approximators
+
+    table = sv_approximators()
+    for name in ("shapiq_PermutationSamplingSV", "shapiq_KernelSHAP", "shapiq_KernelSHAP_paired",
+                 "shapiq_UnbiasedKernelSHAP", "shapiq_SVARM", "shapiq_StratifiedSamplingSV",
+                 "shapiq_OwenSamplingSV", "shapiq_kADDSHAP", "shapiq_SPEX", "shapiq_ProxySPEX"):
+        assert name in table
+    assert {k for k, a in table.items() if a.opt_in} == {"shapiq_SPEX", "shapiq_ProxySPEX"}
+
+    game = G.glove_game(2, 3)
+    n = game.num_players
+    counting = CountingGame(game)
+    calls = []
+    inner = counting._values
+
+    def spy(masks):  # the rows the adapter really evaluates (padded to a power of two)
+        calls.append(masks.shape[0])
+        return inner(masks)
+
+    counting._values = spy
+    for name, approximator in table.items():
+        if approximator.opt_in:
+            continue
+        calls.clear()
+        est = shapiq_estimate(approximator, game, 20, seed=1, counting=counting)
+        assert est.values.shape == (n,)
+        assert 0 < est.evaluations <= 20 and est.evaluations == est.reported_budget, name
+        assert counting.calls == len(calls) and est.evaluations <= sum(calls) < 2 * est.evaluations + len(calls)
+    # regression and Monte-Carlo approximators enumerate every coalition at a budget of 2^n: exact values
+    for name in ("KernelSHAP", "UnbiasedKernelSHAP", "SVARM", "kADDSHAP"):
+        est = shapiq_estimate(name, game, 1 << n, seed=0, counting=counting)
+        assert est.evaluations == 1 << n
+        np.testing.assert_allclose(est.values, game.shapley_values, atol=1e-5, err_msg=name)
+    with pytest.raises(ValueError, match="unknown shapiq approximator"):
+        shapiq_estimate("NoSuchSHAP", game, 8, seed=0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the script
+
+
+def test_metrics_match_a_hand_computation():
+    script = load_script("compare_estimators")
+    exact = np.array([1.0, 2.0, 3.0, 0.0])
+    values = np.array([[1.0, 2.0, 4.0, 0.0],     # squared errors 0, 0, 1, 0 -> 0.25
+                       [2.0, 1.0, 3.0, 2.5]])    # 1, 1, 0, 6.25 -> 2.0625
+    groups = (np.array([0, 1, 2]), np.array([0, 3]))
+    m = script.metrics(values, exact, groups=groups, top_k=1)
+    assert math.isclose(m["mse"], (0.25 + 2.0625) / 2)
+    assert math.isclose(m["mse_se"], np.std([0.25, 2.0625], ddof=1) / math.sqrt(2))
+    # group [0, 1, 2]: rho 1 (seed 0), 1 - 6 * 2 / 24 = 0.5 (seed 1); group [0, 3]: 1, -1
+    assert math.isclose(m["spearman"], (1 + 0.5 + 1 - 1) / 4)
+    # best player: right in group [0, 1, 2] twice, in group [0, 3] for seed 0 only
+    assert math.isclose(m["top_op_accuracy"], 3 / 4)
+    # top two (edge players of a node): groups of two left out; exact top two of [0, 1, 2] is {1, 2}:
+    # seed 0 picks {2, 1}, seed 1 picks {2, 0}
+    assert math.isclose(script.metrics(values, exact, groups=groups, top_k=2)["top_op_accuracy"], 0.5)
+    # ties in the exact values: any of the tied best players counts
+    assert script.top_k_hit(np.array([0.0, 1.0, 0.5]), np.array([1.0, 1.0, 0.0]), 1)
+    assert not script.top_k_hit(np.array([0.0, 0.4, 0.5]), np.array([1.0, 1.0, 0.0]), 1)
+
+
+def test_player_groups_of_op_and_edge_players():
+    script = load_script("compare_estimators")
+    groups, grouping, k = script.player_groups([0, 0, 1, 1, 1], [2, 2, 3, 3, 3])
+    assert grouping == "edge" and k == 1 and [g.tolist() for g in groups] == [[0, 1], [2, 3, 4]]
+    groups, grouping, k = script.player_groups([0, 1, 2, 3, 4], [2, 2, 3, 3, 3])
+    assert grouping == "node" and k == 2 and [g.tolist() for g in groups] == [[0, 1], [2, 3, 4]]
+
+
+def test_script_rows_on_tiny_games(tmp_path, stand_in):
+    script = load_script("compare_estimators")
+    out = tmp_path / "rows.json"
+    rows = script.main(["--tiny", "--games", "synthetic", "--seeds", "3", "--budgets", "16", "32",
+                        "--json", str(out), "--supernet-dir", str(tmp_path / "none")])
+    data = json.loads(out.read_text())
+    assert len(data["rows"]) == len(rows) and data["settings"]["seeds"] == 3
+    games = {r["game"] for r in data["rows"]}
+    assert len(games) == 4 and not any(g.startswith("supernet_") for g in games)
+    for row in data["rows"]:
+        assert REQUIRED <= set(row)
+        assert row["library"] == ("shapiq" if row["estimator"].startswith("shapiq_") else "shapley_nas_jax")
+        assert row["evaluations"] <= row["budget"] and row["seeds"] == 3
+    ours = {r["estimator"] for r in data["rows"] if r["library"] == "shapley_nas_jax"}
+    assert ours == {"permutation_uniform"}  # the control estimator needs control data: none on synthetic games
+    try:
+        import shapiq  # noqa: F401
+    except ImportError:
+        assert all(r["library"] == "shapley_nas_jax" for r in data["rows"])
+    else:
+        theirs = {r["estimator"] for r in data["rows"] if r["library"] == "shapiq"}
+        assert {"shapiq_KernelSHAP", "shapiq_PermutationSamplingSV", "shapiq_SVARM"} <= theirs
+        # n=5: a budget of 32 = 2^n enumerates every coalition, so KernelSHAP is exact
+        kernel = next(r for r in data["rows"] if r["estimator"] == "shapiq_KernelSHAP" and r["budget"] == 32)
+        assert kernel["mse"] < 1e-10 and kernel["top_op_accuracy"] == 1.0
+    assert data["throughput"]["budget"] == 32
+
+
+def test_script_runs_supernet_games_with_their_controls(tmp_path, stand_in, monkeypatch, capsys):
+    """A fake supernet game file and loader (the real loader's contract): edge players, node groups, the
+    Taylor control chosen by metric; --games supernet keeps only supernet_ games."""
+    script = load_script("compare_estimators")
+    folder = tmp_path / "games"
+    folder.mkdir()
+    (folder / "a.npz").write_bytes(b"")
+    asked = []
+
+    class Loaded:
+        edge = np.arange(5)
+        node = np.array([2, 2, 3, 3, 3])
+        players = np.array([f"e{i}" for i in range(5)])
+        metadata = "{}"
+
+        def table_game(self, metric):
+            rng = np.random.default_rng(0 if metric == "accuracy" else 1)
+            game = G.table_game(rng.normal(size=32), name=f"supernet_fake_{metric}")
+            return game._replace(shapley_values=None)
+
+        def taylor(self, control_metric):
+            asked.append(control_metric)
+            return 0.0, np.zeros(5), np.zeros((5, 5))
+
+    fake = types.ModuleType("shapley_nas_jax.benchmarks.supernet_games")
+    fake.load_game = lambda path: Loaded()
+    monkeypatch.setitem(sys.modules, "shapley_nas_jax.benchmarks.supernet_games", fake)
+    rows = script.main(["--games", "supernet", "--seeds", "2", "--budgets", "24", "--supernet-dir", str(folder),
+                        "--shapiq", "KernelSHAP", "--control-metric", "neg_ce"])
+    assert asked == ["neg_ce", "neg_ce"]
+    assert {r["game"] for r in rows} == {"supernet_fake_accuracy", "supernet_fake_neg_ce"}
+    assert all(r["grouping"] == "node" and r["top_k"] == 2 for r in rows)
+    ours = {r["estimator"] for r in rows if r["library"] == "shapley_nas_jax"}
+    assert ours == {"permutation_uniform", "permutation_taylor_cv"}
+    assert "vs permutation_uniform" in capsys.readouterr().out
