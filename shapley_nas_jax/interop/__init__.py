@@ -5,6 +5,8 @@
   ``model.py``'s ``NetworkCIFAR`` / ``NetworkImageNet``). NumPy only; torch only for ``as_torch=True``.
 * :mod:`.parity`: side-by-side checks against a checkout of the original code (needs torch), shared by
   ``tests/test_parity.py`` and ``scripts/parity_report.py``.
+* :mod:`.shapiq_games` (not imported here): shapiq's Shapley-value approximators on this library's games, for
+  ``scripts/compare_estimators.py`` (needs ``pip install 'shapley-nas-jax[compare]'``).
 """
 
 from shapley_nas_jax.interop.convert import (
