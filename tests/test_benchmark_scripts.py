@@ -203,3 +203,17 @@ def test_bench_compile_times_the_steps_it_is_asked_for(tmp_path):
                          timeout=120)
     assert bad.returncode == 2 and "unknown step(s) warp_step" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_compare_estimators_runs_as_a_script(tmp_path):
+    """scripts/compare_estimators.py end to end on the 5-player games: this library's estimators beside shapiq's
+    KernelSHAP (when shapiq is installed), one JSON row per (game, estimator, budget)."""
+    pytest.importorskip("shapley_nas_jax.shapley.estimators")
+    out = tmp_path / "compare.json"
+    proc = run_script("compare_estimators.py", "--tiny", "--games", "synthetic", "--seeds", "2", "--budgets", "32",
+                      "--shapiq", "KernelSHAP", "--supernet-dir", str(tmp_path), "--json", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert {row["library"] for row in rows} <= {"shapley_nas_jax", "shapiq"}
+    assert all(row["library"] == "shapiq" for row in rows if row["estimator"].startswith("shapiq_"))
+    assert len({row["game"] for row in rows}) == 4 and "vs permutation_uniform" in proc.stdout
