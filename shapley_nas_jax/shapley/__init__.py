@@ -3,7 +3,7 @@
 A game is ``value_fn(shared, mask, sample) -> scalar`` with ``mask`` float32 ``[num_players]`` (1 = present).
 """
 
-from shapley_nas_jax.shapley import games
+from shapley_nas_jax.shapley import estimators, games
 from shapley_nas_jax.shapley.exact import (
     coalition_masks,
     coalition_values,
@@ -35,6 +35,7 @@ __all__ = [
     "coalition_masks",
     "coalition_values",
     "exact_shapley",
+    "estimators",
     "games",
     "permutation_ranks",
     "permutation_shapley",
