@@ -28,12 +28,13 @@ import os
 import pathlib
 import sys
 import time
+import warnings
 from typing import Any, NamedTuple
 
 import jax
 import numpy as np
-from scipy.stats import rankdata
 
+from shapley_nas_jax.analysis.ranking import rank_agreement
 from shapley_nas_jax.compilation_cache import enable_compilation_cache
 from shapley_nas_jax.shapley import exact_shapley
 from shapley_nas_jax.shapley import games as G
@@ -141,33 +142,27 @@ def top_k_hit(estimate: np.ndarray, exact: np.ndarray, k: int) -> bool:
     return bool(np.all(exact[chosen] >= kth - 1e-9 * max(1.0, abs(kth))))
 
 
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ra, rb = rankdata(a), rankdata(b)
-    if np.std(ra) == 0 or np.std(rb) == 0:
-        return float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
 def metrics(values: np.ndarray, exact: np.ndarray, groups=None, top_k: int = 1) -> dict:
-    """values [seeds, n] against exact [n]: MSE over players (mean and standard error over seeds), the mean
-    Spearman correlation within groups of two or more players, top-op accuracy over (seed, group) pairs of
-    groups with more than ``top_k`` players (NaN where no group qualifies)."""
+    """values [seeds, n] against exact [n]: MSE over players (mean and standard error over seeds); Spearman's
+    correlation within groups, as shapley_nas_jax.analysis.ranking.rank_agreement has it (groups of three or
+    more players whose exact values differ), averaged over (seed, group); top-op accuracy over (seed, group)
+    pairs of groups with more than ``top_k`` players, a tie among the exact best players counting as a hit for
+    any of them (rank_agreement breaks such ties by player index; the glove and voting games have many)."""
     values, exact = np.asarray(values, np.float64), np.asarray(exact, np.float64)
-    groups = groups if groups is not None else (np.arange(exact.shape[0]),)
+    n = exact.shape[0]
+    groups = groups if groups is not None else (np.arange(n),)
+    ids = np.full(n, -1, np.int64)
+    for i, g in enumerate(groups):
+        ids[np.asarray(g)] = i
     mse = np.mean((values - exact[None, :]) ** 2, axis=1)
     seeds = values.shape[0]
-    rhos, hits = [], []
-    for row in values:
-        for g in groups:
-            if len(g) >= 2:
-                rhos.append(spearman(row[g], exact[g]))
-            if len(g) > top_k:
-                hits.append(top_k_hit(row[g], exact[g], top_k))
-    rhos = np.asarray(rhos, np.float64)
-    finite = rhos[np.isfinite(rhos)]
+    with warnings.catch_warnings():  # a constant estimate (a group never sampled) counts 0: no warning
+        warnings.simplefilter("ignore")
+        rhos = np.asarray([rank_agreement(row, exact, ids)["spearman"] for row in values], np.float64)
+    hits = [top_k_hit(row[g], exact[g], top_k) for row in values for g in groups if len(g) > top_k]
     return {"mse": float(mse.mean()),
             "mse_se": float(mse.std(ddof=1) / math.sqrt(seeds)) if seeds > 1 else float("nan"),
-            "spearman": float(finite.mean()) if finite.size else float("nan"),
+            "spearman": float(rhos.mean()) if np.all(np.isfinite(rhos)) else float("nan"),
             "top_op_accuracy": float(np.mean(hits)) if hits else float("nan")}
 
 

@@ -211,9 +211,11 @@ def test_compare_estimators_runs_as_a_script(tmp_path):
     pytest.importorskip("shapley_nas_jax.shapley.estimators")
     out = tmp_path / "compare.json"
     proc = run_script("compare_estimators.py", "--tiny", "--games", "synthetic", "--seeds", "2", "--budgets", "32",
-                      "--shapiq", "KernelSHAP", "--supernet-dir", str(tmp_path), "--json", str(out))
+                      "--estimators", "permutation_uniform", "kernelshap_paired", "--shapiq", "KernelSHAP",
+                      "--supernet-dir", str(tmp_path), "--json", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(out.read_text())["rows"]
     assert {row["library"] for row in rows} <= {"shapley_nas_jax", "shapiq"}
     assert all(row["library"] == "shapiq" for row in rows if row["estimator"].startswith("shapiq_"))
     assert len({row["game"] for row in rows}) == 4 and "vs permutation_uniform" in proc.stdout
+    assert {row["estimator"] for row in rows} >= {"permutation_uniform", "kernelshap_paired"}

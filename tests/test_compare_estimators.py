@@ -5,58 +5,16 @@ import json
 import math
 import sys
 import types
-from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from repo_files import load_script
 from shapley_nas_jax.shapley import games as G
-from shapley_nas_jax.shapley import permutation_shapley
 
 REQUIRED = {"game", "players", "estimator", "library", "evaluations", "mse", "mse_se", "top_op_accuracy",
             "evals_per_s"}
-
-
-# A stand-in for shapley_nas_jax.shapley.estimators (same contract), used until the real module is on this
-# branch: permutation sampling within the budget, and a "control" estimator that needs the Taylor control.
-class _Estimate(NamedTuple):
-    values: jnp.ndarray
-    evaluations: jnp.ndarray
-
-
-class _Estimator(NamedTuple):
-    name: str
-    needs_control: bool = False
-
-    def min_budget(self, n):
-        return n + 1
-
-
-def _estimate(name, game, budget, key, *, control=None):
-    n = game.num_players
-    if _ESTIMATORS[name].needs_control:
-        assert control is not None and len(control) == 3 and control[1].shape == (n,)
-    est = permutation_shapley(game.value_fn, n, key, num_permutations=max(1, (budget - 2) // (n - 1)),
-                              shared=game.shared, chunk_size=n + 1)
-    return _Estimate(est.values, jnp.minimum(est.num_evaluations, budget))
-
-
-_ESTIMATORS = {"permutation_uniform": _Estimator("permutation_uniform"),
-               "permutation_taylor_cv": _Estimator("permutation_taylor_cv", needs_control=True)}
-
-
-@pytest.fixture
-def stand_in(monkeypatch):
-    module = types.ModuleType("shapley_nas_jax.shapley.estimators")
-    module.ESTIMATORS, module.estimate, module.Estimate = _ESTIMATORS, _estimate, _Estimate
-    monkeypatch.setitem(sys.modules, "shapley_nas_jax.shapley.estimators", module)
-    import shapley_nas_jax.shapley
-
-    monkeypatch.setattr(shapley_nas_jax.shapley, "estimators", module, raising=False)
-    return module
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -135,16 +93,16 @@ def test_shapiq_counts_its_evaluations_and_is_exact_at_the_full_budget():
 
 def test_metrics_match_a_hand_computation():
     script = load_script("compare_estimators")
-    exact = np.array([1.0, 2.0, 3.0, 0.0])
-    values = np.array([[1.0, 2.0, 4.0, 0.0],     # squared errors 0, 0, 1, 0 -> 0.25
-                       [2.0, 1.0, 3.0, 2.5]])    # 1, 1, 0, 6.25 -> 2.0625
-    groups = (np.array([0, 1, 2]), np.array([0, 3]))
+    exact = np.array([1.0, 2.0, 3.0, 0.0, 0.5])
+    values = np.array([[1.0, 2.0, 4.0, 0.0, 0.5],     # squared errors 0, 0, 1, 0, 0 -> 0.2
+                       [2.0, 1.0, 3.0, 2.5, 0.5]])    # 1, 1, 0, 6.25, 0 -> 1.65
+    groups = (np.array([0, 1, 2]), np.array([3, 4]))
     m = script.metrics(values, exact, groups=groups, top_k=1)
-    assert math.isclose(m["mse"], (0.25 + 2.0625) / 2)
-    assert math.isclose(m["mse_se"], np.std([0.25, 2.0625], ddof=1) / math.sqrt(2))
-    # group [0, 1, 2]: rho 1 (seed 0), 1 - 6 * 2 / 24 = 0.5 (seed 1); group [0, 3]: 1, -1
-    assert math.isclose(m["spearman"], (1 + 0.5 + 1 - 1) / 4)
-    # best player: right in group [0, 1, 2] twice, in group [0, 3] for seed 0 only
+    assert math.isclose(m["mse"], (0.2 + 1.65) / 2)
+    assert math.isclose(m["mse_se"], np.std([0.2, 1.65], ddof=1) / math.sqrt(2))
+    # group [0, 1, 2]: rho 1 (seed 0), 1 - 6 * 2 / 24 = 0.5 (seed 1); groups of two players are left out
+    assert math.isclose(m["spearman"], (1 + 0.5) / 2)
+    # best player: right in group [0, 1, 2] twice, in group [3, 4] for seed 0 only
     assert math.isclose(m["top_op_accuracy"], 3 / 4)
     # top two (edge players of a node): groups of two left out; exact top two of [0, 1, 2] is {1, 2}:
     # seed 0 picks {2, 1}, seed 1 picks {2, 0}
@@ -162,11 +120,12 @@ def test_player_groups_of_op_and_edge_players():
     assert grouping == "node" and k == 2 and [g.tolist() for g in groups] == [[0, 1], [2, 3, 4]]
 
 
-def test_script_rows_on_tiny_games(tmp_path, stand_in):
+def test_script_rows_on_tiny_games(tmp_path):
     script = load_script("compare_estimators")
     out = tmp_path / "rows.json"
     rows = script.main(["--tiny", "--games", "synthetic", "--seeds", "3", "--budgets", "16", "32",
-                        "--json", str(out), "--supernet-dir", str(tmp_path / "none")])
+                        "--estimators", "permutation_uniform", "stratified_neyman", "--json", str(out),
+                        "--supernet-dir", str(tmp_path / "none")])
     data = json.loads(out.read_text())
     assert len(data["rows"]) == len(rows) and data["settings"]["seeds"] == 3
     games = {r["game"] for r in data["rows"]}
@@ -176,7 +135,10 @@ def test_script_rows_on_tiny_games(tmp_path, stand_in):
         assert row["library"] == ("shapiq" if row["estimator"].startswith("shapiq_") else "shapley_nas_jax")
         assert row["evaluations"] <= row["budget"] and row["seeds"] == 3
     ours = {r["estimator"] for r in data["rows"] if r["library"] == "shapley_nas_jax"}
-    assert ours == {"permutation_uniform"}  # the control estimator needs control data: none on synthetic games
+    assert ours == {"permutation_uniform"}
+    # stratified_neyman needs 2 + 2n + 4n(n - 2) = 72 evaluations for 5 players: skipped, and said so
+    assert {(s["estimator"], s["budget"]) for s in data["skipped"]} >= {("stratified_neyman", 16),
+                                                                        ("stratified_neyman", 32)}
     try:
         import shapiq  # noqa: F401
     except ImportError:
@@ -190,7 +152,7 @@ def test_script_rows_on_tiny_games(tmp_path, stand_in):
     assert data["throughput"]["budget"] == 32
 
 
-def test_script_runs_supernet_games_with_their_controls(tmp_path, stand_in, monkeypatch, capsys):
+def test_script_runs_supernet_games_with_their_controls(tmp_path, monkeypatch, capsys):
     """A fake supernet game file and loader (the real loader's contract): edge players, node groups, the
     Taylor control chosen by metric; --games supernet keeps only supernet_ games."""
     script = load_script("compare_estimators")
@@ -218,7 +180,8 @@ def test_script_runs_supernet_games_with_their_controls(tmp_path, stand_in, monk
     fake.load_game = lambda path: Loaded()
     monkeypatch.setitem(sys.modules, "shapley_nas_jax.benchmarks.supernet_games", fake)
     rows = script.main(["--games", "supernet", "--seeds", "2", "--budgets", "24", "--supernet-dir", str(folder),
-                        "--shapiq", "KernelSHAP", "--control-metric", "neg_ce"])
+                        "--estimators", "permutation_uniform", "permutation_taylor_cv", "--shapiq", "KernelSHAP",
+                        "--control-metric", "neg_ce"])
     assert asked == ["neg_ce", "neg_ce"]
     assert {r["game"] for r in rows} == {"supernet_fake_accuracy", "supernet_fake_neg_ce"}
     assert all(r["grouping"] == "node" and r["top_k"] == 2 for r in rows)
