@@ -199,7 +199,7 @@ def run_training(config: ml_collections.ConfigDict, genotype=None, workdir: str 
     network = resolve_network(config, genotype)
     training = Training(config, genotype)  # before the workdir is written, so a missing dataset leaves no run behind
     rundir = RunDir(workdir)
-    rundir.prepare(config)
+    rundir.prepare(config, defaults=base_train_config())  # keys added since a run started resume at their default
     log = MetricsLog(rundir)
     complexity = network_complexity(training.program.model, training.image_shape)
     checkpointer = Checkpointer(rundir.checkpoint_dir, keep=config.checkpoint.keep)
