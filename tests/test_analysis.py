@@ -385,6 +385,18 @@ def test_plot_run_darts_without_results_json(tmp_path):
         np.testing.assert_allclose(heatmap.axes[t].images[0].get_array(), weights[-1, t])
 
 
+def test_plot_run_names_cell_types_and_ops_from_the_given_space_before_results_json(tmp_path):
+    workdir = tmp_path / "run"
+    write_workdir(workdir, ["normal", "reduce"], [[DARTS_OPS] * 14] * 2, DARTS_GENOTYPE, benchmark=False)
+    space = json.loads((workdir / "results.json").read_text())["space"]
+    (workdir / "results.json").unlink()  # a search in progress
+    figures = {path.name: fig for path, fig in plots.run_figures(workdir, space=space).items()}
+    assert sorted(figures) == ["alpha_curves_normal.png", "alpha_curves_reduce.png", "alpha_heatmap.png",
+                               "cell.png", "shapley_heatmap.png"]
+    ax = visible_axes(figures["alpha_curves_normal.png"])[0]
+    assert [line.get_label() for line in ax.get_lines()] == DARTS_OPS
+
+
 def test_plot_run_random_search(tmp_path):
     """A random-search run has no alpha records: its cell and history are drawn from results.json."""
     workdir = tmp_path / "run"

@@ -368,16 +368,19 @@ def test_plots_hook_draws_the_runs_figures_every_nth_epoch(uninterrupted, tmp_pa
 
     from shapley_nas_jax.config import validate
     from shapley_nas_jax.errors import ConfigError
-    from shapley_nas_jax.search.loop import Plots
+    from shapley_nas_jax.search.loop import Plots, space_info
+    from shapley_nas_jax.spaces import get_space
 
     _, workdir = uninterrupted
-    run = tmp_path / "run"
-    shutil.copytree(workdir, run, ignore=shutil.ignore_patterns("checkpoints", "plots"))
-    hook = Plots(str(run), every=2)
+    run = tmp_path / "run"  # mid-search: no results.json yet
+    shutil.copytree(workdir, run, ignore=shutil.ignore_patterns("checkpoints", "plots", "results.json"))
+    hook = Plots(str(run), every=2, space=space_info(get_space(tiny_config().space)))
     hook.epoch_end(None, 0, {})
     assert not (run / "plots").exists()  # epoch 0 is not the 2nd
     hook.epoch_end(None, 1, {})
     drawn = sorted(p.name for p in (run / "plots").iterdir())
-    assert "cell.png" in drawn and "alpha_heatmap.png" in drawn and any(n.startswith("alpha_curves") for n in drawn)
+    # the space names the figures as the final draw will (no numbered cell types left behind)
+    assert drawn == ["alpha_curves_normal.png", "alpha_curves_reduce.png", "alpha_heatmap.png", "cell.png",
+                     "shapley_heatmap.png"]
     with pytest.raises(ConfigError, match="search.plot_every_epochs=-1 must be >= 0"):
         validate(tiny_config(**{"search.plot_every_epochs": -1}))

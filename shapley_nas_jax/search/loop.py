@@ -155,7 +155,7 @@ def _drive_search(config: ml_collections.ConfigDict, rundir: RunDir, log: Metric
             log.truncate_after(meta["step"], meta["alpha_updates"])
         hooks = [_SearchLog(search, log, benchmark), Checkpoints(checkpointer, rundir.checkpoint_dir, _search_point)]
         every = config.search.get("plot_every_epochs", 0)
-        plots = Plots(rundir.path, every) if every else None
+        plots = Plots(rundir.path, every, space_info(search.space)) if every else None
         hooks += [plots] if plots is not None else []
         if interrupt is not None:
             hooks.append(Callback(interrupt, stop=SearchInterrupted))
@@ -170,11 +170,13 @@ def _drive_search(config: ml_collections.ConfigDict, rundir: RunDir, log: Metric
 
 class Plots(Hook):
     """Draws the run's figures into ``<workdir>/plots`` (what ``shapley-nas plot`` draws) at the end of every
-    ``every``-th epoch, after that epoch's record is written."""
+    ``every``-th epoch, after that epoch's record is written. ``space``: :func:`space_info` of the run's space,
+    which names the figures' cell types and ops before results.json holds it."""
 
-    def __init__(self, workdir: str, every: int):
+    def __init__(self, workdir: str, every: int, space: dict):
         self.workdir = workdir
         self.every = every
+        self.space = space
 
     def epoch_end(self, state: SearchState, epoch: int, seconds: dict) -> None:
         if (epoch + 1) % self.every == 0:
@@ -183,7 +185,7 @@ class Plots(Hook):
     def draw(self) -> None:
         from shapley_nas_jax.analysis.plots import plot_run
 
-        plot_run(self.workdir)
+        plot_run(self.workdir, self.space)
 
 
 def _finish(search: Search, state: SearchState, rundir: RunDir, log: MetricsLog, benchmark) -> SearchResult:
