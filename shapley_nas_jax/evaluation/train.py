@@ -28,11 +28,7 @@ from shapley_nas_jax.compilation_cache import enable_compilation_cache
 from shapley_nas_jax.driver import Callback, Checkpoints, Hook, drive
 from shapley_nas_jax.errors import ConfigError, UserError
 from shapley_nas_jax.evaluation.complexity import network_complexity
-from shapley_nas_jax.evaluation.config import (  # noqa: F401 - configs/train_*.py import base_train_config here
-    base_train_config,
-    resolve_network,
-    validate_train_config,
-)
+from shapley_nas_jax.evaluation.config import base_train_config, resolve_network, validate_train_config
 from shapley_nas_jax.evaluation.program import TrainState, cached_program
 from shapley_nas_jax.genotypes import resolve_genotype
 from shapley_nas_jax.rng import DATA_TRAIN_FROM_SCRATCH, data_seed
