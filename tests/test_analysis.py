@@ -15,14 +15,9 @@ import pytest
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 
 from shapley_nas_jax.analysis import plots
-from shapley_nas_jax.analysis.correlation import (
-    NB201_OPS,
-    arch_from_ops,
-    nb201_ops_from_arch,
-    operation_strength,
-    strength_correlation,
-)
+from shapley_nas_jax.analysis.correlation import operation_strength, strength_correlation
 from shapley_nas_jax.benchmarks.nb201 import NB201Table
+from shapley_nas_jax.spaces.nb201 import NB201_OPS, arch_from_ops, nb201_ops_from_arch
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

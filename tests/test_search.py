@@ -205,7 +205,7 @@ def test_nb201_search_logs_benchmark_accuracy_of_each_epochs_genotype(tmp_path):
     import csv
     import itertools
 
-    from shapley_nas_jax.analysis.correlation import NB201_OPS, arch_from_ops
+    from shapley_nas_jax.spaces.nb201 import NB201_OPS, arch_from_ops
     from shapley_nas_jax.benchmarks.nb201 import TABLE_COLUMNS
 
     def accuracy(ops):  # a distinct number per arch
