@@ -25,21 +25,13 @@ from shapley_nas_jax.compilation_cache import enable_compilation_cache
 from shapley_nas_jax.driver import Callback, Checkpoints, Hook, drive
 from shapley_nas_jax.errors import ConfigError
 from shapley_nas_jax.genotypes import count_ops, parse_genotype
-from shapley_nas_jax.rng import data_seed  # noqa: F401 -- re-exported
 from shapley_nas_jax.runs import MetricsLog, RunDir
-from shapley_nas_jax.search.schedule import (  # re-exported: public names of this module
-    Search,
-    SearchData,
-    arch_update_points,
-    genotype_weights,
-    search_data,
-)
+from shapley_nas_jax.search.schedule import Search
 from shapley_nas_jax.search.state import SearchState
 from shapley_nas_jax.spaces import SearchSpace, get_space
 
 
-__all__ = ["Search", "SearchData", "SearchInterrupted", "SearchResult", "arch_update_points", "data_seed",
-           "genotype_weights", "run_search", "search_data", "space_info"]
+__all__ = ["Plots", "SearchInterrupted", "SearchResult", "run_search", "space_info"]
 
 
 class SearchInterrupted(Exception):
