@@ -61,7 +61,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("shapley-nas: interrupted; rerun the same command to resume from the last checkpoint", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
