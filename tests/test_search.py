@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from search_configs import experiment_config, tiny_config
-from shapley_nas_jax.errors import ConfigError, SearchDivergedError, WorkdirConflictError
+from shapley_nas_jax.errors import ConfigError, SearchDivergedError, UserError, WorkdirConflictError
 from shapley_nas_jax.genotypes import parse_genotype
 from shapley_nas_jax.search import SearchInterrupted, arch_update_points, run_search
 
@@ -192,6 +192,16 @@ def test_bad_options_get_one_line_errors(tmp_path, key, value, message):
                        .replace("]", r"\]")) as error:
         run_search(tiny_config(**{key: value}), str(tmp_path), progress=False)
     assert "\n" not in str(error.value)
+
+
+def test_a_missing_dataset_or_benchmark_leaves_no_workdir_behind(tmp_path):
+    # a rerun with the path corrected would otherwise meet a workdir holding the wrong config
+    with pytest.raises(UserError, match="image folder .* does not exist"):
+        run_search(tiny_config(**{"data.name": f"folder:{tmp_path / 'no_images'}"}), str(tmp_path / "run"),
+                   progress=False)
+    with pytest.raises(ConfigError, match="search.method='random' scores architectures by a benchmark table"):
+        run_search(tiny_config("nb201", **{"search.method": "random"}), str(tmp_path / "run"), progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 def test_value_batch_larger_than_split_is_refused(tmp_path):

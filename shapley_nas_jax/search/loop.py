@@ -134,9 +134,9 @@ def _load_benchmark(config: ml_collections.ConfigDict, space: SearchSpace):
     return nb201.load_benchmark(config.search.benchmark)
 
 
-def _drive_search(config: ml_collections.ConfigDict, rundir: RunDir, log: MetricsLog, benchmark, progress: bool,
+def _drive_search(search: Search, rundir: RunDir, log: MetricsLog, benchmark, progress: bool,
                   interrupt: Callable[[str, SearchState], bool] | None) -> SearchResult:
-    search = Search.from_config(config, validate=False)
+    config = search.config
     checkpointer = Checkpointer(rundir.checkpoint_dir, keep=config.checkpoint.keep)
     try:
         if checkpointer.latest_id() is None:
@@ -224,9 +224,6 @@ def _random_search(config: ml_collections.ConfigDict, space: SearchSpace, rundir
     """Random search over discrete NB201 cells, scored by the benchmark table (no supernet)."""
     from shapley_nas_jax.benchmarks import nb201
 
-    if benchmark is None:
-        raise ConfigError("search.method='random' scores architectures by a benchmark table: set "
-                          "search.benchmark to an NB201 table or nats_bench file (nb201 space only)")
     arch, accuracies, history = nb201.random_search(benchmark, config.search.random_samples, seed=config.seed)
     genotype = parse_genotype(arch)
     results = {"genotype": genotype.to_json(), "genotype_str": str(genotype), "benchmark": accuracies,
@@ -255,10 +252,18 @@ def run_search(config: ml_collections.ConfigDict, workdir: str, *, progress: boo
     enable_compilation_cache()  # a rerun or resumed run loads its compiled steps instead of compiling them
     config_lib.validate(config)
     space = get_space(config.space)
+    # the benchmark and the data before the workdir is written, so a missing file leaves no run behind
+    benchmark = _load_benchmark(config, space)
+    if config.search.method == "random":
+        if benchmark is None:
+            raise ConfigError("search.method='random' scores architectures by a benchmark table: set "
+                              "search.benchmark to an NB201 table or nats_bench file (nb201 space only)")
+        search = None
+    else:
+        search = Search.from_config(config, validate=False)
     rundir = RunDir(workdir)
     rundir.prepare(config, defaults=config_lib.base_config())
     log = MetricsLog(rundir)
-    benchmark = _load_benchmark(config, space)
-    if config.search.method == "random":
+    if search is None:
         return _random_search(config, space, rundir, benchmark)
-    return _drive_search(config, rundir, log, benchmark, progress, interrupt)
+    return _drive_search(search, rundir, log, benchmark, progress, interrupt)
