@@ -12,7 +12,7 @@ best_test_accuracy)). An NB201 arch string trains the NB201 network (16 channels
 Needs tfds `cifar10` prepared.
 """
 
-from shapley_nas_jax.evaluation.train import base_train_config
+from shapley_nas_jax.evaluation.config import base_train_config
 
 
 def get_config():

@@ -7,7 +7,7 @@ A 5-cell CIFAR-style network (8 channels, auxiliary head, drop path 0.2) on 16x1
 finishes in about a minute on 2 CPU cores and reports test accuracy (about 90%+), parameters and multiply-adds.
 """
 
-from shapley_nas_jax.evaluation.train import base_train_config
+from shapley_nas_jax.evaluation.config import base_train_config
 
 
 def get_config():

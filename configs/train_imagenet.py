@@ -12,7 +12,7 @@ RandomResizedCrop / ColorJitter, which the reference uses). Needs tfds `imagenet
 image folder with train/ and val/ splits.
 """
 
-from shapley_nas_jax.evaluation.train import base_train_config
+from shapley_nas_jax.evaluation.config import base_train_config
 
 
 def get_config():

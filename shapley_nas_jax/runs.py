@@ -8,7 +8,7 @@ Layout of a workdir:
     events/            TensorBoard event file when ``tensorboardX`` is installed
     checkpoints/       orbax checkpoints of the whole search state
     results.json       the found genotype, alpha, last Shapley values, config (written at the end)
-    plots/             figures written by ``shapley-nas plot``
+    plots/             figures written by ``shapley-nas plot`` (and during a search with ``search.plot_every_epochs``)
 
 The workdir may be a local path or a URL ``etils.epath`` opens (``gs://bucket/run``). On several hosts only
 process 0 writes these files; every process reads them and calls orbax for the checkpoints.

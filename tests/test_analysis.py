@@ -15,14 +15,9 @@ import pytest
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 
 from shapley_nas_jax.analysis import plots
-from shapley_nas_jax.analysis.correlation import (
-    NB201_OPS,
-    arch_from_ops,
-    nb201_ops_from_arch,
-    operation_strength,
-    strength_correlation,
-)
+from shapley_nas_jax.analysis.correlation import operation_strength, strength_correlation
 from shapley_nas_jax.benchmarks.nb201 import NB201Table
+from shapley_nas_jax.spaces.nb201 import NB201_OPS, arch_from_ops, nb201_ops_from_arch
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -383,6 +378,18 @@ def test_plot_run_darts_without_results_json(tmp_path):
     assert [ax.get_title() for ax in heatmap.axes[:2]] == ["cell0", "cell1"]
     for t in (0, 1):
         np.testing.assert_allclose(heatmap.axes[t].images[0].get_array(), weights[-1, t])
+
+
+def test_plot_run_names_cell_types_and_ops_from_the_given_space_before_results_json(tmp_path):
+    workdir = tmp_path / "run"
+    write_workdir(workdir, ["normal", "reduce"], [[DARTS_OPS] * 14] * 2, DARTS_GENOTYPE, benchmark=False)
+    space = json.loads((workdir / "results.json").read_text())["space"]
+    (workdir / "results.json").unlink()  # a search in progress
+    figures = {path.name: fig for path, fig in plots.run_figures(workdir, space=space).items()}
+    assert sorted(figures) == ["alpha_curves_normal.png", "alpha_curves_reduce.png", "alpha_heatmap.png",
+                               "cell.png", "shapley_heatmap.png"]
+    ax = visible_axes(figures["alpha_curves_normal.png"])[0]
+    assert [line.get_label() for line in ax.get_lines()] == DARTS_OPS
 
 
 def test_plot_run_random_search(tmp_path):

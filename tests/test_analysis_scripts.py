@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
-from shapley_nas_jax.analysis.correlation import NB201_OPS, arch_from_ops, nb201_ops_from_arch
+from shapley_nas_jax.spaces.nb201 import NB201_OPS, arch_from_ops, nb201_ops_from_arch
 from shapley_nas_jax.benchmarks.nb201 import TABLE_COLUMNS
 
 from repo_files import load_script

@@ -170,7 +170,7 @@ def test_darts_plus_shapley_star_keeps_alpha_at_init(tmp_path):
 
 def write_nb201_table(path, num_archs, seed=0):
     """A small fake NB201 table: distinct random archs with random accuracies; returns the rows."""
-    from shapley_nas_jax.analysis.correlation import NB201_OPS, arch_from_ops
+    from shapley_nas_jax.spaces.nb201 import NB201_OPS, arch_from_ops
     from shapley_nas_jax.benchmarks.nb201 import TABLE_COLUMNS
 
     rng = np.random.default_rng(seed)

@@ -13,7 +13,7 @@ from ml_collections import config_flags
 
 from shapley_nas_jax import config as config_lib
 from shapley_nas_jax.errors import UserError
-from shapley_nas_jax.evaluation.train import validate_train_config
+from shapley_nas_jax.evaluation.config import validate_train_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p.stem for p in (ROOT / "configs").glob("*.py") if p.stem != "__init__")

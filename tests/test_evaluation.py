@@ -415,6 +415,18 @@ def test_conflicting_config_or_genotype_is_refused(trained):
         run_training(tiny_config(), "darts_v1", workdir, progress=False)
 
 
+def test_training_started_before_a_new_config_key_resumes_at_its_default(trained, tmp_path):
+    import shutil
+
+    results, workdir = trained
+    old = tmp_path / "old"
+    shutil.copytree(workdir, old)
+    saved = json.load(open(old / "config.json"))
+    del saved["model"]["init"]  # the workdir of a run from before model.init existed
+    json.dump(saved, open(old / "config.json", "w"))
+    assert run_training(tiny_config(), "darts_v2", str(old), progress=False)["test_accuracy"] == results["test_accuracy"]
+
+
 def test_train_command_runs_the_config_with_overrides(trained, tmp_path, capsys):
     results, _ = trained
     flags = [f"--config.{key}={value}" for key, value in TINY.items()]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shapley_nas_jax.analysis.correlation import arch_from_ops
+from shapley_nas_jax.spaces.nb201 import arch_from_ops
 from shapley_nas_jax.benchmarks import nb201
 from shapley_nas_jax.errors import UserError
 from shapley_nas_jax.benchmarks.nb201 import (

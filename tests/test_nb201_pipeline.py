@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from repo_files import REPO, load_script
-from shapley_nas_jax.analysis.correlation import NB201_OPS, arch_from_ops
+from shapley_nas_jax.spaces.nb201 import NB201_OPS, arch_from_ops
 from shapley_nas_jax.benchmarks.nb201 import TABLE_COLUMNS
 
 run_seeds = load_script("run_seeds")

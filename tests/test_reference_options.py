@@ -94,7 +94,7 @@ def test_clipping_with_alpha_grad_follows_torch_clip_grad_norm_over_the_never_ze
 
 
 def test_kept_last_partial_batch_covers_every_training_image_each_epoch():
-    from shapley_nas_jax.search.loop import search_data
+    from shapley_nas_jax.search.schedule import search_data
     from shapley_nas_jax.search.steps import SearchProgram
     from shapley_nas_jax.spaces import get_space
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from search_configs import experiment_config, tiny_config
-from shapley_nas_jax.errors import ConfigError, SearchDivergedError, WorkdirConflictError
+from shapley_nas_jax.errors import ConfigError, SearchDivergedError, UserError, WorkdirConflictError
 from shapley_nas_jax.genotypes import parse_genotype
 from shapley_nas_jax.search import SearchInterrupted, arch_update_points, run_search
 
@@ -194,6 +194,16 @@ def test_bad_options_get_one_line_errors(tmp_path, key, value, message):
     assert "\n" not in str(error.value)
 
 
+def test_a_missing_dataset_or_benchmark_leaves_no_workdir_behind(tmp_path):
+    # a rerun with the path corrected would otherwise meet a workdir holding the wrong config
+    with pytest.raises(UserError, match="image folder .* does not exist"):
+        run_search(tiny_config(**{"data.name": f"folder:{tmp_path / 'no_images'}"}), str(tmp_path / "run"),
+                   progress=False)
+    with pytest.raises(ConfigError, match="search.method='random' scores architectures by a benchmark table"):
+        run_search(tiny_config("nb201", **{"search.method": "random"}), str(tmp_path / "run"), progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_value_batch_larger_than_split_is_refused(tmp_path):
     with pytest.raises(ValueError, match="larger than"):
         run_search(tiny_config(**{"shapley.value_batch_size": 100000}), str(tmp_path), progress=False)
@@ -205,7 +215,7 @@ def test_nb201_search_logs_benchmark_accuracy_of_each_epochs_genotype(tmp_path):
     import csv
     import itertools
 
-    from shapley_nas_jax.analysis.correlation import NB201_OPS, arch_from_ops
+    from shapley_nas_jax.spaces.nb201 import NB201_OPS, arch_from_ops
     from shapley_nas_jax.benchmarks.nb201 import TABLE_COLUMNS
 
     def accuracy(ops):  # a distinct number per arch
@@ -368,16 +378,19 @@ def test_plots_hook_draws_the_runs_figures_every_nth_epoch(uninterrupted, tmp_pa
 
     from shapley_nas_jax.config import validate
     from shapley_nas_jax.errors import ConfigError
-    from shapley_nas_jax.search.loop import Plots
+    from shapley_nas_jax.search.loop import Plots, space_info
+    from shapley_nas_jax.spaces import get_space
 
     _, workdir = uninterrupted
-    run = tmp_path / "run"
-    shutil.copytree(workdir, run, ignore=shutil.ignore_patterns("checkpoints", "plots"))
-    hook = Plots(str(run), every=2)
+    run = tmp_path / "run"  # mid-search: no results.json yet
+    shutil.copytree(workdir, run, ignore=shutil.ignore_patterns("checkpoints", "plots", "results.json"))
+    hook = Plots(str(run), every=2, space=space_info(get_space(tiny_config().space)))
     hook.epoch_end(None, 0, {})
     assert not (run / "plots").exists()  # epoch 0 is not the 2nd
     hook.epoch_end(None, 1, {})
     drawn = sorted(p.name for p in (run / "plots").iterdir())
-    assert "cell.png" in drawn and "alpha_heatmap.png" in drawn and any(n.startswith("alpha_curves") for n in drawn)
+    # the space names the figures as the final draw will (no numbered cell types left behind)
+    assert drawn == ["alpha_curves_normal.png", "alpha_curves_reduce.png", "alpha_heatmap.png", "cell.png",
+                     "shapley_heatmap.png"]
     with pytest.raises(ConfigError, match="search.plot_every_epochs=-1 must be >= 0"):
         validate(tiny_config(**{"search.plot_every_epochs": -1}))

@@ -4,16 +4,7 @@ The correlation helpers import only numpy (scipy on use); the plotting functions
 when first accessed.
 """
 
-from shapley_nas_jax.analysis.correlation import (
-    NB201_EDGES,
-    NB201_OPS,
-    arch_from_ops,
-    nb201_ops_from_arch,
-    normalize_arch,
-    operation_strength,
-    strength_correlation,
-    to_float_array,
-)
+from shapley_nas_jax.analysis.correlation import operation_strength, strength_correlation, to_float_array
 
 _PLOT_NAMES = (
     "plot_alpha_curves",
@@ -27,11 +18,6 @@ _PLOT_NAMES = (
 )
 
 __all__ = [
-    "NB201_EDGES",
-    "NB201_OPS",
-    "arch_from_ops",
-    "nb201_ops_from_arch",
-    "normalize_arch",
     "operation_strength",
     "strength_correlation",
     "to_float_array",

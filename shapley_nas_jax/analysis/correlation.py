@@ -13,13 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from shapley_nas_jax.spaces.nb201 import (  # noqa: F401  (public here for analysis users)
-    NB201_EDGES,
-    NB201_OPS,
-    arch_from_ops,
-    nb201_ops_from_arch,
-    normalize_arch,
-)
+from shapley_nas_jax.spaces.nb201 import NB201_EDGES, NB201_OPS, nb201_ops_from_arch
 
 
 def to_float_array(values: Any) -> np.ndarray:

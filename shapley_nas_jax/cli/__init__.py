@@ -2,7 +2,7 @@
 
     shapley-nas search [--config configs/<name>.py] [--workdir DIR] [--config.key=value ...]
     shapley-nas train  --genotype <name|file|string> [--config configs/train_cifar10.py] [--workdir DIR]
-    shapley-nas info   --genotype <name|file|string> [--dataset cifar10|imagenet] [--json]
+    shapley-nas info   --genotype <name|file|string> [--dataset cifar10|cifar100|imagenet] [--json]
     shapley-nas query  --benchmark FILE (--arch '|...|' | --best) [--json]
     shapley-nas plot   WORKDIR
 
@@ -61,7 +61,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("shapley-nas: interrupted; rerun the same command to resume from the last checkpoint", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -30,7 +30,6 @@ _EXPORTS = {
     "Training": "train",
     "TrainingInterrupted": "train",
     "base_train_config": "config",
-    "resolve_genotype": "train",  # defined in shapley_nas_jax.genotypes
     "run_training": "train",
 }
 

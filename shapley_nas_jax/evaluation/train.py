@@ -28,11 +28,7 @@ from shapley_nas_jax.compilation_cache import enable_compilation_cache
 from shapley_nas_jax.driver import Callback, Checkpoints, Hook, drive
 from shapley_nas_jax.errors import ConfigError, UserError
 from shapley_nas_jax.evaluation.complexity import network_complexity
-from shapley_nas_jax.evaluation.config import (  # noqa: F401 - configs/train_*.py import base_train_config here
-    base_train_config,
-    resolve_network,
-    validate_train_config,
-)
+from shapley_nas_jax.evaluation.config import base_train_config, resolve_network, validate_train_config
 from shapley_nas_jax.evaluation.program import TrainState, cached_program
 from shapley_nas_jax.genotypes import resolve_genotype
 from shapley_nas_jax.rng import DATA_TRAIN_FROM_SCRATCH, data_seed
@@ -199,7 +195,7 @@ def run_training(config: ml_collections.ConfigDict, genotype=None, workdir: str 
     network = resolve_network(config, genotype)
     training = Training(config, genotype)  # before the workdir is written, so a missing dataset leaves no run behind
     rundir = RunDir(workdir)
-    rundir.prepare(config)
+    rundir.prepare(config, defaults=base_train_config())  # keys added since a run started resume at their default
     log = MetricsLog(rundir)
     complexity = network_complexity(training.program.model, training.image_shape)
     checkpointer = Checkpointer(rundir.checkpoint_dir, keep=config.checkpoint.keep)

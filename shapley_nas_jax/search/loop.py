@@ -25,21 +25,13 @@ from shapley_nas_jax.compilation_cache import enable_compilation_cache
 from shapley_nas_jax.driver import Callback, Checkpoints, Hook, drive
 from shapley_nas_jax.errors import ConfigError
 from shapley_nas_jax.genotypes import count_ops, parse_genotype
-from shapley_nas_jax.rng import data_seed  # noqa: F401 -- re-exported
 from shapley_nas_jax.runs import MetricsLog, RunDir
-from shapley_nas_jax.search.schedule import (  # re-exported: public names of this module
-    Search,
-    SearchData,
-    arch_update_points,
-    genotype_weights,
-    search_data,
-)
+from shapley_nas_jax.search.schedule import Search
 from shapley_nas_jax.search.state import SearchState
 from shapley_nas_jax.spaces import SearchSpace, get_space
 
 
-__all__ = ["Search", "SearchData", "SearchInterrupted", "SearchResult", "arch_update_points", "data_seed",
-           "genotype_weights", "run_search", "search_data", "space_info"]
+__all__ = ["Plots", "SearchInterrupted", "SearchResult", "run_search", "space_info"]
 
 
 class SearchInterrupted(Exception):
@@ -142,9 +134,9 @@ def _load_benchmark(config: ml_collections.ConfigDict, space: SearchSpace):
     return nb201.load_benchmark(config.search.benchmark)
 
 
-def _drive_search(config: ml_collections.ConfigDict, rundir: RunDir, log: MetricsLog, benchmark, progress: bool,
+def _drive_search(search: Search, rundir: RunDir, log: MetricsLog, benchmark, progress: bool,
                   interrupt: Callable[[str, SearchState], bool] | None) -> SearchResult:
-    search = Search.from_config(config, validate=False)
+    config = search.config
     checkpointer = Checkpointer(rundir.checkpoint_dir, keep=config.checkpoint.keep)
     try:
         if checkpointer.latest_id() is None:
@@ -155,7 +147,7 @@ def _drive_search(config: ml_collections.ConfigDict, rundir: RunDir, log: Metric
             log.truncate_after(meta["step"], meta["alpha_updates"])
         hooks = [_SearchLog(search, log, benchmark), Checkpoints(checkpointer, rundir.checkpoint_dir, _search_point)]
         every = config.search.get("plot_every_epochs", 0)
-        plots = Plots(rundir.path, every) if every else None
+        plots = Plots(rundir.path, every, space_info(search.space)) if every else None
         hooks += [plots] if plots is not None else []
         if interrupt is not None:
             hooks.append(Callback(interrupt, stop=SearchInterrupted))
@@ -170,11 +162,13 @@ def _drive_search(config: ml_collections.ConfigDict, rundir: RunDir, log: Metric
 
 class Plots(Hook):
     """Draws the run's figures into ``<workdir>/plots`` (what ``shapley-nas plot`` draws) at the end of every
-    ``every``-th epoch, after that epoch's record is written."""
+    ``every``-th epoch, after that epoch's record is written. ``space``: :func:`space_info` of the run's space,
+    which names the figures' cell types and ops before results.json holds it."""
 
-    def __init__(self, workdir: str, every: int):
+    def __init__(self, workdir: str, every: int, space: dict):
         self.workdir = workdir
         self.every = every
+        self.space = space
 
     def epoch_end(self, state: SearchState, epoch: int, seconds: dict) -> None:
         if (epoch + 1) % self.every == 0:
@@ -183,7 +177,7 @@ class Plots(Hook):
     def draw(self) -> None:
         from shapley_nas_jax.analysis.plots import plot_run
 
-        plot_run(self.workdir)
+        plot_run(self.workdir, self.space)
 
 
 def _finish(search: Search, state: SearchState, rundir: RunDir, log: MetricsLog, benchmark) -> SearchResult:
@@ -230,9 +224,6 @@ def _random_search(config: ml_collections.ConfigDict, space: SearchSpace, rundir
     """Random search over discrete NB201 cells, scored by the benchmark table (no supernet)."""
     from shapley_nas_jax.benchmarks import nb201
 
-    if benchmark is None:
-        raise ConfigError("search.method='random' scores architectures by a benchmark table: set "
-                          "search.benchmark to an NB201 table or nats_bench file (nb201 space only)")
     arch, accuracies, history = nb201.random_search(benchmark, config.search.random_samples, seed=config.seed)
     genotype = parse_genotype(arch)
     results = {"genotype": genotype.to_json(), "genotype_str": str(genotype), "benchmark": accuracies,
@@ -261,10 +252,18 @@ def run_search(config: ml_collections.ConfigDict, workdir: str, *, progress: boo
     enable_compilation_cache()  # a rerun or resumed run loads its compiled steps instead of compiling them
     config_lib.validate(config)
     space = get_space(config.space)
+    # the benchmark and the data before the workdir is written, so a missing file leaves no run behind
+    benchmark = _load_benchmark(config, space)
+    if config.search.method == "random":
+        if benchmark is None:
+            raise ConfigError("search.method='random' scores architectures by a benchmark table: set "
+                              "search.benchmark to an NB201 table or nats_bench file (nb201 space only)")
+        search = None
+    else:
+        search = Search.from_config(config, validate=False)
     rundir = RunDir(workdir)
     rundir.prepare(config, defaults=config_lib.base_config())
     log = MetricsLog(rundir)
-    benchmark = _load_benchmark(config, space)
-    if config.search.method == "random":
+    if search is None:
         return _random_search(config, space, rundir, benchmark)
-    return _drive_search(config, rundir, log, benchmark, progress, interrupt)
+    return _drive_search(search, rundir, log, benchmark, progress, interrupt)

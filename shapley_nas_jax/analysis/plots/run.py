@@ -50,13 +50,14 @@ def _read_metrics(path: epath.Path) -> list[dict[str, Any]]:
     return records
 
 
-def run_figures(workdir: PathLike) -> dict[epath.Path, Figure]:
+def run_figures(workdir: PathLike, space: Mapping[str, Any] | None = None) -> dict[epath.Path, Figure]:
     """Write every figure of a search run as PNG into ``<workdir>/plots/``; returns them by path.
 
     Reads ``<workdir>/metrics.jsonl`` (one JSON object per line; epoch records carry ``alpha``,
     ``weights``, ``genotype``, ``shapley`` and ``benchmark``) and, if present,
     ``<workdir>/results.json`` (``genotype``, ``alpha``, ``shapley``, ``space`` with ``cell_types``
-    and ``edge_ops``). Writes:
+    and ``edge_ops``). ``space`` (that same form) names the cell types and ops where results.json does not
+    exist yet (a search in progress); without either they are numbered. Writes:
 
     * ``alpha_curves_<cell_type>.png`` - softmax(alpha) of every edge over epochs, per cell type;
     * ``cell.png`` - the final genotype's cell diagram;
@@ -93,7 +94,7 @@ def run_figures(workdir: PathLike) -> dict[epath.Path, Figure]:
 
     final_weights = softmax(results["alpha"]) if results.get("alpha") is not None else record_weights(epoch_records[-1])
     num_types = final_weights.shape[0]
-    space = results.get("space") or {}
+    space = results.get("space") or space or {}
     cell_types = list(space.get("cell_types") or [f"cell{t}" for t in range(num_types)])
     edge_ops = space.get("edge_ops") or [
         [[f"op{o}" for o in range(final_weights.shape[2])] for _ in range(final_weights.shape[1])]
@@ -134,9 +135,9 @@ def run_figures(workdir: PathLike) -> dict[epath.Path, Figure]:
     return figures
 
 
-def plot_run(workdir: PathLike) -> list[epath.Path]:
+def plot_run(workdir: PathLike, space: Mapping[str, Any] | None = None) -> list[epath.Path]:
     """Write every figure of a search run as PNG into ``<workdir>/plots/`` (see `run_figures`); returns
     the paths written. On several hosts only process 0 draws (the others return ``[]``)."""
     from shapley_nas_jax.runs import is_writer
 
-    return list(run_figures(workdir)) if is_writer() else []
+    return list(run_figures(workdir, space)) if is_writer() else []
