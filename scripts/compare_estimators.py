@@ -135,19 +135,11 @@ def default_budgets(n: int, multiples) -> list[int]:
 # metrics
 
 
-def top_k_hit(estimate: np.ndarray, exact: np.ndarray, k: int) -> bool:
-    """Whether the estimate's k best players are k best players of the exact values (ties in exact allowed)."""
-    chosen = np.argsort(-estimate, kind="stable")[:k]
-    kth = np.sort(exact)[::-1][k - 1]
-    return bool(np.all(exact[chosen] >= kth - 1e-9 * max(1.0, abs(kth))))
-
-
 def metrics(values: np.ndarray, exact: np.ndarray, groups=None, top_k: int = 1) -> dict:
     """values [seeds, n] against exact [n]: MSE over players (mean and standard error over seeds); Spearman's
     correlation within groups, as shapley_nas_jax.analysis.ranking.rank_agreement has it (groups of three or
-    more players whose exact values differ), averaged over (seed, group); top-op accuracy over (seed, group)
-    pairs of groups with more than ``top_k`` players, a tie among the exact best players counting as a hit for
-    any of them (rank_agreement breaks such ties by player index; the glove and voting games have many)."""
+    more players whose exact values differ) and top-op accuracy (groups with more than ``top_k`` players; a tie
+    among the exact best counts as a hit for any of them), both averaged over (seed, group)."""
     values, exact = np.asarray(values, np.float64), np.asarray(exact, np.float64)
     n = exact.shape[0]
     groups = groups if groups is not None else (np.arange(n),)
@@ -158,8 +150,9 @@ def metrics(values: np.ndarray, exact: np.ndarray, groups=None, top_k: int = 1) 
     seeds = values.shape[0]
     with warnings.catch_warnings():  # a constant estimate (a group never sampled) counts 0: no warning
         warnings.simplefilter("ignore")
-        rhos = np.asarray([rank_agreement(row, exact, ids)["spearman"] for row in values], np.float64)
-    hits = [top_k_hit(row[g], exact[g], top_k) for row in values for g in groups if len(g) > top_k]
+        agreements = [rank_agreement(row, exact, ids, top=top_k) for row in values]
+    rhos = np.asarray([a["spearman"] for a in agreements], np.float64)
+    hits = [a["top_accuracy"] for a in agreements if not math.isnan(a["top_accuracy"])]
     return {"mse": float(mse.mean()),
             "mse_se": float(mse.std(ddof=1) / math.sqrt(seeds)) if seeds > 1 else float("nan"),
             "spearman": float(rhos.mean()) if np.all(np.isfinite(rhos)) else float("nan"),

@@ -108,8 +108,9 @@ def test_metrics_match_a_hand_computation():
     # seed 0 picks {2, 1}, seed 1 picks {2, 0}
     assert math.isclose(script.metrics(values, exact, groups=groups, top_k=2)["top_op_accuracy"], 0.5)
     # ties in the exact values: any of the tied best players counts
-    assert script.top_k_hit(np.array([0.0, 1.0, 0.5]), np.array([1.0, 1.0, 0.0]), 1)
-    assert not script.top_k_hit(np.array([0.0, 0.4, 0.5]), np.array([1.0, 1.0, 0.0]), 1)
+    tied = np.array([1.0, 1.0, 0.0])
+    assert script.metrics(np.array([[0.0, 1.0, 0.5]]), tied)["top_op_accuracy"] == 1.0
+    assert script.metrics(np.array([[0.0, 0.4, 0.5]]), tied)["top_op_accuracy"] == 0.0
 
 
 def test_player_groups_of_op_and_edge_players():

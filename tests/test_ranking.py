@@ -28,3 +28,9 @@ def test_top_two_is_judged_as_a_set_and_ignored_players_are_skipped():
 def test_one_group_by_default_and_constant_estimates_rank_nothing():
     exact = np.array([1.0, 2.0, 3.0])
     assert rank_agreement(np.zeros(3), exact)["spearman"] == 0.0
+
+
+def test_a_tie_among_the_exact_best_accepts_either_player():
+    exact = np.array([1.0, 1.0, 0.0])
+    assert rank_agreement(np.array([0.2, 0.9, 0.1]), exact)["top_accuracy"] == 1.0
+    assert rank_agreement(np.array([0.2, 0.1, 0.9]), exact)["top_accuracy"] == 0.0

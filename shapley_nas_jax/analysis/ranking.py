@@ -20,7 +20,8 @@ def rank_agreement(estimate, exact, groups=None, top: int = 1) -> dict[str, floa
 
     Returns ``spearman``: Spearman's rank correlation within a group, averaged over groups with at least
     three players whose exact values are not all equal; ``top_accuracy``: the fraction of groups whose
-    ``top`` best players by the estimate are the ``top`` best by the exact values (as sets).
+    ``top`` best players by the estimate are ``top`` best players by the exact values (as sets; where exact
+    values tie, any of the tied players is right).
     """
     from scipy import stats
 
@@ -31,8 +32,9 @@ def rank_agreement(estimate, exact, groups=None, top: int = 1) -> dict[str, floa
             rho = stats.spearmanr(estimate[members], exact[members]).statistic
             correlations.append(0.0 if np.isnan(rho) else rho)  # a constant estimate ranks nothing
         if len(members) > top:
-            best = lambda v: set(members[np.argsort(-v[members], kind="stable")[:top]].tolist())  # noqa: E731
-            hits += best(estimate) == best(exact)
+            chosen = members[np.argsort(-estimate[members], kind="stable")[:top]]
+            kth_best = np.sort(exact[members])[::-1][top - 1]
+            hits += bool(np.all(exact[chosen] >= kth_best - 1e-9 * max(1.0, abs(kth_best))))  # ties: any is right
             total += 1
     return {"spearman": float(np.mean(correlations)) if correlations else float("nan"),
             "top_accuracy": hits / total if total else float("nan")}
