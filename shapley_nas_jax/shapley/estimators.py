@@ -27,6 +27,8 @@ The estimators:
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 from typing import Any, Callable
 
 import flax
@@ -171,7 +173,7 @@ def _permutation_regression(game, budget, key, control):
                                       _quadratic_features(masks[half:]) @ weights[0]])
     control_marginals = _marginals(control_values, perms)
     shapley_a, shapley_b = quadratic_shapley(linear[0], pairs[0]), quadratic_shapley(linear[1], pairs[1])
-    return Estimate(_cross_fitted(marginals, control_marginals, shapley_a, shapley_b, scale_by_fit=False),
+    return Estimate(_cross_fitted(marginals, control_marginals, shapley_a, shapley_b, scale_by_fit=True),
                     evaluations)
 
 
@@ -201,65 +203,82 @@ def _permutation_taylor_cv(game, budget, key, control):
 # Stratified sampling by coalition size with Neyman allocation
 
 
-def _random_subsets(key, player: jnp.ndarray, size: jnp.ndarray, n: int) -> jnp.ndarray:
-    """Masks ``[K, n]``: for each row, a uniform subset of ``size`` players drawn from all but ``player``."""
-    scores = jax.random.uniform(key, (player.shape[0], n))
-    scores = scores.at[jnp.arange(player.shape[0]), player].set(2.0)  # never among the smallest
-    rank = jnp.argsort(jnp.argsort(scores, axis=1), axis=1)
-    return (rank < size[:, None]).astype(jnp.float32)
+def _uniform_subsets(key, sizes: jnp.ndarray, n: int) -> jnp.ndarray:
+    """Masks ``[K, n]``: row r is a uniform subset of ``sizes[r]`` players."""
+    rank = jnp.argsort(jnp.argsort(jax.random.uniform(key, (sizes.shape[0], n)), axis=1), axis=1)
+    return (rank < sizes[:, None]).astype(jnp.float32)
 
 
-def _neyman_sizes(n: int, budget: int) -> tuple[int, int]:
-    """(pilot samples, second-stage samples) for n players; sizes 0 and n-1 are computed exactly."""
-    samples = (budget - 2 - 2 * n) // 2  # each sample = v(S + i) and v(S)
-    pilot = samples // 2
-    return pilot, samples - pilot
+def _all_subsets(n: int, size: int) -> np.ndarray:
+    masks = np.zeros((math.comb(n, size), n), np.float32)
+    for row, members in enumerate(itertools.combinations(range(n), size)):
+        masks[row, list(members)] = 1.0
+    return masks
+
+
+def _border_plan(n: int, budget: int) -> tuple[list[int], list[int], int]:
+    """(coalition sizes enumerated in full, sizes sampled, samples left). Sizes 0 and n are enumerated, then
+    pairs (k, n-k) from the outside in while each pair costs at most half of the budget left (the smallest
+    and largest coalitions are few, and they carry the most Shapley weight per coalition)."""
+    exact, spent, k = [0, n], 2, 1
+    while k <= n - k:
+        cost = math.comb(n, k) * (1 if k == n - k else 2)
+        if cost > (budget - spent) // 2:
+            break
+        exact += [k] if k == n - k else [k, n - k]
+        spent += cost
+        k += 1
+    sampled = [s for s in range(n + 1) if s not in exact]
+    return sorted(exact), sampled, (budget - spent if sampled else 0)
 
 
 def _stratified_neyman(game, budget, key, control):
+    """phi_i = mean over sizes s of E[v(S) | |S| = s + 1, i in S] - E[v(S) | |S| = s, i not in S]: every
+    evaluated coalition of size s updates the strata (i, s, in) of its members and (i, s, out) of the others.
+    Sampled sizes get a pilot of half the samples (round robin), then the rest in proportion to the square
+    root of each size's summed stratum variance, scaled by how rarely a size-s coalition holds (or lacks)
+    a given player (Neyman allocation)."""
     n = game.num_players
-    strata = n * (n - 2)  # (player, size) for sizes 1 .. n-2
-    pilot, second = _neyman_sizes(n, budget)
-    player_of = jnp.arange(strata) // (n - 2)
-    size_of = jnp.arange(strata) % (n - 2) + 1
+    exact_sizes, sampled, samples = _border_plan(n, budget)
+    sums = jnp.zeros((2, n + 1, n))  # [out/in, size, player]
+    squares = jnp.zeros((2, n + 1, n))
+    counts = jnp.zeros((2, n + 1, n))
 
-    def marginals(key, stratum):
-        with_player = _random_subsets(key, player_of[stratum], size_of[stratum], n)
-        with_player = with_player.at[jnp.arange(stratum.shape[0]), player_of[stratum]].set(1.0)
-        without = with_player.at[jnp.arange(stratum.shape[0]), player_of[stratum]].set(0.0)
-        return _values(game, with_player) - _values(game, without)
+    def add(sums, squares, counts, masks):
+        values = _values(game, masks)
+        size = masks.sum(axis=1).astype(jnp.int32)
+        state = jnp.stack([1.0 - masks, masks])  # [2, K, n]
+        sums = sums.at[:, size].add(state * values[None, :, None])
+        squares = squares.at[:, size].add(state * values[None, :, None] ** 2)
+        return sums, squares, counts.at[:, size].add(state)
 
-    key_pilot, key_second = jax.random.split(key)
-    pilot_strata = jnp.arange(pilot) % strata  # round robin: every stratum gets pilot // strata or one more
-    pilot_marginals = marginals(key_pilot, pilot_strata)
-    count = jnp.zeros(strata).at[pilot_strata].add(1.0)
-    total = jnp.zeros(strata).at[pilot_strata].add(pilot_marginals)
-    square = jnp.zeros(strata).at[pilot_strata].add(pilot_marginals ** 2)
-    mean = total / jnp.maximum(count, 1.0)
-    var = jnp.where(count > 1, (square - count * mean ** 2) / jnp.maximum(count - 1.0, 1.0), 0.0)
-    # A stratum with a single pilot sample borrows the spread of all pilot marginals of its size.
-    size_count = jnp.zeros(n - 2).at[size_of - 1].add(count)
-    size_mean = jnp.zeros(n - 2).at[size_of - 1].add(total) / jnp.maximum(size_count, 1.0)
-    size_var = jnp.zeros(n - 2).at[size_of - 1].add(square) / jnp.maximum(size_count, 1.0) - size_mean ** 2
-    std = jnp.sqrt(jnp.maximum(jnp.where(count > 1, var, size_var[size_of - 1]), 0.0))
-    share = jnp.where(std.sum() > 0, std / jnp.maximum(std.sum(), 1e-30), 1.0 / strata) * second
-    extra = jnp.floor(share)
-    leftover = second - extra.sum()
-    extra = extra + (jnp.argsort(jnp.argsort(-(share - extra))) < leftover)  # largest remainders
-    second_strata = jnp.repeat(jnp.arange(strata), extra.astype(jnp.int32), total_repeat_length=second)
-    second_marginals = marginals(key_second, second_strata)
-    count = count.at[second_strata].add(1.0)
-    total = total.at[second_strata].add(second_marginals)
-    stratum_mean = (total / jnp.maximum(count, 1.0)).reshape(n, n - 2)
-
-    everyone = jnp.ones(n)
-    empty = jnp.zeros(n)
-    alone = jnp.eye(n)
-    v_empty, v_full = _values(game, empty), _values(game, everyone)
-    first = _values(game, alone) - v_empty              # size 0: v({i}) - v({})
-    last = v_full - _values(game, 1.0 - alone)          # size n-1: v(N) - v(N - i)
-    values = (first + last + stratum_mean.sum(axis=1)) / n
-    return Estimate(values, jnp.asarray(2 + 2 * n + 2 * (pilot + second)))
+    enumerated = jnp.asarray(np.concatenate([_all_subsets(n, size) for size in exact_sizes]))
+    sums, squares, counts = add(sums, squares, counts, enumerated)
+    if sampled:
+        sampled_sizes = jnp.asarray(sampled, jnp.int32)
+        pilot = samples // 2
+        key_pilot, key_second = jax.random.split(key)
+        sums, squares, counts = add(sums, squares, counts,
+                                    _uniform_subsets(key_pilot, jnp.resize(sampled_sizes, pilot), n))
+        mean = sums / jnp.maximum(counts, 1.0)
+        var = jnp.where(counts > 1, (squares - counts * mean ** 2) / jnp.maximum(counts - 1.0, 1.0), 0.0)
+        size = sampled_sizes.astype(jnp.float32)
+        # Variance of the phi estimates per coalition of size s drawn: stratum variance / share of draws
+        # that land in the stratum (s/n hold a given player, (n-s)/n lack it).
+        cost = (var[1, sampled_sizes].sum(-1) * n / size + var[0, sampled_sizes].sum(-1) * n / (n - size))
+        weight = jnp.sqrt(jnp.maximum(cost, 0.0))
+        second = samples - pilot
+        share = jnp.where(weight.sum() > 0, weight / jnp.maximum(weight.sum(), 1e-30),
+                          1.0 / len(sampled)) * second
+        draws = jnp.floor(share)
+        draws = draws + (jnp.argsort(jnp.argsort(-(share - draws))) < second - draws.sum())  # largest remainders
+        sizes = jnp.repeat(sampled_sizes, draws.astype(jnp.int32), total_repeat_length=second)
+        sums, squares, counts = add(sums, squares, counts, _uniform_subsets(key_second, sizes, n))
+    # A stratum no draw reached takes the mean value of its coalition size.
+    size_mean = sums.sum(axis=(0, 2)) / jnp.maximum(counts.sum(axis=(0, 2)), 1.0)
+    mean = jnp.where(counts > 0, sums / jnp.maximum(counts, 1.0), size_mean[None, :, None])
+    values = (mean[1, 1:].sum(axis=0) - mean[0, :-1].sum(axis=0)) / n
+    return Estimate(values, jnp.asarray(len(enumerated) + samples))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -267,25 +286,36 @@ def _stratified_neyman(game, budget, key, control):
 
 
 def _kernelshap_paired(game, budget, key, control):
+    """KernelSHAP: phi minimises sum_S w(S) (v(S) - v({}) - z_S . phi)^2 subject to sum(phi) = v(N) - v({}),
+    with the Shapley kernel w(S) = (n-1) / (C(n,|S|) |S| (n-|S|)). The sizes of :func:`_border_plan` enter
+    with every coalition and its exact weight; the others by draws of a size (in proportion to its kernel
+    mass) and a uniform coalition of that size, each paired with its complement and weighted by the sampled
+    sizes' total mass over the number of draws."""
     n = game.num_players
-    pairs = (budget - 2) // 2
-    sizes = jnp.arange(1, n)
-    kernel = (n - 1) / (sizes * (n - sizes))
-    key_size, key_subset = jax.random.split(key)
-    size = jax.random.choice(key_size, sizes, (pairs,), p=kernel / kernel.sum())
-    scores = jax.random.uniform(key_subset, (pairs, n))
-    rank = jnp.argsort(jnp.argsort(scores, axis=1), axis=1)
-    z = (rank < size[:, None]).astype(jnp.float32)
-    z = jnp.concatenate([z, 1.0 - z])  # each coalition with its complement
+    exact_sizes, sampled, samples = _border_plan(n, budget)
+    inner = [s for s in exact_sizes if 0 < s < n]
+    masks = [jnp.asarray(np.concatenate([_all_subsets(n, s) for s in inner]) if inner else np.zeros((0, n)))]
+    weights = [jnp.asarray(np.concatenate([np.full(math.comb(n, s), (n - 1) / (math.comb(n, s) * s * (n - s)))
+                                           for s in inner]) if inner else np.zeros(0), jnp.float32)]
+    pairs = samples // 2
+    if sampled and pairs:
+        sizes = jnp.asarray(sampled)
+        mass = (n - 1) / (sizes * (n - sizes))
+        key_size, key_subset = jax.random.split(key)
+        size = jax.random.choice(key_size, sizes, (pairs,), p=mass / mass.sum())
+        z = _uniform_subsets(key_subset, size, n)
+        masks.append(jnp.concatenate([z, 1.0 - z]))  # each coalition with its complement
+        weights.append(jnp.full(2 * pairs, mass.sum() / (2 * pairs), jnp.float32))
+    z, w = jnp.concatenate(masks), jnp.concatenate(weights)
     v_empty, v_full = _values(game, jnp.zeros(n)), _values(game, jnp.ones(n))
     y = _values(game, z) - v_empty
-    a = z.T @ z / z.shape[0]
-    b = z.T @ y / z.shape[0]
-    a = a + 1e-6 * jnp.eye(n)  # the sampled matrix is singular until every pair of players has been split
+    a = (z * w[:, None]).T @ z / w.sum()
+    b = (z * w[:, None]).T @ y / w.sum()
+    a = a + 1e-6 * jnp.eye(n)  # a sampled matrix is singular until every pair of players has been split
     a_inv_b, a_inv_1 = jnp.linalg.solve(a, jnp.stack([b, jnp.ones(n)], axis=1)).T  # one solve (see _fit_quadratic)
     # Least squares under the efficiency constraint sum(phi) = v(N) - v({}).
     values = a_inv_b - a_inv_1 * (a_inv_b.sum() - (v_full - v_empty)) / a_inv_1.sum()
-    return Estimate(values, jnp.asarray(2 + 2 * pairs))
+    return Estimate(values, jnp.asarray(2 + z.shape[0]))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -302,7 +332,7 @@ ESTIMATORS: dict[str, Estimator] = {
         Estimator("permutation_uniform", _permutation("uniform"), _chains_minimum(False)),
         Estimator("permutation_antithetic", _permutation("antithetic"), _chains_minimum(True)),
         Estimator("permutation_stratified", _permutation("stratified"), _chains_minimum(False)),
-        Estimator("stratified_neyman", _stratified_neyman, lambda n: 2 + 2 * n + 4 * n * (n - 2)),
+        Estimator("stratified_neyman", _stratified_neyman, lambda n: 2 + 4 * (n - 1)),
         Estimator("kernelshap_paired", _kernelshap_paired, lambda n: 2 + 2 * n),
         Estimator("permutation_regression", _permutation_regression, _chains_minimum(True)),
         Estimator("permutation_taylor_cv", _permutation_taylor_cv, lambda n: _chain_evaluations(n, 4),
