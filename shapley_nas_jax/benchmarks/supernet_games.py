@@ -19,7 +19,9 @@ edge (its mask switches every op of the edge together). Positions in no group st
 At the full mask (every player present) the file also keeps the gradient ``[n]`` and Hessian ``[n, n]``
 with respect to the continuous player mask (the mask multiplies the ops' softmax weights, so the value is
 differentiable in it) of ``neg_ce`` and of ``true_prob`` (mean softmax probability of the true class, a
-smoothed accuracy), and the full-mask value of all three metrics.
+smoothed accuracy), and the full-mask value of all three metrics. The Hessian is the pointwise one: the
+value is piecewise smooth in the mask (ReLUs, max pools), and the curvature that the kinks add between the
+full mask and a coalition is not in it (second differences of values with finite steps include it).
 
 File format (one compressed ``.npz`` per game, no pickled objects): ``values_accuracy``, ``values_neg_ce``
 (float32 ``[2^n]``, bit ``i`` of the index = player ``i`` present), ``players`` (str ``[n]``), ``edge``,
@@ -117,7 +119,9 @@ class PlayerSpec:
         """Float ``[n]`` player mask -> supernet mask ``[cell_types, edges, ops]`` (linear in the player mask,
         so it can be differentiated; positions of no player are 1)."""
         assign, base = self._matrices
-        flat = jnp.asarray(base) + jnp.asarray(player_mask, jnp.float32) @ jnp.asarray(assign)
+        player_mask = jnp.asarray(player_mask)
+        dtype = player_mask.dtype if jnp.issubdtype(player_mask.dtype, jnp.floating) else jnp.float32
+        flat = jnp.asarray(base, dtype) + player_mask.astype(dtype) @ jnp.asarray(assign, dtype)
         return flat.reshape(self.alpha_shape)
 
 
@@ -423,22 +427,21 @@ def taylor_at_full(game: LiveGame) -> dict[str, np.ndarray]:
     """Gradient ``[n]`` and Hessian ``[n, n]`` (forward-over-reverse) of ``neg_ce`` and ``true_prob`` with
     respect to the continuous player mask at the full mask, and the full-mask value of every metric."""
     n = game.players.num_players
-    ones = jnp.ones(n, jnp.float32)
+    full, grads, hessians = _derivatives(game.value, game.shared, jnp.ones(n, jnp.float32))
     out = {}
     for name in CONTROL_METRICS:
-        fn = game.value.metric(name)
-        grad, hess = _derivatives(fn, game.shared, ones)
-        out[f"grad_{name}"] = np.asarray(grad, np.float64)
-        out[f"hessian_{name}"] = np.asarray(hess, np.float64)
-    full = np.asarray(game(ones), np.float64)
-    out["full_values"] = {m: float(v) for m, v in zip(METRICS, full)}
+        out[f"grad_{name}"] = np.asarray(grads[METRICS.index(name)], np.float64)
+        out[f"hessian_{name}"] = np.asarray(hessians[METRICS.index(name)], np.float64)
+    out["full_values"] = {m: float(v) for m, v in zip(METRICS, np.asarray(full, np.float64))}
     return out
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _derivatives(fn, shared, mask):
-    f = lambda m: fn(shared, m)  # noqa: E731
-    return jax.grad(f)(mask), jax.hessian(f)(mask)
+def _derivatives(value, shared, mask):
+    """Values [3], Jacobian [3, n] and Hessians [3, n, n] (forward over reverse) of every metric at ``mask``
+    (accuracy's are zero almost everywhere), in one compiled call."""
+    f = lambda m: value(shared, m)  # noqa: E731
+    return f(mask), jax.jacrev(f)(mask), jax.jacfwd(jax.jacrev(f))(mask)
 
 
 # ---------------------------------------------------------------------------------------------------------
