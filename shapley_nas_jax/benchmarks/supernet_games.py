@@ -312,8 +312,16 @@ class SupernetValue:
     def __init__(self, model, players: PlayerSpec, bn_mode: str = "running"):
         from shapley_nas_jax.value import make_value_fn
 
-        self.players = players
+        self.players, self.model, self.bn_mode = players, model, bn_mode
         self._value = make_value_fn(model, metric=_all_metrics, bn_mode=bn_mode)
+
+    def forward_differentiable(self) -> "SupernetValue":
+        """The same value function with the lax formulation, whose ops forward-mode autodiff can run (the
+        shifted formulation's custom VJPs cannot be JVP'd, so no forward-over-reverse Hessian through them).
+        Formulations give the same values and share the parameters."""
+        if getattr(self.model, "formulation", None) in (None, "lax"):
+            return self
+        return SupernetValue(self.model.clone(formulation="lax"), self.players, self.bn_mode)
 
     def __call__(self, shared, player_mask, sample=None):
         params, batch_stats, alpha, batch = shared
@@ -427,7 +435,7 @@ def taylor_at_full(game: LiveGame) -> dict[str, np.ndarray]:
     """Gradient ``[n]`` and Hessian ``[n, n]`` (forward-over-reverse) of ``neg_ce`` and ``true_prob`` with
     respect to the continuous player mask at the full mask, and the full-mask value of every metric."""
     n = game.players.num_players
-    full, grads, hessians = _derivatives(game.value, game.shared, jnp.ones(n, jnp.float32))
+    full, grads, hessians = _derivatives(game.value.forward_differentiable(), game.shared, jnp.ones(n, jnp.float32))
     out = {}
     for name in CONTROL_METRICS:
         out[f"grad_{name}"] = np.asarray(grads[METRICS.index(name)], np.float64)
