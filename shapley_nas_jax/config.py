@@ -81,7 +81,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.search.benchmark = ""  # NB201 table or nats_bench file: log the benchmark accuracy every epoch
 
     c.shapley = ml_collections.ConfigDict()
-    c.shapley.samples = 10  # M permutations per estimate
+    c.shapley.estimator = "permutation"  # permutation (M truncated chains) | a budgeted estimator: stratified_neyman, kernelshap_paired, ... (shapley.estimators)
+    c.shapley.budget = 0  # budgeted estimators: value evaluations per update; 0 = what M whole chains cost, 2 + M(n-1)
+    c.shapley.samples = 10  # M permutations per estimate (permutation: chains; budgeted: sets the default budget)
     c.shapley.truncation = 0.5  # eta: a chain stops once v < eta * v(full); 1.0 = stop at the first drop
     c.shapley.truncated = "zero"  # zero: truncated players count as 0 (reference) | exclude
     c.shapley.aggregate = "mean_minus_std"  # mean (paper) | mean_minus_std (reference)
@@ -189,6 +191,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f"shapley.truncation={config.shapley.truncation} must lie in (0, 1] (eta, relative to the full supernet's value)",
     )
     _one_of(config.shapley.truncated, ("zero", "exclude"), "shapley.truncated")
+    _check_budgeted_estimator(config.shapley)
     _one_of(config.shapley.aggregate, ("mean", "mean_minus_std"), "shapley.aggregate")
     _one_of(config.shapley.sampling, ("uniform", "antithetic", "stratified"), "shapley.sampling")
     if config.shapley.sampling == "antithetic":
@@ -272,3 +275,20 @@ def moved_config_hint(path: str) -> str | None:
     replacement = f"{os.path.join(os.path.dirname(file), 'robust_darts.py')}:s{match[1]},{match[2]}"
     return (f"config file {file} was replaced by one file for every RobustDARTS space and dataset: "
             f"use --config {replacement}")
+
+
+def _check_budgeted_estimator(shapley) -> None:
+    """``shapley.estimator``: the search's permutation chains or a budgeted estimator it can run (no control)."""
+    from shapley_nas_jax.shapley.estimators import ESTIMATORS
+
+    name = shapley.get("estimator", "permutation")
+    usable = ["permutation"] + [n for n, e in ESTIMATORS.items() if not e.needs_control]
+    if name in ESTIMATORS and ESTIMATORS[name].needs_control:
+        raise ConfigError(f"shapley.estimator={name} needs a control metric's mask derivatives, which a search does "
+                          f"not compute; choose one of {', '.join(usable)}")
+    _one_of(name, tuple(usable), "shapley.estimator")
+    _require(shapley.get("budget", 0) >= 0, f"shapley.budget={shapley.get('budget')} must be >= 0 value evaluations "
+                                            f"per update (0 = what shapley.samples whole chains cost)")
+    if name != "permutation" and shapley.get("keep_last_op", False):
+        raise ConfigError(f"shapley.keep_last_op guards permutation chains; with shapley.estimator={name} set it "
+                          f"to False or use shapley.estimator=permutation")

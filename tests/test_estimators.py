@@ -113,3 +113,14 @@ def test_bad_requests_fail_with_one_line():
         estimate("stratified_neyman", game, 20, jax.random.PRNGKey(0))
     with pytest.raises(InvalidInputError, match="needs control"):
         estimate("permutation_taylor_cv", game, 100, jax.random.PRNGKey(0))
+
+
+@pytest.mark.parametrize("name", ["stratified_neyman", "kernelshap_paired", "permutation_regression"])
+def test_chunked_scoring_gives_the_same_estimate(name):
+    game = G.random_table_game(N, seed=1)
+    key = jax.random.PRNGKey(3)
+    budget = ESTIMATORS[name].min_budget(N) + 30
+    whole = estimate(name, game, budget, key)
+    chunked = jax.jit(lambda k: estimate(name, game, budget, k, chunk_size=4))(key)
+    np.testing.assert_allclose(chunked.values, whole.values, rtol=1e-5, atol=1e-6)
+    assert int(chunked.evaluations) == int(whole.evaluations)

@@ -277,8 +277,26 @@ class SearchProgram:
     def _estimate_shapley(self, state: SearchState, value_batches: dict, key: jax.Array, *, bn_mode: str):
         """Shapley values of all players on `value_batches` (leading axis: one batch per permutation)."""
         noise_rng = jax.random.fold_in(key, 1)
-        estimate = self._permutation_shapley(state, value_batches, key, noise_rng, self.games[bn_mode])
+        if self.config.shapley.get("estimator", "permutation") == "permutation":
+            estimate = self._permutation_shapley(state, value_batches, key, noise_rng, self.games[bn_mode])
+        else:
+            estimate = self._budgeted_shapley(state, value_batches, key, noise_rng, self.games[bn_mode])
         return self.game.to_alpha_shape(estimate.values), estimate
+
+    def _budgeted_shapley(self, state: SearchState, value_batches: dict, key: jax.Array, noise_rng: jax.Array,
+                          game: SupernetGame):
+        """A budgeted estimator of ``shapley.estimators`` (``shapley.estimator``): every coalition is scored on
+        the update's first value batch, ``plan.chunk_size`` coalitions per vmapped call."""
+        s = self.config.shapley
+        n = self.game.num_players
+        shared = (self.scoring_variables(state.params), self.scoring_variables(state.batch_stats), state.alpha,
+                  noise_rng)
+        batch = jax.tree.map(lambda x: x[0], value_batches)
+        scored = shapley.games.Game("supernet", n, lambda _, mask, __: game.value_fn(shared, mask, batch), None,
+                                    None)
+        budget = s.get("budget", 0) or 2 + s.samples * (n - 1)
+        return shapley.estimators.estimate(s.estimator, scored, budget, jax.random.fold_in(key, 0),
+                                           chunk_size=max(self.plan.chunk_size, 1))
 
     def _permutation_shapley(self, state: SearchState, value_batches: dict, key: jax.Array, noise_rng: jax.Array,
                              game: SupernetGame):
@@ -376,6 +394,8 @@ class SearchProgram:
 
 def shapley_metrics(estimate: Any) -> dict:
     """Scalars that describe one estimate (counts of value evaluations, where chains truncated)."""
+    if isinstance(estimate, shapley.estimators.Estimate):  # a budgeted estimator: no chains
+        return {"num_evaluations": estimate.evaluations, "num_computed": estimate.evaluations}
     measured = estimate.measured.sum(axis=1)
     return {
         "num_evaluations": estimate.num_evaluations,

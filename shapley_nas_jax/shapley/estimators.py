@@ -54,10 +54,24 @@ class Estimator:
     needs_control: bool = False
 
 
-def _values(game, masks: jnp.ndarray) -> jnp.ndarray:
-    """Values ``[...]`` of masks ``[..., n]`` (one vmapped call)."""
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Scored:
+    """The game as the estimators read it, with how many coalitions one vmapped call scores."""
+
+    value_fn: Callable
+    shared: Any
+    num_players: int
+    chunk_size: int | None  # None: every coalition of a step in one vmapped call
+
+
+def _values(game: _Scored, masks: jnp.ndarray) -> jnp.ndarray:
+    """Values ``[...]`` of masks ``[..., n]``, ``chunk_size`` coalitions per vmapped call."""
     flat = masks.reshape(-1, masks.shape[-1])
-    values = jax.vmap(lambda mask: game.value_fn(game.shared, mask, None))(flat)
+    score = lambda mask: game.value_fn(game.shared, mask, None)  # noqa: E731
+    if game.chunk_size is None:
+        values = jax.vmap(score)(flat)
+    else:
+        values = jax.lax.map(score, flat, batch_size=game.chunk_size)
     return values.reshape(masks.shape[:-1]).astype(jnp.float32)
 
 
@@ -81,7 +95,7 @@ def _permutation(sampling: str):
         if sampling == "antithetic":
             m -= m % 2
         est = permutation_shapley(game.value_fn, n, key, num_permutations=m, truncation=None, sampling=sampling,
-                                  shared=game.shared, chunk_size=n + 1)
+                                  shared=game.shared, chunk_size=game.chunk_size or n + 1)
         return Estimate(est.values.astype(jnp.float32), jnp.asarray(_chain_evaluations(n, m)))
 
     return run
@@ -341,10 +355,12 @@ ESTIMATORS: dict[str, Estimator] = {
 }
 
 
-def estimate(name: str, game, budget: int, key, *, control: Any = None) -> Estimate:
-    """Shapley values of ``game`` (a :class:`~shapley_nas_jax.shapley.games.Game`) by the estimator ``name``
-    with at most ``budget`` value evaluations. ``control``: ``(value, gradient [n], hessian [n, n])`` of a
-    control metric at the full mask, for estimators with ``needs_control``."""
+def estimate(name: str, game, budget: int, key, *, control: Any = None, chunk_size: int | None = None) -> Estimate:
+    """Shapley values of ``game`` (a :class:`~shapley_nas_jax.shapley.games.Game`, or anything with
+    ``value_fn``, ``shared`` and ``num_players``) by the estimator ``name`` with at most ``budget`` value
+    evaluations. ``control``: ``(value, gradient [n], hessian [n, n])`` of a control metric at the full mask,
+    for estimators with ``needs_control``. ``chunk_size``: coalitions per vmapped call (None: all of a step
+    at once, the fastest for cheap games; a supernet needs a bound on its activation memory)."""
     if name not in ESTIMATORS:
         raise UnknownNameError(f"unknown estimator {name!r}; choose one of {', '.join(ESTIMATORS)}")
     estimator = ESTIMATORS[name]
@@ -358,7 +374,10 @@ def estimate(name: str, game, budget: int, key, *, control: Any = None) -> Estim
     if estimator.needs_control and control is None:
         raise InvalidInputError(f"estimator {name} needs control=(value, gradient, hessian) of a control metric "
                                 f"at the full mask")
-    return estimator.run(game, int(budget), key, control)
+    if chunk_size is not None and chunk_size < 1:
+        raise InvalidInputError(f"chunk_size must be >= 1 coalitions per call (or None), got {chunk_size}")
+    scored = _Scored(game.value_fn, game.shared, n, chunk_size)
+    return estimator.run(scored, int(budget), key, control)
 
 
 __all__ = ["ESTIMATORS", "Estimate", "Estimator", "estimate", "quadratic_shapley", "taylor_shapley",
