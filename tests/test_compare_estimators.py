@@ -12,6 +12,7 @@ import pytest
 
 from repo_files import load_script
 from shapley_nas_jax.shapley import games as G
+from shapley_nas_jax.shapley import shapley_from_coalition_values
 
 REQUIRED = {"game", "players", "estimator", "library", "evaluations", "mse", "mse_se", "top_op_accuracy",
             "evals_per_s"}
@@ -189,3 +190,18 @@ def test_script_runs_supernet_games_with_their_controls(tmp_path, monkeypatch, c
     ours = {r["estimator"] for r in rows if r["library"] == "shapley_nas_jax"}
     assert ours == {"permutation_uniform", "permutation_taylor_cv"}
     assert "vs permutation_uniform" in capsys.readouterr().out
+
+
+def test_truncation_bias_measures_each_setting_against_exact_values():
+    script = load_script("truncation_bias")
+    table = np.asarray(G.random_table_game(6, seed=2).shared["table"], np.float64)
+    table = table - table.min() + 0.1  # positive values: truncation relative to v(full) means what it says
+    game = G.table_game(table, "positive")
+    game = game._replace(shapley_values=shapley_from_coalition_values(table))
+    rows = {r["setting"]: r for r in script.measure(game, np.array([0, 0, 0, 1, 1, 1]), permutations=400, eta=0.9)}
+    assert set(rows) == {"unbiased", "truncated", "mean_minus_std", "search_default"}
+    assert rows["unbiased"]["evaluations_per_chain"] == 7.0  # every chain runs to the empty coalition
+    assert rows["truncated"]["evaluations_per_chain"] < 7.0
+    assert rows["unbiased"]["bias_rms"] < 4 * rows["unbiased"]["sampling_se"] + 1e-9
+    # mean minus std moves every value by the spread of its marginals: far more than the sampling error
+    assert rows["mean_minus_std"]["bias_rms"] > 10 * rows["mean_minus_std"]["sampling_se"]
