@@ -82,11 +82,11 @@ def synthetic_games(tiny: bool = False) -> list[GameSpec]:
 
 
 def player_groups(edge, node) -> tuple[tuple, str, int]:
-    """Op players (several per edge): one group per edge, top-1. Edge players: one group per node, top-2."""
-    edge, node = np.asarray(edge), np.asarray(node)
-    if len(np.unique(edge)) == len(edge):
-        return tuple(np.flatnonzero(node == k) for k in np.unique(node)), "node", 2
-    return tuple(np.flatnonzero(edge == e) for e in np.unique(edge)), "edge", 1
+    """Players of each group (``supernet_games.ranking_groups``): per edge, top-1, or per node, top-2."""
+    from shapley_nas_jax.benchmarks.supernet_games import ranking_groups
+
+    ids, top_k = ranking_groups(edge, node)
+    return tuple(np.flatnonzero(ids == k) for k in np.unique(ids)), ("node" if top_k == 2 else "edge"), top_k
 
 
 def supernet_games(directory, control_metric: str) -> list[GameSpec]:

@@ -5,8 +5,8 @@ with many permutations (so that the sampling error is small next to the bias) un
 unbiased estimate (no truncation, mean), truncation only, mean-minus-std only, and both (the search's
 default: eta = 0.5, truncated players count 0). Prints and writes, per setting, the bias against the exact
 values (RMS over players, relative to the RMS of the exact values), its sampling error, the evaluations per
-chain, and what decides an architecture: the rank correlation with the exact values within each edge and
-how often each edge's top op is right.
+chain, and what decides an architecture: the rank correlation with the exact values within each edge (edge
+players: each node) and how often each edge's top op (each node's top two edges) is right.
 
     python scripts/truncation_bias.py [--permutations 2000] [--eta 0.5] [--json bias.json]
 """
@@ -21,7 +21,7 @@ import jax
 import numpy as np
 
 from shapley_nas_jax.analysis.ranking import rank_agreement
-from shapley_nas_jax.benchmarks.supernet_games import load_game
+from shapley_nas_jax.benchmarks.supernet_games import load_game, ranking_groups
 from shapley_nas_jax.shapley import permutation_shapley
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -29,7 +29,7 @@ SETTINGS = (("unbiased", None, "mean"), ("truncated", "eta", "mean"), ("mean_min
             ("search_default", "eta", "mean_minus_std"))
 
 
-def measure(game, groups, permutations: int, eta: float, seed: int = 0):
+def measure(game, groups, permutations: int, eta: float, seed: int = 0, top: int = 1):
     n = game.num_players
     exact = game.shapley_values
     rows = []
@@ -45,11 +45,11 @@ def measure(game, groups, permutations: int, eta: float, seed: int = 0):
             block_means = block_means - blocks.std(axis=1)
         bias_rms = float(np.sqrt(np.mean((values - exact) ** 2)))
         se = float(np.sqrt(np.mean(block_means.var(axis=0, ddof=1) / 10)))
-        agreement = rank_agreement(values, exact, groups)
+        agreement = rank_agreement(values, exact, groups, top=top)
         rows.append(dict(setting=label, eta=eta if truncation else None, aggregate=aggregate,
                          bias_rms=bias_rms, bias_relative=bias_rms / float(np.sqrt(np.mean(exact ** 2))),
                          sampling_se=se, evaluations_per_chain=float(est.num_evaluations) / permutations,
-                         spearman_within_edges=agreement["spearman"], top_op_accuracy=agreement["top_accuracy"]))
+                         spearman_within_groups=agreement["spearman"], top_accuracy=agreement["top_accuracy"], top=top))
     return rows
 
 
@@ -75,12 +75,13 @@ def main():
         file = load_game(path)
         for metric in ("accuracy", "neg_ce"):
             game = file.table_game(metric)
-            for row in measure(game, file.edge, args.permutations, args.eta):
+            groups, top = ranking_groups(file.edge, file.node)
+            for row in measure(game, groups, args.permutations, args.eta, top=top):
                 row.update(game=game.name, players=game.num_players)
                 rows.append(row)
                 print(f"{game.name:<44} {row['setting']:<15} {row['bias_relative']:>10.3f} {row['bias_rms']:>9.5f} "
                       f"{row['sampling_se']:>8.5f} {row['evaluations_per_chain']:>11.1f} "
-                      f"{row['spearman_within_edges']:>8.3f} {row['top_op_accuracy']:>7.2f}")
+                      f"{row['spearman_within_groups']:>8.3f} {row['top_accuracy']:>7.2f}")
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(rows, indent=1))
         print(f"wrote {args.json}")

@@ -41,7 +41,7 @@ import pathlib
 import subprocess
 import time
 import zipfile
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -454,6 +454,16 @@ def _derivatives(value, shared, mask):
 
 # ---------------------------------------------------------------------------------------------------------
 # Files
+
+
+def ranking_groups(edge, node) -> tuple[np.ndarray, int]:
+    """(group id per player, how many of a group a cell keeps): op players (several per edge) group by edge
+    and a cell keeps an edge's best op; edge players group by target node and a DARTS cell keeps a node's two
+    best input edges."""
+    edge, node = np.asarray(edge), np.asarray(node)
+    if len(np.unique(edge)) == len(edge):
+        return node, 2
+    return edge, 1
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
