@@ -124,3 +124,12 @@ def test_chunked_scoring_gives_the_same_estimate(name):
     chunked = jax.jit(lambda k: estimate(name, game, budget, k, chunk_size=4))(key)
     np.testing.assert_allclose(chunked.values, whole.values, rtol=1e-5, atol=1e-6)
     assert int(chunked.evaluations) == int(whole.evaluations)
+
+
+@pytest.mark.parametrize("name", ["stratified_neyman", "kernelshap_paired"])
+def test_a_budget_of_every_coalition_gives_the_exact_values(name):
+    game = G.random_table_game(N, seed=4)
+    exact = shapley_from_coalition_values(np.asarray(game.shared["table"], np.float64))
+    result = estimate(name, game, 1 << N, jax.random.PRNGKey(0))
+    assert int(result.evaluations) == 1 << N
+    np.testing.assert_allclose(result.values, exact, atol=2e-4)

@@ -234,6 +234,8 @@ def _border_plan(n: int, budget: int) -> tuple[list[int], list[int], int]:
     """(coalition sizes enumerated in full, sizes sampled, samples left). Sizes 0 and n are enumerated, then
     pairs (k, n-k) from the outside in while each pair costs at most half of the budget left (the smallest
     and largest coalitions are few, and they carry the most Shapley weight per coalition)."""
+    if budget >= 2 ** n:  # every coalition fits: the estimate is exact
+        return list(range(n + 1)), [], 0
     exact, spent, k = [0, n], 2, 1
     while k <= n - k:
         cost = math.comb(n, k) * (1 if k == n - k else 2)
