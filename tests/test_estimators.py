@@ -67,7 +67,7 @@ def test_estimators_are_unbiased_and_within_budget(name):
     assert np.all(se > 0)  # a random game: the estimate must vary (else the test could not fail)
 
 
-@pytest.mark.parametrize("name", ["permutation_uniform", "kernelshap_paired"])
+@pytest.mark.parametrize("name", ["permutation_uniform", "kernelshap_paired", "stratified_neyman"])
 def test_additive_games_are_estimated_exactly(name):
     a = np.linspace(-1.0, 2.0, N)
     game = G.additive_game(a)

@@ -253,23 +253,36 @@ def _stratified_neyman(game, budget, key, control):
     evaluated coalition of size s updates the strata (i, s, in) of its members and (i, s, out) of the others.
     Sampled sizes get a pilot of half the samples (round robin), then the rest in proportion to the square
     root of each size's summed stratum variance, scaled by how rarely a size-s coalition holds (or lacks)
-    a given player (Neyman allocation)."""
+    a given player (Neyman allocation).
+
+    Where sizes 1 and n-1 are enumerated, the strata hold the game less an additive part, ``v(S) - sum_{i in
+    S} beta_i`` with ``beta_i`` the mean of i's first and last marginals; the estimate adds beta back (an
+    additive game's Shapley values are its worths). This keeps a level that every coalition shares from
+    swamping small marginals; beta comes from enumerated coalitions, so the estimate stays unbiased."""
     n = game.num_players
     exact_sizes, sampled, samples = _border_plan(n, budget)
     sums = jnp.zeros((2, n + 1, n))  # [out/in, size, player]
     squares = jnp.zeros((2, n + 1, n))
     counts = jnp.zeros((2, n + 1, n))
+    enumerated_masks = np.concatenate([_all_subsets(n, size) for size in exact_sizes])
+    enumerated_values = _values(game, jnp.asarray(enumerated_masks))
+    beta = jnp.zeros(n)
+    if 1 in exact_sizes and n - 1 in exact_sizes:
+        size = enumerated_masks.sum(axis=1)
+        value_of = lambda rows: enumerated_values[np.flatnonzero(rows)]  # noqa: E731
+        alone = value_of(size == 1)[np.argsort(enumerated_masks[size == 1].argmax(axis=1))]
+        all_but = value_of(size == n - 1)[np.argsort((1 - enumerated_masks[size == n - 1]).argmax(axis=1))]
+        beta = 0.5 * ((alone - value_of(size == 0)[0]) + (value_of(size == n)[0] - all_but))
 
-    def add(sums, squares, counts, masks):
-        values = _values(game, masks)
+    def add(sums, squares, counts, masks, values=None):
+        values = (_values(game, masks) if values is None else values) - masks @ beta
         size = masks.sum(axis=1).astype(jnp.int32)
         state = jnp.stack([1.0 - masks, masks])  # [2, K, n]
         sums = sums.at[:, size].add(state * values[None, :, None])
         squares = squares.at[:, size].add(state * values[None, :, None] ** 2)
         return sums, squares, counts.at[:, size].add(state)
 
-    enumerated = jnp.asarray(np.concatenate([_all_subsets(n, size) for size in exact_sizes]))
-    sums, squares, counts = add(sums, squares, counts, enumerated)
+    sums, squares, counts = add(sums, squares, counts, jnp.asarray(enumerated_masks), enumerated_values)
     if sampled:
         sampled_sizes = jnp.asarray(sampled, jnp.int32)
         pilot = samples // 2
@@ -293,8 +306,8 @@ def _stratified_neyman(game, budget, key, control):
     # A stratum no draw reached takes the mean value of its coalition size.
     size_mean = sums.sum(axis=(0, 2)) / jnp.maximum(counts.sum(axis=(0, 2)), 1.0)
     mean = jnp.where(counts > 0, sums / jnp.maximum(counts, 1.0), size_mean[None, :, None])
-    values = (mean[1, 1:].sum(axis=0) - mean[0, :-1].sum(axis=0)) / n
-    return Estimate(values, jnp.asarray(len(enumerated) + samples))
+    values = beta + (mean[1, 1:].sum(axis=0) - mean[0, :-1].sum(axis=0)) / n
+    return Estimate(values, jnp.asarray(len(enumerated_masks) + samples))
 
 
 # ----------------------------------------------------------------------------------------------------------
