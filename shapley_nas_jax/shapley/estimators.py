@@ -255,15 +255,14 @@ def _stratified_neyman(game, budget, key, control):
     root of each size's summed stratum variance, scaled by how rarely a size-s coalition holds (or lacks)
     a given player (Neyman allocation).
 
-    Where sizes 1 and n-1 are enumerated, the strata hold the game less an additive part, ``v(S) - sum_{i in
-    S} beta_i`` with ``beta_i`` the mean of i's first and last marginals; the estimate adds beta back (an
-    additive game's Shapley values are its worths). This keeps a level that every coalition shares from
-    swamping small marginals; beta comes from enumerated coalitions, so the estimate stays unbiased."""
+    Where sizes 1 and n-1 are enumerated, the strata are also kept for the game less an additive part,
+    ``v(S) - sum_{i in S} beta_i`` with ``beta_i`` the mean of i's first and last marginals (an additive
+    game's Shapley values are its worths, added back). The pilot decides which of the two to use: the one
+    whose strata promise the smaller variance. The additive part removes a level that every coalition
+    shares and that would swamp small marginals, and it hurts games far from additive (airport)."""
     n = game.num_players
     exact_sizes, sampled, samples = _border_plan(n, budget)
-    sums = jnp.zeros((2, n + 1, n))  # [out/in, size, player]
-    squares = jnp.zeros((2, n + 1, n))
-    counts = jnp.zeros((2, n + 1, n))
+    stats = jnp.zeros((3, 2, 2, n + 1, n))  # [sum/square/count, raw/less additive, out/in, size, player]
     enumerated_masks = np.concatenate([_all_subsets(n, size) for size in exact_sizes])
     enumerated_values = _values(game, jnp.asarray(enumerated_masks))
     beta = jnp.zeros(n)
@@ -274,39 +273,43 @@ def _stratified_neyman(game, budget, key, control):
         all_but = value_of(size == n - 1)[np.argsort((1 - enumerated_masks[size == n - 1]).argmax(axis=1))]
         beta = 0.5 * ((alone - value_of(size == 0)[0]) + (value_of(size == n)[0] - all_but))
 
-    def add(sums, squares, counts, masks, values=None):
-        values = (_values(game, masks) if values is None else values) - masks @ beta
+    def add(stats, masks, values=None):
+        values = _values(game, masks) if values is None else values
+        both = jnp.stack([values, values - masks @ beta])[:, None, :, None]  # [2, 1, K, 1]
         size = masks.sum(axis=1).astype(jnp.int32)
-        state = jnp.stack([1.0 - masks, masks])  # [2, K, n]
-        sums = sums.at[:, size].add(state * values[None, :, None])
-        squares = squares.at[:, size].add(state * values[None, :, None] ** 2)
-        return sums, squares, counts.at[:, size].add(state)
+        state = jnp.stack([1.0 - masks, masks])[None]  # [1, 2 (out/in), K, n]
+        return stats.at[:, :, :, size].add(jnp.stack([state * both, state * both ** 2,
+                                                      jnp.broadcast_to(state, (2,) + state.shape[1:])]))
 
-    sums, squares, counts = add(sums, squares, counts, jnp.asarray(enumerated_masks), enumerated_values)
+    stats = add(stats, jnp.asarray(enumerated_masks), enumerated_values)
+    view = 0  # raw values
     if sampled:
         sampled_sizes = jnp.asarray(sampled, jnp.int32)
         pilot = samples // 2
         key_pilot, key_second = jax.random.split(key)
-        sums, squares, counts = add(sums, squares, counts,
-                                    _uniform_subsets(key_pilot, jnp.resize(sampled_sizes, pilot), n))
+        stats = add(stats, _uniform_subsets(key_pilot, jnp.resize(sampled_sizes, pilot), n))
+        sums, squares, counts = stats
         mean = sums / jnp.maximum(counts, 1.0)
         var = jnp.where(counts > 1, (squares - counts * mean ** 2) / jnp.maximum(counts - 1.0, 1.0), 0.0)
         size = sampled_sizes.astype(jnp.float32)
         # Variance of the phi estimates per coalition of size s drawn: stratum variance / share of draws
-        # that land in the stratum (s/n hold a given player, (n-s)/n lack it).
-        cost = (var[1, sampled_sizes].sum(-1) * n / size + var[0, sampled_sizes].sum(-1) * n / (n - size))
+        # that land in the stratum (s/n hold a given player, (n-s)/n lack it). [views, sampled sizes]
+        cost = (var[:, 1, sampled_sizes].sum(-1) * n / size + var[:, 0, sampled_sizes].sum(-1) * n / (n - size))
         weight = jnp.sqrt(jnp.maximum(cost, 0.0))
+        view = jnp.argmin(weight.sum(axis=1))  # Neyman's variance is (sum of the weights)^2 / draws
+        weight = weight[view]
         second = samples - pilot
         share = jnp.where(weight.sum() > 0, weight / jnp.maximum(weight.sum(), 1e-30),
                           1.0 / len(sampled)) * second
         draws = jnp.floor(share)
         draws = draws + (jnp.argsort(jnp.argsort(-(share - draws))) < second - draws.sum())  # largest remainders
         sizes = jnp.repeat(sampled_sizes, draws.astype(jnp.int32), total_repeat_length=second)
-        sums, squares, counts = add(sums, squares, counts, _uniform_subsets(key_second, sizes, n))
+        stats = add(stats, _uniform_subsets(key_second, sizes, n))
+    sums, _, counts = stats[:, view]
     # A stratum no draw reached takes the mean value of its coalition size.
     size_mean = sums.sum(axis=(0, 2)) / jnp.maximum(counts.sum(axis=(0, 2)), 1.0)
     mean = jnp.where(counts > 0, sums / jnp.maximum(counts, 1.0), size_mean[None, :, None])
-    values = beta + (mean[1, 1:].sum(axis=0) - mean[0, :-1].sum(axis=0)) / n
+    values = jnp.where(view == 1, beta, 0.0) + (mean[1, 1:].sum(axis=0) - mean[0, :-1].sum(axis=0)) / n
     return Estimate(values, jnp.asarray(len(enumerated_masks) + samples))
 
 
