@@ -79,8 +79,11 @@ def test_killed_and_resumed_run_matches_uninterrupted(uninterrupted, tmp_path, e
     assert strip(read_records(workdir)) == strip(read_records(reference_dir))
 
 
-def test_ctrl_c_saves_a_checkpoint_where_the_run_stops_and_the_rerun_resumes_there(uninterrupted, tmp_path):
+def test_ctrl_c_saves_a_checkpoint_where_the_run_stops_and_the_rerun_resumes_there(uninterrupted, tmp_path, request):
     reference, reference_dir = uninterrupted
+    # Python's own Ctrl-C handler, whatever the process running the test (a pytest-xdist worker) had set
+    previous_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous_handler))
 
     def ctrl_c(event, state):  # as if Ctrl-C were pressed during weight step 5 (mid-epoch)
         if event == "step" and int(state.step) == 5:
