@@ -50,7 +50,13 @@ import numpy as np
 import tqdm
 
 from shapley_nas_jax.errors import ConfigError, InvalidInputError, PathNotFoundError, UnknownNameError
-from shapley_nas_jax.shapley.exact import MAX_EXACT_PLAYERS, coalition_masks, shapley_from_coalition_values
+from shapley_nas_jax.runs import package_versions
+from shapley_nas_jax.shapley.exact import (
+    MAX_EXACT_PLAYERS,
+    coalition_values,
+    score_coalition_chunk,
+    shapley_from_coalition_values,
+)
 from shapley_nas_jax.shapley.games import Game, table_game
 from shapley_nas_jax.spaces import SearchSpace
 
@@ -373,31 +379,14 @@ def _score_one(value, shared, mask):
     return value(shared, mask)
 
 
-@functools.partial(jax.jit, static_argnames=("value", "num_players", "chunk"))
-def _score_chunk(value, shared, start, *, num_players: int, chunk: int):
-    masks = coalition_masks(num_players, start, chunk)
-    return jax.vmap(lambda m: value(shared, m))(masks)
-
-
 def enumerate_coalitions(game: LiveGame, *, chunk: int = 64, progress: bool = True) -> np.ndarray:
     """Float32 ``[2^n, 3]`` values (:data:`METRICS`) of every coalition, ``chunk`` coalitions per jitted,
-    vmapped call (the last chunk is padded and cut, so one compile serves all)."""
+    vmapped call (:func:`~shapley_nas_jax.shapley.coalition_values`)."""
     n = game.players.num_players
     if not 1 <= n <= MAX_EXACT_PLAYERS:
         raise ConfigError(f"exact enumeration takes 1..{MAX_EXACT_PLAYERS} players, got {n}")
-    total = 1 << n
-    chunk = max(1, min(int(chunk), total))
-    out = np.empty((total, len(METRICS)), np.float32)
-    bar = tqdm.tqdm(total=total, unit="coal", desc=f"enumerate 2^{n}", disable=not progress, smoothing=0.05)
-    try:
-        for start in range(0, total, chunk):
-            vals = np.asarray(_score_chunk(game.value, game.shared, start, num_players=n, chunk=chunk))
-            stop = min(start + chunk, total)
-            out[start:stop] = vals[: stop - start]
-            bar.update(stop - start)
-    finally:
-        bar.close()
-    return out
+    values = coalition_values(game.value, n, shared=game.shared, chunk_size=max(1, int(chunk)), progress=progress)
+    return values.astype(np.float32)
 
 
 def measure_batching(game: LiveGame, chunk_sizes: Sequence[int] = (1, 4, 16, 64, 256), *,
@@ -409,12 +398,13 @@ def measure_batching(game: LiveGame, chunk_sizes: Sequence[int] = (1, 4, 16, 64,
     rows = []
     for chunk in chunk_sizes:
         t0 = time.perf_counter()
-        jax.block_until_ready(_score_chunk(game.value, game.shared, 0, num_players=n, chunk=int(chunk)))
+        jax.block_until_ready(score_coalition_chunk(game.value, game.shared, None, 0, num_players=n,
+                                                    chunk_size=int(chunk)))
         compile_s = time.perf_counter() - t0
         calls, start = 0, time.perf_counter()
         while calls < min_calls or time.perf_counter() - start < seconds:
-            jax.block_until_ready(_score_chunk(game.value, game.shared, (calls * chunk) % (1 << n), num_players=n,
-                                               chunk=int(chunk)))
+            jax.block_until_ready(score_coalition_chunk(game.value, game.shared, None, (calls * chunk) % (1 << n),
+                                                        num_players=n, chunk_size=int(chunk)))
             calls += 1
         elapsed = time.perf_counter() - start
         rows.append({"chunk": int(chunk), "calls": calls, "evaluations": calls * int(chunk), "seconds": elapsed,
@@ -621,18 +611,6 @@ def _package_commit() -> str | None:
         return None
 
 
-def _versions() -> dict:
-    import importlib.metadata as md
-
-    out = {}
-    for pkg in ("jax", "jaxlib", "flax", "optax", "numpy"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = None
-    return out
-
-
 @dataclasses.dataclass
 class BuiltGame:
     path: pathlib.Path | None
@@ -679,7 +657,7 @@ def build_game(kind: str, dataset: str = "digits", *, out: str | os.PathLike | N
         "seed": int(config.seed), "train_accuracy": trained.train_accuracy, "bn_mode": "running",
         "num_players": players.num_players, "player_groups": [list(g) for g in players.groups],
         "alpha_shape": list(players.alpha_shape), "alpha": np.asarray(trained.alpha).tolist(),
-        "chunk": int(chunk), "commit": _package_commit(), "versions": _versions(),
+        "chunk": int(chunk), "commit": _package_commit(), "versions": package_versions(),
         "backend": jax.default_backend(),
         "train_seconds": round(trained.train_seconds, 2), "enumerate_seconds": round(enumerate_seconds, 2),
         "taylor_seconds": round(taylor_seconds, 2), **(extra_metadata or {}),

@@ -27,8 +27,8 @@ def coalition_masks(num_players: int, start, size: int) -> jnp.ndarray:
 
 
 @functools.partial(jax.jit, static_argnames=("value_fn", "num_players", "chunk_size"))
-def _score_coalition_chunk(value_fn: ValueFn, shared, sample, start, *, num_players: int, chunk_size: int):
-    """Values ``[chunk_size]`` of coalitions ``start .. start+chunk_size-1``."""
+def score_coalition_chunk(value_fn: ValueFn, shared, sample, start, *, num_players: int, chunk_size: int):
+    """Values ``[chunk_size]`` of coalitions ``start .. start+chunk_size-1`` (one jitted, vmapped call)."""
     masks = coalition_masks(num_players, start, chunk_size)
     return jax.vmap(lambda m: value_fn(shared, m, sample))(masks)
 
@@ -44,18 +44,26 @@ def _check_num_players(num_players: int) -> None:
 
 
 def coalition_values(value_fn: ValueFn, num_players: int, *, shared=None, sample=None,
-                     chunk_size: int = 4096) -> np.ndarray:
-    """Values of all 2^n coalitions as float64 numpy ``[2^n]`` (index = coalition bit pattern)."""
+                     chunk_size: int = 4096, progress: bool = False) -> np.ndarray:
+    """Values of all 2^n coalitions as float64 numpy ``[2^n, ...]`` (index = coalition bit pattern; a value
+    function returning an array ``[k]`` gives ``[2^n, k]``). ``progress``: a bar with rate and ETA."""
+    import tqdm
+
     _check_num_players(num_players)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     total = 1 << num_players
     chunk = min(chunk_size, total)
     parts = []
+    bar = tqdm.tqdm(total=total, unit="coalition", desc=f"enumerate 2^{num_players}", disable=not progress,
+                    smoothing=0.05)
     # Every chunk has the same shape (the last one is padded past 2^n and cut), so the scorer compiles once.
-    for start in range(0, total, chunk):
-        vals = _score_coalition_chunk(value_fn, shared, sample, start, num_players=num_players, chunk_size=chunk)
-        parts.append(np.asarray(vals, dtype=np.float64))
+    with bar:
+        for start in range(0, total, chunk):
+            vals = score_coalition_chunk(value_fn, shared, sample, start, num_players=num_players,
+                                          chunk_size=chunk)
+            parts.append(np.asarray(vals, dtype=np.float64))
+            bar.update(min(chunk, total - start))
     return np.concatenate(parts)[:total]
 
 
