@@ -283,14 +283,18 @@ class SearchProgram:
             estimate = self._budgeted_shapley(state, value_batches, key, noise_rng, self.games[bn_mode])
         return self.game.to_alpha_shape(estimate.values), estimate
 
+    def _game_shared(self, state: SearchState, noise_rng: jax.Array) -> tuple:
+        """The ``shared`` argument of the supernet game's value function: (params, batch_stats, alpha, rng)."""
+        return (self.scoring_variables(state.params), self.scoring_variables(state.batch_stats), state.alpha,
+                noise_rng)
+
     def _budgeted_shapley(self, state: SearchState, value_batches: dict, key: jax.Array, noise_rng: jax.Array,
                           game: SupernetGame):
         """A budgeted estimator of ``shapley.estimators`` (``shapley.estimator``): every coalition is scored on
         the update's first value batch, ``plan.chunk_size`` coalitions per vmapped call."""
         s = self.config.shapley
         n = self.game.num_players
-        shared = (self.scoring_variables(state.params), self.scoring_variables(state.batch_stats), state.alpha,
-                  noise_rng)
+        shared = self._game_shared(state, noise_rng)
         batch = jax.tree.map(lambda x: x[0], value_batches)
         scored = shapley.games.Game("supernet", n, lambda _, mask, __: game.value_fn(shared, mask, batch), None,
                                     None)
@@ -309,8 +313,7 @@ class SearchProgram:
             num_permutations=s.samples, truncation=s.truncation, truncated=s.truncated, aggregate=s.aggregate,
             sampling=s.sampling, chunk_size=self.plan.chunk_size, scoring=self.plan.scoring,
             keep_last=game.edge_groups() if s.get("keep_last_op", False) else None,
-            shared=(self.scoring_variables(state.params), self.scoring_variables(state.batch_stats), state.alpha,
-                    noise_rng), samples=value_batches,
+            shared=self._game_shared(state, noise_rng), samples=value_batches,
             coalition_sharding=self.coalition_sharding)
 
     def _shapley_step(self, state: SearchState, value_batches: dict, *, bn_mode: str):

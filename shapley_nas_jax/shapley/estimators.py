@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from shapley_nas_jax.errors import InvalidInputError, UnknownNameError
-from shapley_nas_jax.shapley.permutation import permutation_shapley, sample_permutations
+from shapley_nas_jax.shapley.permutation import permutation_ranks, permutation_shapley, sample_permutations
 
 
 @flax.struct.dataclass
@@ -114,7 +114,7 @@ def _chains(game, budget, key):
     m = _num_chains(n, budget)
     m -= m % 2
     perms = sample_permutations(key, n, m, "uniform")
-    ranks = jnp.zeros_like(perms).at[jnp.arange(m)[:, None], perms].set(jnp.arange(n, dtype=perms.dtype))
+    ranks = permutation_ranks(perms)
     masks = (ranks[:, None, :] >= jnp.arange(n + 1)[None, :, None]).astype(jnp.float32)
     values = _values(game, masks)
     return masks, values, perms, jnp.asarray(_chain_evaluations(n, m))
