@@ -47,6 +47,14 @@ def test_default_budget_is_what_whole_chains_cost():
     assert int(estimate.evaluations) == 2 + 5 * (n - 1)
 
 
+def test_budgeted_search_loads_only_the_value_batch_it_scores():
+    budgeted = _search(**{"shapley.estimator": "stratified_neyman", "shapley.samples": 4}).value_batches(3)
+    chains = _search(**{"shapley.samples": 4}).value_batches(3)
+    assert np.asarray(budgeted["image"]).shape[0] == 1 and np.asarray(chains["image"]).shape[0] == 4
+    for key in ("image", "label"):  # the permutation search's first batch of the same update
+        np.testing.assert_array_equal(np.asarray(budgeted[key])[0], np.asarray(chains[key])[0])
+
+
 @pytest.mark.parametrize("overrides, message", [
     ({"shapley.estimator": "permutation_taylor_cv"}, "mask derivatives"),
     ({"shapley.estimator": "kernel"}, "shapley.estimator"),

@@ -57,6 +57,15 @@ def test_method_labels():
     assert tables.method_label(cfg(method="shapley")) == "Shapley-NAS"
     assert tables.method_label({**cfg(method="shapley"), "alpha_rule": {"name": "paper"}}) == "Shapley-NAS (paper rule)"
     assert tables.method_label({**cfg(method="shapley"), "alpha_rule": {"name": "reference"}}) == "Shapley-NAS"
+    shapley = lambda **o: {**cfg(method="shapley"), "shapley": {"estimator": "permutation",
+                                                                 "aggregate": "mean_minus_std", "budget": 0, **o}}
+    assert tables.method_label(shapley()) == "Shapley-NAS"
+    assert tables.method_label(shapley(aggregate="mean")) == "Shapley-NAS (mean)"
+    assert tables.method_label({**shapley(aggregate="mean"), "alpha_rule": {"name": "paper"}}) == \
+        "Shapley-NAS (paper rule, mean)"
+    assert tables.method_label(shapley(estimator="stratified_neyman", budget=96)) == \
+        "Shapley-NAS (stratified_neyman, 96 evaluations)"
+    assert tables.method_label(shapley(estimator="kernelshap_paired")) == "Shapley-NAS (kernelshap_paired)"
     assert tables.method_label(cfg(method="rsps")) == "RSPS"
     assert tables.method_label(cfg()) == "DARTS (1st)"
     assert tables.method_label(cfg(method="darts_2nd", final_shapley=True, derive_from="shapley")) == \

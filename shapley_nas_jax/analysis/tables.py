@@ -130,13 +130,23 @@ def method_label(config: Mapping[str, Any]) -> str:
     ``shapley`` -> "Shapley-NAS"; ``darts_1st``/``darts_2nd`` -> "DARTS (1st)"/"DARTS (2nd)", with
     "+Shapley" when the genotype comes from final Shapley values and "*" when alpha is frozen;
     ``random`` -> "Random (baseline)"; ``rsps`` -> "RSPS" (random search with weight sharing). A Shapley-NAS
-    run with another alpha rule than the reference one names it: "Shapley-NAS (paper rule)".
+    run that departs from the reference's alpha rule or estimate names how: "Shapley-NAS (paper rule)",
+    "Shapley-NAS (mean)" (``shapley.aggregate``), "Shapley-NAS (stratified_neyman, 96 evaluations)"
+    (a budgeted ``shapley.estimator``), joined by commas when several apply.
     """
     search = config["search"]
     method = search["method"]
     if method == "shapley":
         rule = config.get("alpha_rule", {}).get("name", "reference")
-        return "Shapley-NAS" if rule == "reference" else f"Shapley-NAS ({rule} rule)"
+        shapley = config.get("shapley", {})
+        estimator = shapley.get("estimator", "permutation")
+        departures = [] if rule == "reference" else [f"{rule} rule"]
+        if estimator != "permutation":
+            budget = shapley.get("budget", 0)
+            departures.append(f"{estimator}, {budget} evaluations" if budget else estimator)
+        elif shapley.get("aggregate", "mean_minus_std") != "mean_minus_std":
+            departures.append(shapley["aggregate"])
+        return f"Shapley-NAS ({', '.join(departures)})" if departures else "Shapley-NAS"
     if method == "random":
         return "Random (baseline)"
     if method == "rsps":

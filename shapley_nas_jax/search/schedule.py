@@ -22,7 +22,7 @@ from shapley_nas_jax import data as data_lib
 from shapley_nas_jax.compilation_cache import enable_compilation_cache
 from shapley_nas_jax.driver import Callback, check_finite, drive
 from shapley_nas_jax.errors import ConfigError
-from shapley_nas_jax.rng import DATA_EVAL, DATA_SPLIT, DATA_TRAIN, DATA_VALUE, data_seed
+from shapley_nas_jax.rng import DATA_EVAL, DATA_SPLIT, DATA_TRAIN, DATA_VALUE, STREAM_SHAPLEY, data_seed, stream_key
 from shapley_nas_jax.search.state import SearchState
 from shapley_nas_jax.search.steps import SearchProgram, cached_program
 from shapley_nas_jax.shapley import ShapleyEstimate
@@ -41,13 +41,6 @@ def arch_update_points(config: ml_collections.ConfigDict, steps_per_epoch: int) 
     every = s.alpha_every_steps
     points = np.arange(every, total, every)
     return points[points >= start]
-
-
-def genotype_weights(space: SearchSpace, state: SearchState, derive_from: str) -> np.ndarray:
-    """Op strengths the genotype is derived from: softmax(alpha), or the last Shapley values."""
-    if derive_from == "shapley":
-        return np.asarray(state.shapley)
-    return np.asarray(jax.nn.softmax(state.alpha, axis=-1))
 
 
 @dataclasses.dataclass
@@ -181,9 +174,12 @@ class Search:
         return self.program.put_train_batch(self.data.train_stream.batch(int(step)))
 
     def value_batches(self, update: int) -> dict:
-        """The ``M = shapley.samples`` value batches of architecture update ``update`` (one per permutation):
-        ``{"image": [M, B', H, W, C], "label": [M, B']}`` with ``B' = shapley.value_batch_size``."""
-        batches = self.data.value_stream.value_batches(int(update), int(self.config.shapley.samples))
+        """The value batches of architecture update ``update``: ``{"image": [M, B', H, W, C], "label": [M, B']}``
+        with ``B' = shapley.value_batch_size``; ``M = shapley.samples`` (one per permutation chain), or 1 for a
+        budgeted estimator (``shapley.estimator``), which scores every coalition on one batch."""
+        permutation = self.config.shapley.get("estimator", "permutation") == "permutation"
+        count = int(self.config.shapley.samples) if permutation else 1
+        batches = self.data.value_stream.value_batches(int(update), count)
         return self.program.put_value_batches(batches)
 
     def train_batches(self, start: int) -> Iterator[dict]:
@@ -224,8 +220,6 @@ class Search:
         """Shapley values ``[cell_types, edges, ops]`` and the raw estimate over flat players, without moving
         alpha (state is not donated). ``key`` defaults to the key the next ``shapley_step`` would use."""
         if key is None:
-            from shapley_nas_jax.rng import STREAM_SHAPLEY, stream_key
-
             key = stream_key(state.rng, STREAM_SHAPLEY, state.alpha_updates)
         return self.program.estimate_shapley(state, dict(value_batches), key)
 
@@ -275,7 +269,9 @@ class Search:
     def op_strengths(self, state: SearchState) -> np.ndarray:
         """Float ``[cell_types, edges, ops]`` the genotype is derived from: softmax(alpha), or the last Shapley
         values with ``search.derive_from="shapley"``."""
-        return genotype_weights(self.space, state, self.config.search.derive_from)
+        if self.config.search.derive_from == "shapley":
+            return np.asarray(state.shapley)
+        return np.asarray(jax.nn.softmax(state.alpha, axis=-1))
 
     def genotype(self, state: SearchState):
         """The discrete cell of ``state`` (the space's genotype rule applied to :meth:`op_strengths`)."""
