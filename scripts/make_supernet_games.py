@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     try:
         for i, kind in enumerate(kinds):
             t0 = time.perf_counter()
-            space = sg._kind(kind)[0]
+            space = sg.players._kind(kind)[0]
             trained = trained_by_space.get(space)
             if trained is None:
                 config = sg.supernet_config(kind, args.dataset, epochs=args.epochs, channels=args.channels,

@@ -1,4 +1,4 @@
-"""Supernet games (benchmarks/supernet_games.py): a tiny NB201 game built end to end on digits, its saved
+"""Supernet games (benchmarks.supernet_games): a tiny NB201 game built end to end on digits, its saved
 table against the live supernet game (exact Shapley values, random coalitions), its mask derivatives
 against finite differences of the live value, and the one-line errors on corrupt files."""
 
