@@ -12,6 +12,7 @@ the paper's CIFAR-10 cell, batch 96). Steps of a search setup: ``weight_step``, 
 of ``eval20``: ``train_step``, ``eval_step``. Each is lowered from abstract inputs (``trace_s``: tracing +
 lowering to StableHLO) and compiled by XLA (``compile_s``) with the persistent compilation cache off, i.e.
 what a new user waits for on an empty cache. ``--json FILE`` writes the rows and the machine (CPU, ISA).
+``--layers N`` builds the DARTS search setups with N cells instead of their configs' (tests: a smaller supernet).
 """
 
 from __future__ import annotations
@@ -36,14 +37,17 @@ SEARCH_STEPS = ("weight_step", "shapley_sequential", "shapley_batched", "darts_1
 TRAIN_STEPS = ("train_step", "eval_step")
 
 
-def search_setup(name: str):
-    """``(config, image_shape, num_classes)`` of a search setup."""
+def search_setup(name: str, layers: int = 0):
+    """``(config, image_shape, num_classes)`` of a search setup (with ``layers`` DARTS cells when given)."""
     files = {"demo": ("demo.py", (8, 8, 3)), "reference": ("darts_cifar10_reference.py", (32, 32, 3)),
              "nb201": ("nb201_cifar10.py", (32, 32, 3))}
     if name not in files:
         raise ValueError(f"unknown search setup {name!r}")
     file, image_shape = files[name]
-    return load_config_file(os.path.join(REPO, "configs", file)), image_shape, 10
+    config = load_config_file(os.path.join(REPO, "configs", file))
+    if layers:
+        config.model.layers = layers
+    return config, image_shape, 10
 
 
 def _batch(batch: int, image_shape, leading=()):
@@ -107,6 +111,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--setups", default="demo,reference,nb201,eval20")
     ap.add_argument("--steps", default="", help="comma-separated step names (default: every step of each setup)")
+    ap.add_argument("--layers", type=int, default=0, help="DARTS cells of the search setups (default: the config's)")
     ap.add_argument("--fast-compile", action="store_true", help="jax_disable_most_optimizations (for tests)")
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
@@ -130,7 +135,7 @@ def main(argv=None):
         for step in steps:
             if wanted and step not in wanted:
                 continue
-            fn, fn_args = train_step(step) if setup == "eval20" else search_step(*search_setup(setup), step)
+            fn, fn_args = train_step(step) if setup == "eval20" else search_step(*search_setup(setup, args.layers), step)
             trace_s, compile_s = time_compile(fn, fn_args)
             rows.append({"setup": setup, "step": step, "trace_s": trace_s, "compile_s": compile_s})
             print(f"{setup:<11}{step:<20}{trace_s:9.1f}{compile_s:11.1f}", flush=True)

@@ -39,7 +39,6 @@ import numpy as np  # noqa: E402
 from jax.sharding import NamedSharding, PartitionSpec as P  # noqa: E402
 
 from shapley_nas_jax import sharding as sharding_lib  # noqa: E402
-from shapley_nas_jax.config import base_config  # noqa: E402
 from shapley_nas_jax.errors import ConfigError  # noqa: E402
 from shapley_nas_jax.search.steps import SearchProgram  # noqa: E402
 from shapley_nas_jax.shapley import games as G  # noqa: E402
@@ -63,20 +62,29 @@ def replicated_everywhere(x) -> bool:
                 and all(s.data.shape == x.shape and np.array_equal(np.asarray(s.data), first) for s in shards))
 
 
+# The sharding is the same for every space (state replicated, batches or coalitions split): NB201 cells
+# (scanned like edges, converted per edge for scoring, as DARTS cells) compile about twice as fast as the
+# 3-cell DARTS-topology s2 supernet, whose search loop tests/test_search.py runs on one device.
+SPACE = "nb201"
+
+
 def tiny_config(devices: int, **overrides):
-    c = base_config()
-    c.seed = 0
-    c.space = "s2"
-    c.model.channels = 4
-    c.model.layers = 3
-    c.model.partial_channels = 1
+    """The tiny search of every check: the loop's digits config (tests/search_configs.py) at the step checks'
+    sizes, so the end-to-end loop on the mesh reuses the compiled steps of the coalition-sharded step check
+    (Search.from_config and run_search share one program per config)."""
+    from search_configs import tiny_config as search_config
+
+    c = search_config(SPACE)
+    c.data.train_fraction = 0.05  # 89 digits: 5 weight steps per epoch in the loop
     c.train.batch_size = 16
     c.train.epochs = 2
     c.shapley.samples = 3  # 3 chains x chunk 4 = 12 coalitions: does not divide 8 devices (padded to 16)
     c.shapley.chunk_size = 4
     c.shapley.scoring = "batched"  # like the coalition-sharded runs, so num_computed (chunk padding) compares too
     c.shapley.value_batch_size = 8
-    c.model.formulation = "lax"  # compiles faster at 8x8 than the shifted custom VJPs (as tests/search_configs.py)
+    # lax arithmetic while scoring too: it compiles faster at 8x8 than the shifted formulation (the CPU
+    # default), whose values test_formulations.py checks; on accelerators "auto" is lax anyway.
+    c.shapley.formulation = "lax"
     c.mesh.devices = devices
     for key, value in overrides.items():
         section, leaf = key.split(".")
@@ -84,25 +92,36 @@ def tiny_config(devices: int, **overrides):
     return c
 
 
+def tiny_search(devices: int, **overrides):
+    """The Search (and compiled program) that run_search builds for ``tiny_config(devices, **overrides)``."""
+    from shapley_nas_jax import Search
+
+    search = Search.from_config(tiny_config(devices, **overrides))
+    assert tuple(search.data.image_shape) == STEP_KWARGS["image_shape"], search.data.image_shape
+    assert int(search.data.num_classes) == STEP_KWARGS["num_classes"]
+    return search
+
+
 def host(tree):
     return jax.tree.map(lambda x: None if x is None else np.array(x), tree)
 
 
-STEP_KWARGS = dict(image_shape=(8, 8, 3), num_classes=10, steps_per_epoch=4)
+STEP_KWARGS = dict(image_shape=(8, 8, 1), num_classes=10, steps_per_epoch=4)  # the digits' shapes
 
 
 def step_data():
     rng = np.random.default_rng(0)
-    batch = {"image": rng.normal(size=(16, 8, 8, 3)).astype(np.float32),
+    image = STEP_KWARGS["image_shape"]
+    batch = {"image": rng.normal(size=(16, *image)).astype(np.float32),
              "label": rng.integers(0, 10, 16).astype(np.int32)}
-    value = {"image": rng.normal(size=(3, 8, 8, 8, 3)).astype(np.float32),
+    value = {"image": rng.normal(size=(3, 8, *image)).astype(np.float32),
              "label": rng.integers(0, 10, (3, 8)).astype(np.int32)}
     return batch, value
 
 
 def single_device_steps() -> dict:
     """The reference: one weight step then one Shapley step without a mesh."""
-    single = SearchProgram(tiny_config(1), get_space("s2"), **STEP_KWARGS)
+    single = tiny_search(1).program
     assert single.mesh is None
     batch, value = step_data()
     state0 = host(single.init_state())
@@ -115,8 +134,7 @@ def single_device_steps() -> dict:
 
 def check_steps(num_devices: int, shard_coalitions: bool, reference: dict) -> dict:
     """One weight step and one Shapley step on the mesh vs the single-device reference (same state, data)."""
-    sharded = SearchProgram(tiny_config(num_devices, **{"mesh.shard_coalitions": shard_coalitions}),
-                            get_space("s2"), **STEP_KWARGS)
+    sharded = tiny_search(num_devices, **{"mesh.shard_coalitions": shard_coalitions}).program
     assert sharded.mesh is not None
     batch, value = step_data()
     state0, s1, m1, t_single = reference["state0"], reference["state"], reference["metrics"], reference["seconds"]
@@ -186,12 +204,12 @@ def check_estimator(num_devices: int) -> dict:
 
 
 def check_errors(num_devices: int) -> dict:
-    space = get_space("s2")
+    space = get_space(SPACE)
     messages = {}
     for key, value in (("train.batch_size", 12), ("shapley.value_batch_size", 12)):
         cfg = tiny_config(num_devices, **{key: value, "mesh.shard_coalitions": False})
         try:
-            SearchProgram(cfg, space, image_shape=(8, 8, 3), num_classes=10, steps_per_epoch=4)
+            SearchProgram(cfg, space, **STEP_KWARGS)
             messages[key] = None
         except ConfigError as e:
             messages[key] = str(e)
@@ -205,23 +223,22 @@ def check_chunk_sizes(num_devices: int, budget_mb: int = 32) -> dict:
     for mode, devices, shard in (("single", 1, False), ("coalitions", num_devices, True), ("data", num_devices, False)):
         cfg = tiny_config(devices, **{"shapley.chunk_size": 0, "shapley.memory_budget_mb": budget_mb,
                                       "mesh.shard_coalitions": shard})
-        sizes[mode] = SearchProgram(cfg, get_space("s2"), **STEP_KWARGS).plan.chunk_size
+        sizes[mode] = SearchProgram(cfg, get_space(SPACE), **STEP_KWARGS).plan.chunk_size
     return sizes
 
 
 def check_loop(num_devices: int, compare: bool) -> dict:
     """A whole tiny search (digits, 8x8) through run_search on the mesh: alpha replicated (and, with
-    `compare`, equal to a single-device run of the same config)."""
+    `compare`, equal to a single-device run of the same config). It runs the programs the step checks
+    compiled (same configs)."""
     import tempfile
 
-    from search_configs import tiny_config as loop_config
     from shapley_nas_jax.search import run_search
 
     results = {}
     for devices in ((1, num_devices) if compare else (num_devices,)):
-        cfg = loop_config(**{"train.epochs": 2, "mesh.devices": devices})
         with tempfile.TemporaryDirectory() as workdir:
-            results[devices] = run_search(cfg, workdir, progress=False)
+            results[devices] = run_search(tiny_config(devices), workdir, progress=False)
     many = results[num_devices]
     out = {"alpha_replicated": replicated_everywhere(many.state.alpha),
            "alpha_finite": bool(np.all(np.isfinite(many.alpha))), "alpha_updates": int(many.state.alpha_updates)}

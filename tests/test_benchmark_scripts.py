@@ -3,6 +3,7 @@ by default only the quick ones; it and scripts/bench_train.py time a checkout of
 themselves (here a stand-in); scripts/bench_ops.py runs, and its horizontal-fusion experiment computes the same
 values as the per-op path."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -41,15 +42,6 @@ def check_result(result, space, strategies):
         for row in result["strategies"]:
             single = next(r for r in result["strategies"] if r["strategy"] == "single")
             assert abs(row["speedup_vs_single"] * row["s_per_update"] - single["s_per_update"]) < 1e-9
-
-
-def test_bench_shapley_darts_every_one_device_strategy(tmp_path):
-    result, stdout = run_bench(tmp_path, 1, "--full", "--space", "darts_reference", "--layers", "1",
-                               "--partial-channels", "2")
-    check_result(result, "darts_reference",
-                 {"single", "sequential", "sequential_skip", "sequential_plain", "vmap_chunk2"})
-    assert "sharded: skipped (devices=1)" in stdout and result["device_count"] == 1
-    assert result["settings"]["max_evals"] == 3 and not result["settings"]["quick"]
 
 
 def test_bench_shapley_default_is_quick_and_records_the_machine(tmp_path):
@@ -107,12 +99,31 @@ def run_script(script, *args):
                           text=True, timeout=600)
 
 
-def test_bench_scripts_time_a_checkout_of_the_original_code(tmp_path):
+@pytest.fixture(scope="module")
+def darts_full(tmp_path_factory):
+    """One --full run on the DARTS reference space (lax arithmetic: compiles faster than the CPU default,
+    which the quick-mode test runs), timing a stand-in checkout of the original code beside it when torch is
+    installed: asserted by the every-strategy test and the original-code test."""
+    tmp_path = tmp_path_factory.mktemp("darts_full")
+    reference = ["--reference", str(fake_checkout(tmp_path))] if importlib.util.find_spec("torch") else []
+    return run_bench(tmp_path, 1, "--full", "--space", "darts_reference", "--layers", "1", "--partial-channels", "2",
+                     "--formulation", "lax", *reference, env={"OMP_NUM_THREADS": "1"})
+
+
+FULL_ONE_DEVICE = {"single", "sequential", "sequential_skip", "sequential_plain", "vmap_chunk2"}
+
+
+def test_bench_shapley_darts_every_one_device_strategy(darts_full):
+    result, stdout = darts_full
+    check_result(result, "darts_reference", FULL_ONE_DEVICE)
+    assert "sharded: skipped (devices=1)" in stdout and result["device_count"] == 1
+    assert result["settings"]["max_evals"] == 3 and not result["settings"]["quick"]
+
+
+def test_bench_scripts_time_a_checkout_of_the_original_code(darts_full, tmp_path):
     pytest.importorskip("torch")
-    checkout = fake_checkout(tmp_path)
-    result, stdout = run_bench(tmp_path, 1, "--space", "darts_reference", "--layers", "1", "--partial-channels", "2",
-                               "--reference", str(checkout), env={"OMP_NUM_THREADS": "1"})
-    check_result(result, "darts_reference", {"single", "sequential"})
+    result, stdout = darts_full
+    check_result(result, "darts_reference", FULL_ONE_DEVICE)
     ref = result["ref_s_per_eval"]
     assert isinstance(ref, float) and ref > 0
     for row in result["strategies"]:
@@ -123,7 +134,7 @@ def test_bench_scripts_time_a_checkout_of_the_original_code(tmp_path):
     out = tmp_path / "train.json"
     proc = run_script("bench_train.py", "--space", "darts_reference", "--channels", "4", "--layers", "1",
                       "--partial-channels", "2", "--batch", "8", "--steps", "1", "--ref-steps", "1", "--fast-compile",
-                      "--reference", str(checkout), "--json", str(out))
+                      "--formulations", "lax", "--reference", str(fake_checkout(tmp_path)), "--json", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     (row,) = json.loads(out.read_text())["rows"]
     assert row["ref_step_s"] > 0 and row["speedup"] > 0
@@ -157,9 +168,10 @@ def test_bench_shapley_keeps_to_its_time_budget_and_the_order_given(tmp_path):
 
 def test_bench_ops_runs_and_its_horizontal_fusion_is_exact():
     # The script itself asserts that the shared first stages equal the per-op primitives; a wrong offset or
-    # dilation in the fused path fails it.
+    # dilation in the fused path fails it. The ops rows run lax arithmetic, the fusion experiment the shifted one.
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run([sys.executable, "scripts/bench_ops.py", "--batch", "2", "--repeats", "1"],
+    proc = subprocess.run([sys.executable, "scripts/bench_ops.py", "--batch", "2", "--repeats", "1",
+                           "--formulations", "lax"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     fusion_rows = proc.stdout.split("horizontal fusion")[1].splitlines()[2:]
@@ -171,7 +183,7 @@ def test_device_check_script_end_to_end_on_tiny_shapes(tmp_path):
     # The GPU check itself, on this CPU: both benchmarks on tiny supernets, and the sharding checks cut off by
     # their timeout, which must show as a timed-out step with no results rather than stop the table.
     tiny = "--channels 4 --batch 8 --layers 1 --cells 1 --partial-channels 2 --fast-compile --max-evals 1 " \
-           "--prefixes 2 --chunks 2 --repeats 1"
+           "--prefixes 2 --chunks 2 --repeats 1 --formulation lax"
     env = {**os.environ, "OUT": str(tmp_path), "BENCH_EXTRA": tiny, "CHECK_TIMEOUT": "1", "CHECK_LOOP": "none",
            "PYTHON": sys.executable, "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run(["bash", "scripts/device_check.sh"], cwd=REPO, env=env, capture_output=True, text=True,
@@ -191,7 +203,7 @@ def test_bench_compile_times_the_steps_it_is_asked_for(tmp_path):
     the machine's ISA; an unknown step is a one-line error."""
     out = tmp_path / "compile.json"
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    command = [sys.executable, "scripts/bench_compile.py", "--setups", "demo", "--fast-compile"]
+    command = [sys.executable, "scripts/bench_compile.py", "--setups", "demo", "--layers", "1", "--fast-compile"]
     proc = subprocess.run([*command, "--steps", "evaluate,weight_step", "--json", str(out)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
