@@ -2,6 +2,7 @@
 random search on NB201, and `shapley-nas plot` on a real tiny run."""
 
 import csv
+import functools
 import json
 import os
 
@@ -31,11 +32,13 @@ def random_batch(seed, size=16):
             "label": jnp.asarray(rng.integers(0, 10, size), jnp.int32)}
 
 
-def _darts_setup(method):
+def _darts_case(method, initial_state):
+    """A DARTS program for ``method``, a state with alpha moved off its init, an independent ``value_loss(alpha)``,
+    and one DARTS step from that state (given a copy: the step donates its state)."""
     program = tiny_program(**{"search.method": method})
-    state = program.init_state()
     # move alpha off its ~0 init so the op weights differ (and the gradient is not symmetric)
-    state = state.replace(alpha=jnp.asarray(np.random.default_rng(1).normal(size=state.alpha.shape), jnp.float32))
+    state = initial_state.replace(
+        alpha=jnp.asarray(np.random.default_rng(1).normal(size=initial_state.alpha.shape), jnp.float32))
     train_batch, value_batch = random_batch(0), random_batch(1)
     params, stats = state.params, state.batch_stats
     rng = stream_key(state.rng, STREAM_SHAPLEY, state.alpha_updates)
@@ -54,18 +57,30 @@ def _darts_setup(method):
             p = jax.tree.map(lambda w, gw: w - lr * (gw + wd * w), params, g)
         return loss(p, alpha, value_batch)
 
-    return program, state, train_batch, value_batch, value_loss
+    new_state, metrics = program.darts_step(jax.tree.map(jnp.copy, state), train_batch, value_batch)
+    return program, state, value_loss, new_state, metrics
+
+
+@pytest.fixture(scope="module")
+def darts_initial_state():
+    """The initial state of a DARTS program, compiled once: 1st and 2nd order build the same one."""
+    return tiny_program(**{"search.method": "darts_1st"}).init_state()
+
+
+@pytest.fixture(scope="module")
+def darts_case(darts_initial_state):
+    """_darts_case(method), computed once per method for the tests of this file (one program to compile)."""
+    return functools.cache(functools.partial(_darts_case, initial_state=darts_initial_state))
 
 
 @pytest.mark.parametrize("method", ["darts_1st", "darts_2nd"])
-def test_darts_step_descends_the_value_loss(method):
+def test_darts_step_descends_the_value_loss(method, darts_case):
     """The DARTS step is Adam on dL_val/dalpha (2nd order: L_val at the weights after one unrolled SGD step
     on L_train). It reports that loss, moves every alpha by the Adam lr, and lowers the loss."""
-    program, state, train_batch, value_batch, value_loss = _darts_setup(method)
+    program, state, value_loss, new_state, metrics = darts_case(method)
     alpha0 = np.asarray(state.alpha)
     f = jax.jit(value_loss)
     expected_loss = float(f(state.alpha))
-    new_state, metrics = program.darts_step(state, train_batch, value_batch)
     new_alpha = np.asarray(new_state.alpha)
     assert int(new_state.alpha_updates) == 1
     np.testing.assert_allclose(float(metrics["value_loss"]), expected_loss, rtol=1e-4)
@@ -74,10 +89,10 @@ def test_darts_step_descends_the_value_loss(method):
     assert float(f(jnp.asarray(new_alpha))) < expected_loss - 1e-6
 
 
-def test_darts_first_order_direction_matches_finite_differences():
+def test_darts_first_order_direction_matches_finite_differences(darts_case):
     """-sign of the DARTS update == sign of dL_val/dalpha (+ wd alpha) by central differences, on the
     coordinates whose finite-difference derivative is clearly above round-off."""
-    program, state, train_batch, value_batch, value_loss = _darts_setup("darts_1st")
+    program, state, value_loss, new_state, _ = darts_case("darts_1st")
     alpha0 = state.alpha
     coords = np.arange(0, alpha0.size, 7)[:8]  # a spread of (cell type, edge, op) positions
     eps = 1e-2
@@ -87,7 +102,6 @@ def test_darts_first_order_direction_matches_finite_differences():
     values = np.asarray(jax.jit(jax.vmap(value_loss))(jnp.concatenate([alpha0 + basis, alpha0 - basis])))
     fd = (values[: len(coords)] - values[len(coords):]) / (2 * eps)
     alpha0 = np.asarray(alpha0).ravel()
-    new_state, _ = program.darts_step(state, train_batch, value_batch)
     delta = (np.asarray(new_state.alpha).ravel() - alpha0)[coords]
     target = fd + program.config.darts.weight_decay * alpha0[coords]
     clear = np.abs(target) > 2e-3 + 0.05 * np.abs(target).max()  # well above FD round-off and curvature

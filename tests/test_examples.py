@@ -19,25 +19,51 @@ SEARCH_ARGS = ["--epochs", "2", "--warmup", "1", "--fast-compile"]  # one Shaple
 GENOTYPE = re.compile(r"^genotype: (Genotype\(normal=.*\))$", re.M)
 
 
-# Runs an example's main(argv) as its script would (examples/ first on sys.path) and writes what it returns.
-RUN_MAIN = """
-import json, sys
-name, out, *argv = sys.argv[1:]
+# Runs every example's main(argv) as its script would (examples/ first on sys.path), one after the other in one
+# process so they share one Python and JAX start-up, and writes what each printed and returned (or its traceback).
+RUN_MAINS = """
+import contextlib, io, json, sys, traceback
+out, runs = sys.argv[1], json.loads(sys.argv[2])
 sys.path.insert(0, {examples!r})
-result = __import__(name).main(argv)
+outcomes = {{}}
+for name, argv in runs.items():
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            result = __import__(name).main(argv)
+        outcomes[name] = {{"stdout": printed.getvalue(), "result": result}}
+    except Exception:
+        outcomes[name] = {{"stdout": printed.getvalue(), "error": traceback.format_exc()}}
 with open(out, "w") as f:
-    json.dump(result, f)
+    json.dump(outcomes, f)
 """
+# The command line of each example. The first two use no --fast-compile (they run before any example that sets it).
+EXAMPLE_ARGS = {
+    "voting_game": ["--permutations", "200"],
+    "data_valuation": ["--permutations", "60"],
+    "toy_space": SEARCH_ARGS,
+    "latency_value": SEARCH_ARGS,
+    "custom_alpha_rule": SEARCH_ARGS,
+    "step_by_step": SEARCH_ARGS,
+}
 
 
-def run_example(name: str, *args: str, tmp_path) -> tuple[str, dict]:
-    """Runs ``examples/<name>.py`` with ``args`` in a fresh process; returns its stdout and what main returned."""
+@pytest.fixture(scope="module")
+def example_outcomes(tmp_path_factory) -> dict:
+    """What every example printed and returned (or its traceback), from one fresh process."""
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    out = tmp_path / f"{name}.json"
-    proc = subprocess.run([sys.executable, "-c", RUN_MAIN.format(examples=EXAMPLES), name, str(out), *args],
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
-    assert proc.returncode == 0, f"{name} failed:\n{proc.stdout}\n{proc.stderr[-4000:]}"
-    return proc.stdout, json.loads(out.read_text())
+    out = tmp_path_factory.mktemp("examples") / "outcomes.json"
+    command = [sys.executable, "-c", RUN_MAINS.format(examples=EXAMPLES), str(out), json.dumps(EXAMPLE_ARGS)]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=1200)
+    assert proc.returncode == 0, f"running the examples failed:\n{proc.stdout}\n{proc.stderr[-4000:]}"
+    return json.loads(out.read_text())
+
+
+def run_example(outcomes: dict, name: str) -> tuple[str, dict]:
+    """The stdout of ``examples/<name>.py`` run with EXAMPLE_ARGS[name] and what its main returned."""
+    outcome = outcomes[name]
+    assert "error" not in outcome, f"{name} failed:\n{outcome['stdout']}\n{outcome.get('error')}"
+    return outcome["stdout"], outcome["result"]
 
 
 def load_example(name: str):
@@ -112,10 +138,11 @@ def test_every_example_is_tested():
     scripts = {f[:-3] for f in os.listdir(EXAMPLES) if f.endswith(".py") and not f.startswith("_")}
     tested = {name[len("test_"):] for name in globals() if name.startswith("test_")}
     assert scripts <= tested, f"untested examples: {sorted(scripts - tested)}"
+    assert scripts <= set(EXAMPLE_ARGS), f"examples never run: {sorted(scripts - set(EXAMPLE_ARGS))}"
 
 
-def test_voting_game(tmp_path):
-    out, result = run_example("voting_game", "--permutations", "200", tmp_path=tmp_path)
+def test_voting_game(example_outcomes):
+    out, result = run_example(example_outcomes, "voting_game")
     assert number(r"max \|exact - closed form\| = (\S+)", out) < 1e-6
     assert number(r"sum of exact values = (\S+)", out) == pytest.approx(1.0, abs=1e-5)
     for sampling in ("uniform", "antithetic", "stratified"):
@@ -137,8 +164,8 @@ def test_voting_game(tmp_path):
         assert estimate.sum() == pytest.approx(1.0, abs=1e-5), sampling  # every permutation shares out v(all)
 
 
-def test_data_valuation(tmp_path):
-    out, result = run_example("data_valuation", "--permutations", "60", tmp_path=tmp_path)
+def test_data_valuation(example_outcomes):
+    out, result = run_example(example_outcomes, "data_valuation")
     assert "lowest-valued points: [3, 10]" in out  # the two mislabelled points
     assert number(r"max \|permutation - exact\| = (\S+)", out) < 0.06
 
@@ -164,8 +191,8 @@ def test_data_valuation(tmp_path):
     assert np.all(np.delete(truth, flipped) > truth[flipped].max())
 
 
-def test_toy_space(tmp_path):
-    out, result = run_example("toy_space", *SEARCH_ARGS, tmp_path=tmp_path)
+def test_toy_space(example_outcomes):
+    out, result = run_example(example_outcomes, "toy_space")
     assert "space toy2: topology darts, alpha shape (2, 14, 2)" in out
     assert "alpha updates: 1" in out
     assert genotype_ops(out) <= {"skip_connect", "pw_conv_1x1"}
@@ -176,8 +203,8 @@ def test_toy_space(tmp_path):
     assert result["ops_used"] == sorted(used) and set(result["ops_used"]) == genotype_ops(out)
 
 
-def test_latency_value(tmp_path):
-    out, result = run_example("latency_value", *SEARCH_ARGS, tmp_path=tmp_path)
+def test_latency_value(example_outcomes):
+    out, result = run_example(example_outcomes, "latency_value")
     budget = number(r"budget: (\S+) ms", out)
     assert budget == pytest.approx(0.3 * number(r"full supernet: (\S+) ms", out), abs=0.06)
     assert "alpha updates: 1" in out
@@ -203,8 +230,8 @@ def test_latency_value(tmp_path):
         assert number(rf"mean Shapley value of {op}: (\S+)", out) == pytest.approx(phi[..., o].mean(), abs=6e-6)
 
 
-def test_custom_alpha_rule(tmp_path):
-    out, result = run_example("custom_alpha_rule", *SEARCH_ARGS, tmp_path=tmp_path)
+def test_custom_alpha_rule(example_outcomes):
+    out, result = run_example(example_outcomes, "custom_alpha_rule")
     assert "first update equals step_size * sign(z-scored phi): True" in out
     assert "alpha rule: shapley_adam, alpha updates: 1" in out
     assert genotype_ops(out) <= {"skip_connect", "nor_conv_1x1"}
@@ -220,8 +247,8 @@ def test_custom_alpha_rule(tmp_path):
     assert result["genotype"] == derived
 
 
-def test_step_by_step(tmp_path):
-    out, result = run_example("step_by_step", *SEARCH_ARGS, tmp_path=tmp_path)
+def test_step_by_step(example_outcomes):
+    out, result = run_example(example_outcomes, "step_by_step")
     assert re.search(r"^update 0 before step \d+: \d+ coalitions scored", out, re.M)
     assert len(re.findall(r"^epoch \d: train loss", out, re.M)) == 2
     assert "hand-driven loop == Search.run(): True" in out

@@ -11,6 +11,8 @@ import pytest
 from shapley_nas_jax.models.supernet import build_supernet
 from shapley_nas_jax.ops import primitives as P
 
+from random_variables import random_variables
+
 FORMS = ("lax", "shifted")
 
 
@@ -31,7 +33,8 @@ def assert_same(fn, *args, rtol=1e-5, atol=1e-5):
 
 
 def rand(shape, seed=0):
-    return jax.random.normal(jax.random.key(seed), shape)
+    """Normal test inputs, drawn with NumPy (a jax.random draw compiles a threefry program per shape)."""
+    return jnp.asarray(np.random.default_rng(seed).standard_normal(shape, np.float32))
 
 
 SIZES = (7, 8)  # odd and even
@@ -40,37 +43,37 @@ SIZES = (7, 8)  # odd and even
 def test_depthwise():
     cases = [(k, s, d) for k in (3, 5) for s in (1, 2) for d in (1, 2)]
     x, w3, w5 = rand((2, 8, 8, 3)), rand((3, 3, 3), 1), rand((5, 5, 3), 2)
-    for size in SIZES:
-        assert_same(lambda x: [P.depthwise_conv(x, w3 if k == 3 else w5, s, d) for k, s, d in cases],
-                    x[:, :size, :size])
+    assert_same(lambda xs: [P.depthwise_conv(x, w3 if k == 3 else w5, s, d) for x in xs for k, s, d in cases],
+                [x[:, :size, :size] for size in SIZES])
 
 
 def test_pointwise():
     cases = [(cin, cout, s) for cin, cout in ((4, 4), (3, 6), (16, 8)) for s in (1, 2)]
-    for size in SIZES:
-        x = rand((2, size, size, 16))
-        assert_same(lambda x: [P.pointwise_conv(x[..., :cin], rand((cin, cout), cin), s) for cin, cout, s in cases], x)
+    kernels = [rand((cin, cout), cin) for cin, cout, _ in cases]
+    xs = [rand((2, size, size, 16)) for size in SIZES]
+    assert_same(lambda xs: [P.pointwise_conv(x[..., :cin], kernel, s)
+                            for x in xs for (cin, _, s), kernel in zip(cases, kernels)], xs)
 
 
 def test_dense_conv():
     cases = [(1, 1, 0, 1), (1, 2, 0, 1), (3, 1, 1, 1), (3, 2, 1, 1), (3, 1, 2, 2), (5, 2, 2, 1)]
-    for size in SIZES:
-        for cin in (3, 12):
-            x = rand((2, size, size, cin))
-            assert_same(lambda x: [P.conv(x, rand((k, k, cin, 5), k) * 0.3, s, p, d) for k, s, p, d in cases], x)
+    kernels = {(k, cin): rand((k, k, cin, 5), k) * 0.3 for k in (1, 3, 5) for cin in (3, 12)}
+    # each size (its windows) and each input-channel count (channel sum, matmul) once: the two are independent
+    xs = [rand((2, size, size, cin)) for size, cin in zip(SIZES, (3, 12))]
+    assert_same(lambda xs: [P.conv(x, kernels[k, x.shape[-1]], s, p, d) for x in xs for k, s, p, d in cases], xs)
 
 
 def test_pools():
     cases = [(3, 1, 1), (3, 2, 1), (2, 2, 0)]
-    for size in SIZES:
-        x = rand((2, size, size, 3))
-        assert_same(lambda x: [(P.max_pool(x, w, s, p), P.avg_pool(x, w, s, p, False), P.avg_pool(x, w, s, p, True))
-                               for w, s, p in cases], x)
+    xs = [rand((2, size, size, 3)) for size in SIZES]
+    assert_same(lambda xs: [(P.max_pool(x, w, s, p), P.avg_pool(x, w, s, p, False), P.avg_pool(x, w, s, p, True))
+                            for x in xs for w, s, p in cases], xs)
 
 
 def assert_same_grads(fn, *args, rtol=1e-4, atol=1e-4):
     """Gradients of ``sum(sin(fn(*args)))`` w.r.t. every argument agree between lax (autodiff of XLA's
-    convolutions and windows) and shifted (its custom VJPs: shifted sums and matmuls)."""
+    convolutions and windows) and shifted (its custom VJPs: shifted sums and matmuls). Cases checked in one
+    program each read their own input leaves, so every leaf's gradient is that case's alone."""
     def objective(*a):
         return sum(jnp.sum(jnp.sin(o)) for o in jax.tree_util.tree_leaves(fn(*a)))
 
@@ -81,23 +84,22 @@ def assert_same_grads(fn, *args, rtol=1e-4, atol=1e-4):
 
 
 def test_gradients_of_depthwise_convs():
-    for size in SIZES:
-        x = rand((2, size, size, 3))
-        for k in (3, 5):
-            for s in (1, 2):
-                for d in (1, 2):
-                    assert_same_grads(lambda x, w: P.depthwise_conv(x, w, s, d), x, rand((k, k, 3), k))
+    cases = [(size, k, s, d) for size in SIZES for k in (3, 5) for s in (1, 2) for d in (1, 2)]
+    xs = [rand((2, size, size, 3)) for size, *_ in cases]
+    kernels = [rand((k, k, 3), k) for _, k, _, _ in cases]
+    assert_same_grads(lambda xs, kernels: [P.depthwise_conv(x, w, s, d)
+                                           for x, w, (_, _, s, d) in zip(xs, kernels, cases)], xs, kernels)
 
 
 def test_gradients_of_pools_pointwise_convs_and_channel_split():
-    for size in SIZES:
-        x = rand((2, size, size, 3))
-        for w, s, p in [(3, 1, 1), (3, 2, 1), (2, 2, 0)]:
-            assert_same_grads(lambda x: [P.max_pool(x, w, s, p), P.avg_pool(x, w, s, p, False),
-                                         P.avg_pool(x, w, s, p, True)], x)
-        for cin, cout, s in [(4, 4, 1), (3, 6, 2), (16, 8, 1)]:
-            assert_same_grads(lambda x, k: P.pointwise_conv(x, k, s), rand((2, size, size, cin), 4),
-                              rand((cin, cout), 5))
+    pools = [(size, w, s, p) for size in SIZES for w, s, p in [(3, 1, 1), (3, 2, 1), (2, 2, 0)]]
+    assert_same_grads(lambda xs: [[P.max_pool(x, w, s, p), P.avg_pool(x, w, s, p, False), P.avg_pool(x, w, s, p, True)]
+                                  for x, (_, w, s, p) in zip(xs, pools)],
+                      [rand((2, size, size, 3)) for size, *_ in pools])
+    pointwise = [(size, cin, cout, s) for size in SIZES for cin, cout, s in [(4, 4, 1), (3, 6, 2), (16, 8, 1)]]
+    assert_same_grads(lambda xs, kernels: [P.pointwise_conv(x, k, s) for x, k, (*_, s) in zip(xs, kernels, pointwise)],
+                      [rand((2, size, size, cin), 4) for size, cin, _, _ in pointwise],
+                      [rand((cin, cout), 5) for _, cin, cout, _ in pointwise])
     # ties (ReLU zeros): the gradient goes to the first maximal tap, as lax's select-and-scatter does
     ties = jnp.maximum(rand((2, 6, 6, 2), 7), 0.0).round(1)
     assert_same_grads(lambda x: P.max_pool(x, 3, 1, 1) * 3.0, ties)
@@ -166,7 +168,7 @@ def test_auto_resolves_per_backend():
 
 
 @pytest.mark.parametrize("space,options", [
-    ("darts_reference", dict(C=4, layers=3, partial_channels=4)),
+    ("darts_reference", dict(C=4, layers=1, partial_channels=4)),  # one reduction cell: every op at strides 2, 1
     ("nb201", dict(C=4, N=1)),
 ])  # sizes kept small: both compile twice (lax and shifted)
 def test_supernet_scores_match(space, options):
@@ -176,7 +178,7 @@ def test_supernet_scores_match(space, options):
     shape = model.space.alpha_shape
     alpha = rand(shape, 2) * 0.1
     mask = (jax.random.uniform(jax.random.key(3), shape) > 0.3).astype(jnp.float32)
-    variables = jax.jit(model.init)(jax.random.key(0), x, alpha, mask)
+    variables = random_variables(model, x, alpha, mask)
     masks = jnp.stack([mask, jnp.ones(shape)])
 
     def everything(params, alpha, masks):

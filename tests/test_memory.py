@@ -1,3 +1,5 @@
+import functools
+
 import jax
 
 jax.config.update("jax_disable_most_optimizations", True)  # faster compiles; as in test_ops.py
@@ -5,6 +7,8 @@ import pytest
 
 from shapley_nas_jax.memory import choose_chunk_size, coalition_bytes, default_budget_bytes
 from shapley_nas_jax.models.supernet import build_supernet
+
+from random_variables import random_variables
 
 MODEL = build_supernet("nb201", C=4, N=1)
 SHAPE = (8, 8, 8, 3)
@@ -49,19 +53,17 @@ def test_remat_gives_identical_loss_and_gradients(space, options):
     import numpy as np
 
     x = jax.random.normal(jax.random.key(0), (2, 8, 8, 3))
-    results = []
-    for remat in (False, True):
-        model = build_supernet(space, remat=remat, **options)
-        shape = model.space.alpha_shape
-        alpha = jnp.zeros(shape)
-        variables = jax.jit(model.init)(jax.random.key(0), x, alpha, jnp.ones(shape))
+    models = [build_supernet(space, remat=remat, **options) for remat in (False, True)]
+    shape = models[0].space.alpha_shape
+    alpha, mask = jnp.zeros(shape), jnp.ones(shape)
+    variables, remat_variables = (random_variables(model, x, alpha, mask) for model in models)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, variables, remat_variables)  # same tree (checkpoint format)
 
-        def loss(params, alpha):
-            logits, _ = model.apply({"params": params, "batch_stats": variables["batch_stats"]}, x, alpha,
-                                    jnp.ones(shape), train=True, mutable=["batch_stats"])
-            return jnp.sum(logits**2)
+    def loss(model, params, alpha):
+        logits, _ = model.apply({"params": params, "batch_stats": variables["batch_stats"]}, x, alpha, mask,
+                                train=True, mutable=["batch_stats"])
+        return jnp.sum(logits**2)
 
-        results.append((variables, jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(variables["params"], alpha)))
-    (v0, r0), (v1, r1) = results
-    jax.tree_util.tree_map(np.testing.assert_array_equal, v0, v1)  # same parameter tree (checkpoint format)
+    r0, r1 = (jax.jit(jax.value_and_grad(functools.partial(loss, model), argnums=(0, 1)))(variables["params"], alpha)
+              for model in models)
     jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), r0, r1)

@@ -1,11 +1,32 @@
 """Options that reproduce behaviours of the original code (issue: parity with the original)."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from search_configs import experiment_config, tiny_config
+from shapley_nas_jax.search.steps import SearchProgram
+from shapley_nas_jax.spaces import get_space
 from shapley_nas_jax.value import bn_mode_at_epoch
+
+
+def tiny_program(config=None, **overrides):
+    """The search program of tiny_config(**overrides) (or of ``config``) on 8x8 single-channel images."""
+    config = config or tiny_config(**overrides)
+    return SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10, steps_per_epoch=4)
+
+
+@pytest.fixture(scope="module")
+def plain_state():
+    """A fresh state of tiny_config()'s program: the same pytree the options tested here (BN schedule, last-op
+    guard, kept partial batch) start from, so they share one compiled initialisation. Steps that donate
+    their state get a copy."""
+    return tiny_program().init_state()
+
+
+def copied(state):
+    return jax.tree.map(jnp.copy, state)
 
 
 def test_reference_bn_schedules_follow_the_original_scripts():
@@ -23,22 +44,15 @@ def test_reference_bn_schedules_follow_the_original_scripts():
         bn_mode_at_epoch("eval", 3, 50)
 
 
-def test_reference_bn_schedule_scores_with_the_mode_of_the_updates_epoch():
-    from shapley_nas_jax.search.steps import SearchProgram
-    from shapley_nas_jax.spaces import get_space
-
+def test_reference_bn_schedule_scores_with_the_mode_of_the_updates_epoch(plain_state):
     def program(bn_mode):
-        config = tiny_config(**{"shapley.bn_mode": bn_mode, "shapley.samples": 2, "shapley.truncation": 0.9,
-                                "shapley.metric": "neg_cross_entropy", "train.epochs": 4})
-        return SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
-                             steps_per_epoch=4)
+        return tiny_program(**{"shapley.bn_mode": bn_mode, "shapley.samples": 2, "shapley.truncation": 0.9,
+                               "shapley.metric": "neg_cross_entropy", "train.epochs": 4})
 
     batches = {"image": jax.random.uniform(jax.random.PRNGKey(1), (2, 32, 8, 8, 1)),
                "label": jax.random.randint(jax.random.PRNGKey(2), (2, 32), 0, 10)}
     key = jax.random.PRNGKey(3)
-    reference = program("reference_cifar")
-    state = reference.init_state()
-    running = program("running")
+    reference, running, state = program("reference_cifar"), program("running"), plain_state
 
     def values(prog, epoch):
         at_epoch = state.replace(step=np.int32(epoch * 4))
@@ -53,30 +67,27 @@ def test_reference_bn_schedule_scores_with_the_mode_of_the_updates_epoch():
     assert np.isfinite(batch_mode).all() and np.abs(batch_mode - values(running, 2)).max() > 1e-4
 
 
-def test_clipping_with_alpha_grad_follows_torch_clip_grad_norm_over_the_never_zeroed_sum():
+def test_clipping_with_alpha_grad_follows_torch_clip_grad_norm_over_the_never_zeroed_sum(plain_state):
     from shapley_nas_jax.rng import STREAM_WEIGHT_STEP, stream_key
-    from shapley_nas_jax.search.steps import SearchProgram
-    from shapley_nas_jax.spaces import get_space
 
-    config = tiny_config(**{"train.clip_with_alpha_grad": True, "train.grad_clip": 0.5, "train.momentum": 0.9,
-                            "train.weight_decay": 1e-3})
-    program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
-                            steps_per_epoch=4)
+    program = tiny_program(**{"train.clip_with_alpha_grad": True, "train.grad_clip": 0.5, "train.momentum": 0.9,
+                              "train.weight_decay": 1e-3})
     state = program.init_state()
     summed = 0.3 * jax.random.normal(jax.random.PRNGKey(7), state.alpha.shape)  # alpha's gradient so far
     state = state.replace(alpha_grad=summed)
     batch = {"image": jax.random.uniform(jax.random.PRNGKey(1), (48, 8, 8, 1)),
              "label": jax.random.randint(jax.random.PRNGKey(2), (48,), 0, 10)}
     rng = stream_key(state.rng, STREAM_WEIGHT_STEP, state.step)
-    grad_w, grad_a = jax.grad(lambda p, a: program._loss(p, state.batch_stats, a, None, batch, rng, True)[0],
-                              argnums=(0, 1))(state.params, state.alpha)
+    # jitted: differentiating the supernet eagerly dispatches (and compiles) every op on its own
+    grad_w, grad_a = jax.jit(jax.grad(lambda p, a: program._loss(p, state.batch_stats, a, None, batch, rng, True)[0],
+                                      argnums=(0, 1)))(state.params, state.alpha)
     leaves = jax.tree.leaves(grad_w)
     norm = np.sqrt(sum(float(np.sum(np.square(g))) for g in leaves) + float(np.sum(np.square(summed + grad_a))))
     factor = 0.5 / (norm + 1e-6)
     assert factor < 0.9  # the test is about clipping, so clipping must happen
     lr = float(program.lr_schedule(np.int32(0)))
     params = jax.tree.map(np.asarray, state.params)
-    new = program.weight_step(jax.tree.map(np.copy, state), batch)
+    new = program.weight_step(copied(state), batch)
 
     np.testing.assert_allclose(np.asarray(new.alpha_grad), factor * (summed + grad_a), rtol=2e-4, atol=1e-7)
     # first SGD step (empty momentum buffer): w - lr * (factor * g + wd * w)
@@ -87,16 +98,11 @@ def test_clipping_with_alpha_grad_follows_torch_clip_grad_norm_over_the_never_ze
     assert steps == 1 and factor_sum == pytest.approx(factor, rel=2e-4) and factor_min == pytest.approx(factor, rel=2e-4)
     np.testing.assert_array_equal(np.asarray(new.start_epoch().clip_factors), [0.0, 1.0, 0.0])
     # without the option alpha's gradient is neither kept nor counted
-    plain = tiny_config()
-    plain_state = SearchProgram(plain, get_space(plain.space), image_shape=(8, 8, 1), num_classes=10,
-                                steps_per_epoch=4).init_state()
     assert plain_state.alpha_grad is None and plain_state.clip_factors is None
 
 
-def test_kept_last_partial_batch_covers_every_training_image_each_epoch():
+def test_kept_last_partial_batch_covers_every_training_image_each_epoch(plain_state):
     from shapley_nas_jax.search.schedule import search_data
-    from shapley_nas_jax.search.steps import SearchProgram
-    from shapley_nas_jax.spaces import get_space
 
     config = tiny_config(**{"data.drop_remainder": False})
     data = search_data(config)
@@ -112,13 +118,13 @@ def test_kept_last_partial_batch_covers_every_training_image_each_epoch():
     assert len(last["label"]) == size % batch_size
     program = SearchProgram(config, get_space(config.space), image_shape=data.image_shape,
                             num_classes=data.num_classes, steps_per_epoch=data.steps_per_epoch)
-    state = program.weight_step(program.init_state(), last)
+    assert data.image_shape == (8, 8, 1) and data.num_classes == 10  # the shapes plain_state was made for
+    state = program.weight_step(copied(plain_state), last)
     assert float(state.epoch_sums[2]) == size % batch_size
 
 
 def test_last_op_guard_groups_the_players_of_edges_that_could_empty():
     from shapley_nas_jax.search.game import SupernetGame, player_positions
-    from shapley_nas_jax.spaces import get_space
 
     def groups(space_name):
         space = get_space(space_name)
@@ -131,19 +137,14 @@ def test_last_op_guard_groups_the_players_of_edges_that_could_empty():
     assert (nb201 == -1).all()
 
 
-def test_search_with_the_last_op_guard_keeps_each_chains_last_op_of_every_edge():
-    from shapley_nas_jax.search.steps import SearchProgram
-    from shapley_nas_jax.spaces import get_space
-
-    config = tiny_config(**{"shapley.keep_last_op": True, "shapley.samples": 2, "shapley.truncation": 0.01,
-                            "shapley.metric": "neg_cross_entropy"})
-    program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
-                            steps_per_epoch=4)
+def test_search_with_the_last_op_guard_keeps_each_chains_last_op_of_every_edge(plain_state):
+    program = tiny_program(**{"shapley.keep_last_op": True, "shapley.samples": 2, "shapley.truncation": 0.01,
+                              "shapley.metric": "neg_cross_entropy"})
     groups = program.game.edge_groups()
     assert (groups >= 0).all()  # s2's ops are all players
     batches = {"image": jax.random.uniform(jax.random.PRNGKey(1), (2, 32, 8, 8, 1)),
                "label": jax.random.randint(jax.random.PRNGKey(2), (2, 32), 0, 10)}
-    _, estimate = program.estimate_shapley(program.init_state(), batches, jax.random.PRNGKey(3))
+    _, estimate = program.estimate_shapley(plain_state, batches, jax.random.PRNGKey(3))
     marginals, perms = np.asarray(estimate.marginals), np.asarray(estimate.permutations)
     for chain, order in enumerate(perms):
         for group in np.unique(groups):
@@ -196,15 +197,11 @@ def test_classifier_init_option_initialises_like_the_named_framework(init):
 def test_reference_config_initialises_the_classifier_like_torch_and_refuses_unknown_inits():
     from shapley_nas_jax.config import validate
     from shapley_nas_jax.errors import ConfigError
-    from shapley_nas_jax.search.steps import SearchProgram
-    from shapley_nas_jax.spaces import get_space
 
     assert (experiment_config("darts_cifar10_reference").model.init == "torch"
             and experiment_config("darts_cifar10_paper").model.init == "flax")
     config = tiny_config(**{"model.init": "torch"})
-    program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
-                            steps_per_epoch=4)
-    (kernel, bias), = _classifier_leaves(program.init_state().params)
+    (kernel, bias), = _classifier_leaves(tiny_program(config).init_state().params)
     _assert_torch_linear(kernel, bias)
     config.model.init = "xavier"
     with pytest.raises(ConfigError, match=r"model.init='xavier' is not valid; choose one of flax, torch"):

@@ -1,3 +1,5 @@
+import functools
+
 import jax
 
 jax.config.update("jax_disable_most_optimizations", True)
@@ -10,6 +12,8 @@ from shapley_nas_jax.models import build_supernet
 from shapley_nas_jax.spaces import get_space
 from shapley_nas_jax.value import make_value_fn, score_logits
 
+from random_variables import random_variables
+
 
 @pytest.fixture(scope="module")
 def setup():
@@ -18,10 +22,16 @@ def setup():
     x = 3.0 * jax.random.normal(jax.random.key(0), (8, 8, 8, 3)) + 1.0
     batch = {"image": x, "label": jnp.array([0, 1, 2, 0, 1, 2, 0, 1], jnp.int32)}
     alpha = jax.random.normal(jax.random.key(1), space.alpha_shape)
-    variables = jax.jit(model.init)(jax.random.key(2), x, alpha, None)
-    # Move the running statistics away from batch statistics so the two BN modes must differ.
-    _, upd = jax.jit(lambda v: model.apply(v, x * 0.1, alpha, None, train=True, mutable=["batch_stats"]))(variables)
-    return space, model, batch, alpha, variables["params"], upd["batch_stats"]
+    # random running statistics, far from the batch's, so the two BN modes must differ
+    variables = random_variables(model, x, alpha, None)
+    return space, model, batch, alpha, variables["params"], variables["batch_stats"]
+
+
+@pytest.fixture(scope="module")
+def jitted_value(setup):
+    """``jax.jit(make_value_fn(model, metric, bn_mode))``, compiled once per module."""
+    model = setup[1]
+    return functools.cache(lambda metric, bn_mode: jax.jit(make_value_fn(model, metric, bn_mode)))
 
 
 def test_score_logits_hand_count():
@@ -36,24 +46,25 @@ def test_score_logits_hand_count():
         make_value_fn(None, bn_mode="eval")
 
 
-def test_accuracy_matches_hand_count(setup):
+def test_accuracy_matches_hand_count(setup, jitted_value):
     space, model, batch, alpha, params, stats = setup
     mask = jnp.ones(space.alpha_shape)
+    apply = jax.jit(model.apply, static_argnames=("train", "mutable"))
     for bn_mode, train in (("running", False), ("batch", True)):
-        value = jax.jit(make_value_fn(model, "accuracy", bn_mode))
-        out = model.apply({"params": params, "batch_stats": stats}, batch["image"], alpha, mask, train=train,
-                          mutable=["batch_stats"] if train else False)
+        value = jitted_value("accuracy", bn_mode)
+        out = apply({"params": params, "batch_stats": stats}, batch["image"], alpha, mask, train=train,
+                    mutable="batch_stats" if train else False)
         logits = np.asarray(out[0] if train else out)
         hand = sum(int(np.argmax(l) == y) for l, y in zip(logits, np.asarray(batch["label"]))) / len(logits)
         assert float(value(params, stats, alpha, mask, batch)) == pytest.approx(hand)
 
 
-def test_modes_differ_and_stats_untouched(setup):
+def test_modes_differ_and_stats_untouched(setup, jitted_value):
     space, model, batch, alpha, params, stats = setup
     before = jax.tree_util.tree_map(np.array, stats)
     mask = jnp.ones(space.alpha_shape)
-    running = jax.jit(make_value_fn(model, "neg_cross_entropy", "running"))
-    batch_mode = jax.jit(make_value_fn(model, "neg_cross_entropy", "batch"))
+    running = jitted_value("neg_cross_entropy", "running")
+    batch_mode = jitted_value("neg_cross_entropy", "batch")
     r1, b1 = running(params, stats, alpha, mask, batch), batch_mode(params, stats, alpha, mask, batch)
     r2, b2 = running(params, stats, alpha, mask, batch), batch_mode(params, stats, alpha, mask, batch)
     assert float(r1) != pytest.approx(float(b1), rel=1e-4)
@@ -61,13 +72,13 @@ def test_modes_differ_and_stats_untouched(setup):
     jax.tree_util.tree_map(np.testing.assert_array_equal, before, jax.tree_util.tree_map(np.array, stats))
 
 
-def test_vmap_over_masks(setup):
+def test_vmap_over_masks(setup, jitted_value):
     space, model, batch, alpha, params, stats = setup
     masks = jax.random.bernoulli(jax.random.key(5), 0.6, (3,) + space.alpha_shape).astype(jnp.float32)
     for bn_mode in ("running", "batch"):
         value = make_value_fn(model, "neg_cross_entropy", bn_mode)
         batched = jax.jit(jax.vmap(value, in_axes=(None, None, None, 0, None)))(params, stats, alpha, masks, batch)
-        single = jax.jit(value)
+        single = jitted_value("neg_cross_entropy", bn_mode)
         loop = [single(params, stats, alpha, m, batch) for m in masks]
         np.testing.assert_allclose(batched, loop, rtol=1e-5, atol=1e-6)
 
@@ -77,7 +88,7 @@ def test_noise_space_requires_rng():
     model = build_supernet(space, C=4, layers=1, num_classes=3)
     batch = {"image": jax.random.normal(jax.random.key(0), (4, 8, 8, 3)), "label": jnp.zeros(4, jnp.int32)}
     alpha = jnp.zeros(space.alpha_shape)
-    v = jax.jit(model.init)({"params": jax.random.key(1), "noise": jax.random.key(2)}, batch["image"], alpha, None)
+    v = random_variables(model, batch["image"], alpha, None)
     value = make_value_fn(model, "neg_cross_entropy")
     with pytest.raises(ValueError, match="rng"):
         value(v["params"], v["batch_stats"], alpha, None, batch)
