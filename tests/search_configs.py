@@ -13,6 +13,17 @@ def experiment_config(name: str, arg: str | None = None):
     return load_config_file(os.path.join(CONFIGS, f"{name}.py"), arg)
 
 
+def quick_darts_space() -> str:
+    """Registers (if need be) and names a DARTS space quicker to compile than s2 with the same kinds of layers:
+    s2's sep_conv_3x3 stacks ReLU, depthwise conv, pointwise conv and BN twice, its dil_conv_3x3 once."""
+    from shapley_nas_jax.spaces import list_spaces, register_space, uniform_darts_space
+
+    if "test_quick_darts" not in list_spaces():
+        register_space("test_quick_darts",
+                       lambda: uniform_darts_space("test_quick_darts", ("skip_connect", "dil_conv_3x3")))
+    return "test_quick_darts"
+
+
 def tiny_config(space: str = "s2", **overrides):
     """small_cpu_config (the tiny base the examples also start from) made smaller still."""
     c = small_cpu_config(space)

@@ -18,17 +18,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 STEPS = ("_weight_step", "_shapley_step", "_evaluate")  # the search's jitted programs (jit_<name>-<hash>-cache)
 
-# A tiny search with an alpha update at the start of each of its 2 epochs (no warm-up), so that the first
-# process compiles every step before it stops at the end of epoch 0, and the resumed one needs all of them.
+# A tiny search (4 weight steps of 16 images per epoch) with an alpha update at the start of each of its 2
+# epochs (no warm-up), so that the first process compiles every step before it stops at the end of epoch 0,
+# and the resumed one needs all of them.
 SEARCH = r"""
 import json, sys
 sys.path.insert(0, {tests!r})
 import jax
 jax.config.update("jax_disable_most_optimizations", True)
-from search_configs import tiny_config
+from search_configs import quick_darts_space, tiny_config
 from shapley_nas_jax.search import SearchInterrupted, run_search
 workdir, stop = sys.argv[1], sys.argv[2] == "stop"
-config = tiny_config(**{{"train.epochs": 2, "search.warmup_epochs": 0}})
+config = tiny_config(quick_darts_space(), **{{"train.epochs": 2, "search.warmup_epochs": 0, "train.batch_size": 16,
+                                             "data.train_fraction": 0.05, "shapley.value_batch_size": 16}})
 try:
     result = run_search(config, workdir, progress=False,
                         interrupt=(lambda event, state: event == "epoch_end") if stop else None)

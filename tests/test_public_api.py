@@ -164,8 +164,9 @@ def test_search_run_is_run_search_without_its_files(tmp_path):
     # A two-op space of cheap built-in ops keeps compilation short; eval_batches=0 skips the epoch evaluation.
     sn.register_space("test_pw2", lambda: sn.uniform_darts_space("test_pw2", ("skip_connect", "nor_conv_1x1")),
                       overwrite=True)
-    config = tiny_config("test_pw2", **{"data.train_fraction": 0.1, "train.batch_size": 32, "train.epochs": 3,
-                                        "search.warmup_epochs": 1, "train.eval_batches": 0})
+    config = tiny_config("test_pw2", **{"data.train_fraction": 0.05, "train.batch_size": 16, "train.epochs": 3,
+                                        "search.warmup_epochs": 1, "train.eval_batches": 0,
+                                        "shapley.value_batch_size": 16})
     reference = sn.run_search(config, str(tmp_path / "cli"), progress=False)
     with open(tmp_path / "cli" / "metrics.jsonl") as f:
         updates = [r for r in map(json.loads, f) if r["kind"] == "alpha_update"]

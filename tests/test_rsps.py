@@ -10,15 +10,26 @@ import numpy as np
 import pytest
 
 from search_configs import tiny_config
+from shapley_nas_jax.api import Search
 from shapley_nas_jax.config import validate
 from shapley_nas_jax.errors import ConfigError
 from shapley_nas_jax.models import mixing_weights
 from shapley_nas_jax.search import run_search
 from shapley_nas_jax.search.single_path import sample_single_paths, single_path_alpha
-from shapley_nas_jax.search.steps import SearchProgram
 from shapley_nas_jax.spaces import get_space
 
-IMAGE_SHAPE = (8, 8, 1)
+
+def rsps_config():
+    """The RSPS search of every test here, so that they share one compiled program: 6 drawn cells, 2 epochs of
+    4 weight steps of 16 images, no weight decay (only ops with a gradient move)."""
+    return tiny_config("nb201", **{"search.method": "rsps", "model.channels": 4, "search.random_samples": 6,
+                                   "train.epochs": 2, "train.weight_decay": 0.0, "train.batch_size": 16,
+                                   "data.train_fraction": 0.05, "shapley.value_batch_size": 16})
+
+
+@pytest.fixture(scope="module")
+def search():
+    return Search.from_config(rsps_config())
 
 
 def test_single_paths_are_uniform_over_the_candidate_ops():
@@ -40,12 +51,6 @@ def test_single_path_alpha_puts_weight_exactly_one_on_the_drawn_op():
     np.testing.assert_array_equal(np.asarray(mixing_weights(alpha, paths)), np.asarray(paths))
 
 
-def _program(**overrides):
-    config = tiny_config("nb201", **{"search.method": "rsps", "model.channels": 4, **overrides})
-    return SearchProgram(config, get_space(config.space), image_shape=IMAGE_SHAPE, num_classes=10,
-                         steps_per_epoch=4)
-
-
 def _edge_groups(tree):
     """Every ``mixed`` module holding both convs of a group of like edges (leading axis = edge)."""
     if isinstance(tree, dict):
@@ -55,14 +60,10 @@ def _edge_groups(tree):
             yield from _edge_groups(tree[key])
 
 
-def test_rsps_weight_step_trains_one_drawn_cell_shared_by_all_cells():
-    program = _program(**{"train.weight_decay": 0.0})  # no decay: only ops with a gradient move
-    state = program.init_state()
+def test_rsps_weight_step_trains_one_drawn_cell_shared_by_all_cells(search):
+    state = search.init_state()
     before = jax.tree.map(np.asarray, state.params)
-    rng = np.random.default_rng(0)
-    batch = {"image": jnp.asarray(rng.normal(size=(48, *IMAGE_SHAPE)), jnp.float32),
-             "label": jnp.asarray(rng.integers(0, 10, 48), jnp.int32)}
-    after = jax.tree.map(np.asarray, program.weight_step(state, batch).params)
+    after = jax.tree.map(np.asarray, search.weight_step(state, search.train_batch(0)).params)
     patterns = []  # per cell: which conv moved on each edge
     for (old1, old3), (new1, new3) in zip(_edge_groups(before), _edge_groups(after)):
         moved1 = [not np.array_equal(a, b) for a, b in zip(old1, new1)]
@@ -74,12 +75,10 @@ def test_rsps_weight_step_trains_one_drawn_cell_shared_by_all_cells():
     assert patterns[0:3] == patterns[3:6] == patterns[6:9], "the cells trained different paths"
 
 
-def test_rsps_selection_keeps_the_best_drawn_cell_by_its_value():
-    program = _program(**{"search.random_samples": 6})
-    state = program.init_state()
-    rng = np.random.default_rng(1)
-    batches = {"image": jnp.asarray(rng.normal(size=(2, 24, *IMAGE_SHAPE)), jnp.float32),
-               "label": jnp.asarray(rng.integers(0, 10, (2, 24)), jnp.int32)}
+def test_rsps_selection_keeps_the_best_drawn_cell_by_its_value(search):
+    program = search.program
+    state = search.init_state()
+    batches = search.value_batches(0)
     variables = {"params": state.params, "batch_stats": state.batch_stats}
     new_state, selection = program.select_single_path(state, batches)
     paths, scores = np.asarray(selection["paths"]), np.asarray(selection["scores"])
@@ -101,14 +100,12 @@ def test_rsps_needs_an_nb201_space():
         validate(tiny_config("s2", **{"search.method": "rsps"}))
 
 
-def test_rsps_search_writes_its_candidates_and_derives_the_best(tmp_path):
-    config = tiny_config("nb201", **{"search.method": "rsps", "search.random_samples": 5, "train.epochs": 2,
-                                     "model.channels": 4})
-    result = run_search(config, str(tmp_path), progress=False)
+def test_rsps_search_writes_its_candidates_and_derives_the_best(search, tmp_path):
+    result = run_search(rsps_config(), str(tmp_path), progress=False)  # on the program of `search`
     with open(os.path.join(tmp_path, "results.json")) as f:
         results = json.load(f)
     candidates = results["rsps_candidates"]
-    assert len(candidates) == 5 and results["alpha_updates"] == 0
+    assert len(candidates) == 6 and results["alpha_updates"] == 0
     values = [c["value"] for c in candidates]
     assert values == sorted(values, reverse=True) and all(0 <= v <= 1 for v in values)
     assert results["genotype_str"] == result.genotype_str == candidates[0]["genotype_str"]

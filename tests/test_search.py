@@ -9,10 +9,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from search_configs import experiment_config, tiny_config
+from search_configs import experiment_config, quick_darts_space, tiny_config
 from shapley_nas_jax.errors import ConfigError, SearchDivergedError, UserError, WorkdirConflictError
 from shapley_nas_jax.genotypes import parse_genotype
 from shapley_nas_jax.search import SearchInterrupted, arch_update_points, run_search
+
+
+def search_config(space: str | None = None, **overrides):
+    """tiny_config at 16-image batches and 4 weight steps per epoch, by default on a DARTS space quicker to
+    compile than s2's: the loop's behaviour in the least run time."""
+    return tiny_config(space or quick_darts_space(), **{"train.batch_size": 16, "data.train_fraction": 0.05,
+                                                        "shapley.value_batch_size": 16, **overrides})
 
 
 def read_records(workdir):
@@ -34,7 +41,7 @@ def test_arch_update_points_follow_the_cadence():
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("full"))
-    return run_search(tiny_config(), workdir, progress=False), workdir
+    return run_search(search_config(), workdir, progress=False), workdir
 
 
 def test_search_writes_genotype_logs_and_results(uninterrupted):
@@ -59,7 +66,7 @@ def test_search_writes_genotype_logs_and_results(uninterrupted):
     assert env["seed"] == 0 and "jax" in env["versions"]
 
 
-@pytest.mark.parametrize("event,count", [("alpha_update", 1), ("step", 12), ("epoch_end", 2)])
+@pytest.mark.parametrize("event,count", [("alpha_update", 1), ("step", 6), ("epoch_end", 2)])
 def test_killed_and_resumed_run_matches_uninterrupted(uninterrupted, tmp_path, event, count):
     reference, reference_dir = uninterrupted
     seen = []
@@ -71,8 +78,8 @@ def test_killed_and_resumed_run_matches_uninterrupted(uninterrupted, tmp_path, e
 
     workdir = str(tmp_path / "killed")
     with pytest.raises(SearchInterrupted):
-        run_search(tiny_config(), workdir, progress=False, interrupt=kill)
-    resumed = run_search(tiny_config(), workdir, progress=False)
+        run_search(search_config(), workdir, progress=False, interrupt=kill)
+    resumed = run_search(search_config(), workdir, progress=False)
     np.testing.assert_array_equal(resumed.alpha, reference.alpha)
     assert resumed.genotype == reference.genotype
     strip = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]
@@ -85,18 +92,18 @@ def test_ctrl_c_saves_a_checkpoint_where_the_run_stops_and_the_rerun_resumes_the
     previous_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous_handler))
 
-    def ctrl_c(event, state):  # as if Ctrl-C were pressed during weight step 5 (mid-epoch)
+    def ctrl_c(event, state):  # as if Ctrl-C were pressed during weight step 5 (mid-epoch, after an update)
         if event == "step" and int(state.step) == 5:
             os.kill(os.getpid(), signal.SIGINT)
         return False
 
     workdir = tmp_path / "stopped"
     with pytest.raises(KeyboardInterrupt, match="rerun the same command to resume"):
-        run_search(tiny_config(), str(workdir), progress=False, interrupt=ctrl_c)
+        run_search(search_config(), str(workdir), progress=False, interrupt=ctrl_c)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the driver's handler is gone
     done_updates = sum(r["kind"] == "alpha_update" and r["step"] < 5 for r in read_records(reference_dir))
     assert max(map(int, os.listdir(workdir / "checkpoints"))) == 5 + done_updates  # checkpoint id: step + updates
-    resumed = run_search(tiny_config(), str(workdir), progress=False)
+    resumed = run_search(search_config(), str(workdir), progress=False)
     np.testing.assert_array_equal(resumed.alpha, reference.alpha)
     strip = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]
     assert strip(read_records(workdir)) == strip(read_records(reference_dir))
@@ -131,7 +138,7 @@ def test_shapley_signal_script_repeats_estimates_on_a_finished_run(uninterrupted
 def test_rerun_with_a_different_config_is_refused(uninterrupted):
     _, workdir = uninterrupted
     with pytest.raises(WorkdirConflictError, match="train.epochs: 3 -> 4"):
-        run_search(tiny_config(**{"train.epochs": 4}), workdir, progress=False)
+        run_search(search_config(**{"train.epochs": 4}), workdir, progress=False)
 
 
 def test_a_run_started_before_a_config_key_existed_resumes_while_the_key_holds_its_default(tmp_path):
@@ -177,7 +184,9 @@ def test_a_checkpoint_saved_before_an_optional_state_field_existed_restores_it_a
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
-    config = tiny_config(**{"train.learning_rate": 1e30, "train.grad_clip": 1e30, "search.warmup_epochs": 3})
+    # on the NB201 space, which compiles faster than DARTS's; divergence is checked by the loop, not the space
+    config = search_config("nb201", **{"train.learning_rate": 1e30, "train.grad_clip": 1e30,
+                                       "search.warmup_epochs": 3})
     with pytest.raises(SearchDivergedError, match="non-finite at weight step"):
         run_search(config, str(tmp_path), progress=False)
     assert not os.path.exists(tmp_path / "results.json")
@@ -230,7 +239,7 @@ def test_nb201_search_logs_benchmark_accuracy_of_each_epochs_genotype(tmp_path):
         writer.writerow(["arch_str", *TABLE_COLUMNS.values()])
         for ops in itertools.product(range(len(NB201_OPS)), repeat=6):
             writer.writerow([arch_from_ops(list(ops)), *[accuracy(ops)] * len(TABLE_COLUMNS)])
-    config = tiny_config("nb201", **{"search.benchmark": str(table), "train.epochs": 2})
+    config = search_config("nb201", **{"search.benchmark": str(table), "train.epochs": 2})
     result = run_search(config, str(tmp_path / "run"), progress=False)
     epochs = [r for r in read_records(str(tmp_path / "run")) if r["kind"] == "epoch"]
     assert len(epochs) == 2
@@ -246,7 +255,8 @@ def test_batched_chunks_are_capped_by_the_memory_budget():
     from shapley_nas_jax.spaces import get_space
 
     def chunk(**overrides):
-        config = tiny_config(**{"shapley.chunk_size": 0, "shapley.scoring": "batched", **overrides})
+        config = tiny_config(**{"shapley.chunk_size": 0, "shapley.scoring": "batched", "model.layers": 1,
+                                **overrides})  # one (reduction) cell: quick to trace for the memory estimate
         program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
                                 steps_per_epoch=4)
         return program.plan.chunk_size, program.game.num_players
@@ -266,17 +276,24 @@ def test_sequential_and_batched_scoring_give_the_same_alpha_update():
     from shapley_nas_jax.search.steps import SearchProgram
     from shapley_nas_jax.spaces import get_space
 
-    def update(scoring):
+    def program(scoring):
         config = tiny_config(**{"shapley.scoring": scoring, "shapley.formulation": "lax", "shapley.samples": 3,
                                 "shapley.chunk_size": 4, "shapley.truncation": 0.9,
-                                "shapley.metric": "neg_cross_entropy"})
+                                "shapley.metric": "neg_cross_entropy",
+                                "model.layers": 1})  # one (reduction) cell: quick compile
         program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
                                 steps_per_epoch=4)
         assert program.plan.scoring == scoring
-        state = program.init_state()
-        batches = {"image": jax.random.uniform(jax.random.PRNGKey(1), (3, 32, 8, 8, 1)),
-                   "label": jax.random.randint(jax.random.PRNGKey(2), (3, 32), 0, 10)}
-        new_state, metrics = program.shapley_step(state, batches)
+        return program
+
+    programs = {scoring: program(scoring) for scoring in ("batched", "sequential")}
+    state = programs["batched"].init_state()  # the same for both: scoring does not change the supernet
+    batches = {"image": jax.random.uniform(jax.random.PRNGKey(1), (3, 16, 8, 8, 1)),
+               "label": jax.random.randint(jax.random.PRNGKey(2), (3, 16), 0, 10)}
+
+    def update(scoring):
+        fresh_state = jax.tree.map(jnp.copy, state)  # shapley_step donates the state it is given
+        new_state, metrics = programs[scoring].shapley_step(fresh_state, batches)
         return new_state, jax.device_get(metrics)
 
     batched, batched_metrics = update("batched")
@@ -319,18 +336,16 @@ def test_scoring_defaults_follow_backend_and_topology():
         validate(tiny_config(**{"model.formulation": "fast"}))
 
 
-def test_scoring_with_edges_one_module_each_gives_the_training_models_values():
+def test_scoring_with_edges_one_module_each_gives_the_training_models_values(uninterrupted):
     """On CPU DARTS coalitions are scored by a supernet with one module per edge (models.CPU_SCORING) while
     training scans the edges: the program converts the variables, and values must not change."""
-    from shapley_nas_jax.search.steps import SearchProgram
-    from shapley_nas_jax.spaces import get_space
+    from shapley_nas_jax.api import Search
     from shapley_nas_jax.value import make_value_fn
 
-    config = tiny_config(**{"model.layers": 3})
-    program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
-                            steps_per_epoch=4)
+    state = uninterrupted[0].state  # the trained variables of a 3-cell supernet (normal and reduction cells)
+    program = Search.from_config(search_config()).program  # the program that trained them
+    assert program.config.model.layers == 3
     assert program.model.scan_edges and not program.scoring_model.scan_edges
-    state = program.init_state()
     batch = {"image": jax.random.uniform(jax.random.PRNGKey(1), (32, 8, 8, 1)),
              "label": jax.random.randint(jax.random.PRNGKey(2), (32,), 0, 10)}
     mask = (jax.random.uniform(jax.random.PRNGKey(3), state.alpha.shape) > 0.4).astype(jnp.float32)
@@ -348,13 +363,14 @@ def test_model_remat_option_gives_the_same_weight_step():
 
     batch = {"image": jax.random.uniform(jax.random.PRNGKey(1), (48, 8, 8, 1)),
              "label": jax.random.randint(jax.random.PRNGKey(2), (48,), 0, 10)}
-    params = {}
+    params, state = {}, None
     for remat in (False, True):
         config = tiny_config(**{"model.remat": remat, "model.layers": 1})  # one (reduction) cell: quick compile
         program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
                                 steps_per_epoch=4)
         assert program.model.remat is remat
-        params[remat] = program.weight_step(program.init_state(), batch).params
+        state = program.init_state() if state is None else state  # remat does not change the variables
+        params[remat] = program.weight_step(jax.tree.map(jnp.copy, state), batch).params  # (the step donates)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), params[True], params[False])
 
 
@@ -387,7 +403,7 @@ def test_plots_hook_draws_the_runs_figures_every_nth_epoch(uninterrupted, tmp_pa
     _, workdir = uninterrupted
     run = tmp_path / "run"  # mid-search: no results.json yet
     shutil.copytree(workdir, run, ignore=shutil.ignore_patterns("checkpoints", "plots", "results.json"))
-    hook = Plots(str(run), every=2, space=space_info(get_space(tiny_config().space)))
+    hook = Plots(str(run), every=2, space=space_info(get_space(search_config().space)))
     hook.epoch_end(None, 0, {})
     assert not (run / "plots").exists()  # epoch 0 is not the 2nd
     hook.epoch_end(None, 1, {})

@@ -187,7 +187,13 @@ class SearchProgram:
         the whole initialisation took minutes)."""
         if not self.model.scan_edges:
             return self.place_state(self._init_state())
-        return jax.jit(self._init_state, out_shardings=None if self.mesh is None else self.replicated)()
+        return self._jitted_init_state()
+
+    @functools.cached_property
+    def _jitted_init_state(self) -> Callable[[], SearchState]:
+        """``_init_state`` jitted once per program, so that the searches sharing a program (``cached_program``)
+        compile it once, as they do their steps."""
+        return jax.jit(self._init_state, out_shardings=None if self.mesh is None else self.replicated)
 
     def _init_state(self) -> SearchState:
         root = jax.random.PRNGKey(self.config.seed)
