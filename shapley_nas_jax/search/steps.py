@@ -297,7 +297,8 @@ class SearchProgram:
     def _budgeted_shapley(self, state: SearchState, value_batches: dict, key: jax.Array, noise_rng: jax.Array,
                           game: SupernetGame):
         """A budgeted estimator of ``shapley.estimators`` (``shapley.estimator``): every coalition is scored on
-        the update's first value batch, ``plan.chunk_size`` coalitions per vmapped call."""
+        the update's one value batch (``Search.value_batches`` loads only one for these estimators),
+        ``plan.chunk_size`` coalitions per vmapped call."""
         s = self.config.shapley
         n = self.game.num_players
         shared = self._game_shared(state, noise_rng)
