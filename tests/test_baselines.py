@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from search_configs import tiny_config
+from search_configs import quick_darts_space, tiny_config
 from shapley_nas_jax.search import run_search
 from shapley_nas_jax.rng import STREAM_ALPHA, STREAM_SHAPLEY, stream_key
 from shapley_nas_jax.search.steps import SearchProgram
@@ -136,7 +136,7 @@ def _ablation_config(**overrides):
             "train.epochs": 1, "search.warmup_epochs": 0, "train.batch_size": 16, "data.train_fraction": 0.06,
             "data.value_fraction": 0.1, "shapley.value_batch_size": 32, "shapley.samples": 2}
     base.update(overrides)
-    return tiny_config(**base)
+    return tiny_config(quick_darts_space(), **base)  # the ablation's logic is the space's; its ops compile fast
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +159,7 @@ def _init_alpha(config):
 def test_darts_plus_shapley_derives_genotype_from_shapley_values(darts_shapley_run):
     result, workdir = darts_shapley_run
     results = _results(workdir)
-    space = get_space("s2")
+    space = get_space(_ablation_config().space)
     assert results["derived_from"] == "shapley"
     shapley = np.asarray(results["shapley"])
     assert shapley.shape == space.alpha_shape and np.abs(shapley).sum() > 0
@@ -179,7 +179,7 @@ def test_darts_plus_shapley_star_keeps_alpha_at_init(tmp_path):
     np.testing.assert_allclose(np.asarray(results["alpha"], np.float32), _init_alpha(config), rtol=1e-6, atol=0)
     assert results["alpha_updates"] == 0 and results["derived_from"] == "shapley"
     shapley = np.asarray(results["shapley"])
-    assert result.genotype == get_space("s2").genotype(shapley)
+    assert result.genotype == get_space(config.space).genotype(shapley)
 
 
 def write_nb201_table(path, num_archs, seed=0):
