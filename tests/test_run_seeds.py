@@ -28,6 +28,8 @@ def test_mean_std_with_known_numbers():
     assert nan_skipped["mean"] == 2.0 and nan_skipped["n"] == 2
     assert tables.format_mean_std([]) == "-"
     assert tables.format_mean_std([5.0], ddof=1) == "5.00"
+    assert tables.format_mean_std([5.0]) == "5.00"  # one seed: no "± 0.00" that would read as no spread
+    assert tables.format_mean_std({"mean": 5.0, "std": 0.0, "n": None}) == "5.00 ± 0.00"  # a published row
     assert tables.test_error_percent(0.9745) == pytest.approx(2.55)
 
 
@@ -48,7 +50,7 @@ def test_table5_and_table1_layouts():
     lines = t1.splitlines()
     assert lines[0].split() == ["Dataset", "Method", "S1", "S2"]
     assert lines[2].split() == ["C10", "DARTS", "(1st)", "3.50", "±", "0.50", "-"]
-    assert lines[3].split() == ["Shapley-NAS", "2.50", "±", "0.00", "2.00", "±", "0.00"]
+    assert lines[3].split() == ["Shapley-NAS", "2.50", "±", "0.00", "2.00"]  # one seed in S2: its mean alone
 
 
 def test_method_labels():

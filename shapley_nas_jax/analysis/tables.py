@@ -36,13 +36,14 @@ def mean_std(values: Iterable[float], ddof: int = 0) -> dict[str, Any]:
 
 
 def format_mean_std(stats: Mapping[str, Any] | Iterable[float], digits: int = 2, ddof: int = 0) -> str:
-    """``"93.70 ± 0.36"`` from a ``mean_std`` dict or from raw values; ``"-"`` when there is no value."""
+    """``"93.70 ± 0.36"`` from a ``mean_std`` dict or from raw values; ``"-"`` when there is no value, the
+    mean alone when it is one value (a one-seed row has no spread to show)."""
     if not isinstance(stats, Mapping):
         stats = mean_std(stats, ddof=ddof)
     mean, std = stats["mean"], stats["std"]
     if mean is None or not math.isfinite(mean):
         return "-"
-    if std is None or not math.isfinite(std):
+    if std is None or not math.isfinite(std) or stats.get("n") == 1:
         return f"{mean:.{digits}f}"
     return f"{mean:.{digits}f} {PLUS_MINUS} {std:.{digits}f}"
 
