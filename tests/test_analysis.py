@@ -124,6 +124,23 @@ def test_tau_small_hand_computed_case(tmp_path):
     assert list(result["accuracies"][order]) == [10.0, 30.0, 20.0, 40.0]
 
 
+def test_excluded_ops_leave_out_the_cells_that_use_them(tmp_path):
+    # A non-player (none) stored as 0 while every estimate is negative: with it, the all-none-but-one
+    # cells (the worst) would get the largest strength; excluding none leaves only the ranked cells.
+    strengths = -np.ones((6, 5))
+    strengths[:, 0] = 0.0
+    strengths[0] = [0.0, -4.0, -3.0, -2.0, -1.0]
+    with_none = {arch_from_ops(["avg_pool_3x3"] + ["none"] * 5): 10.0}
+    ranked = {arch_from_ops([op] + ["skip_connect"] * 5): acc
+              for op, acc in zip(NB201_OPS[1:], [60.0, 70.0, 80.0, 90.0])}
+    table = write_table(tmp_path / "t.csv", {**with_none, **ranked})
+    assert strength_correlation(strengths, table, num_archs=200)["tau"] < 1.0
+    result = strength_correlation(strengths, table, num_archs=200, exclude_ops=("none",))
+    assert sorted(result["archs"]) == sorted(ranked) and result["tau"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="exclude_ops names no NB201 op: .'conv_3x3'."):
+        strength_correlation(strengths, table, exclude_ops=("conv_3x3",))
+
+
 # ----------------------------------------------------------------------------- plots
 
 def make_records(num_cell_types: int, num_edges: int, num_ops: int, epochs: int = 4, benchmark: bool = False):

@@ -9,7 +9,7 @@ architecture uses on that edge, and reports Kendall's tau between strength and t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -71,11 +71,15 @@ def strength_correlation(
     seed: int = 0,
     dataset: str = "cifar10",
     metric: str = "test",
+    exclude_ops: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Kendall's tau between operation strength and benchmark accuracy (paper Fig. 5).
 
     Samples ``num_archs`` distinct architectures uniformly from the benchmark (all of them if it has
-    fewer), computes each one's ``operation_strength`` and looks up its accuracy.
+    fewer), computes each one's ``operation_strength`` and looks up its accuracy. ``exclude_ops`` leaves
+    out every architecture that uses one of those ops: pass the ops that are no players of a Shapley game
+    (``none`` by default), whose stored value of 0 is no estimate and would rank above every op whose
+    estimate is negative.
 
     Args:
       strengths: ``[1, 6, 5]`` or ``[6, 5]`` op strengths (softmax alpha or Shapley values).
@@ -84,6 +88,7 @@ def strength_correlation(
       seed: seed of the numpy generator that picks the sample.
       dataset: ``"cifar10"``, ``"cifar100"`` or ``"imagenet16"``.
       metric: ``"valid"`` or ``"test"``.
+      exclude_ops: NB201 op names; architectures using any of them are not sampled.
 
     Returns:
       dict with ``tau`` (float), ``p_value`` (float), ``strengths`` (float64 ``[n]``),
@@ -95,7 +100,10 @@ def strength_correlation(
     if num_archs < 2:
         raise ValueError(f"num_archs must be at least 2 to correlate, got {num_archs}")
     table = _strength_table(strengths)
-    all_archs = list(benchmark.archs())
+    unknown = sorted(set(exclude_ops) - set(NB201_OPS))
+    if unknown:
+        raise ValueError(f"exclude_ops names no NB201 op: {unknown}; the ops are {', '.join(NB201_OPS)}")
+    all_archs = [a for a in benchmark.archs() if not set(nb201_ops_from_arch(a)) & set(exclude_ops)]
     rng = np.random.default_rng(seed)
     picked = rng.choice(len(all_archs), size=min(num_archs, len(all_archs)), replace=False)
     archs = [all_archs[i] for i in picked]

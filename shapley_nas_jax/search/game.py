@@ -19,7 +19,10 @@ from shapley_nas_jax.shapley import StagedGame
 from shapley_nas_jax.spaces import SearchSpace
 
 
-def player_positions(space: SearchSpace, players: str = "all", exclude=("none",)) -> np.ndarray:
+NULL_OPS = ("none",)  # ops that are no players of the game: removing a zero op changes nothing
+
+
+def player_positions(space: SearchSpace, players: str = "all", exclude=NULL_OPS) -> np.ndarray:
     """Flat indices into `[cell_types, edges, ops]` of the positions that are players.
 
     Ops named in `exclude` (by default `none`, a null player) are not players; `players` restricts the
