@@ -13,6 +13,7 @@ import pytest
 
 from search_configs import quick_darts_space, tiny_config
 from shapley_nas_jax.search import run_search
+from shapley_nas_jax.search.schedule import Search
 from shapley_nas_jax.rng import STREAM_ALPHA, STREAM_SHAPLEY, stream_key
 from shapley_nas_jax.search.steps import SearchProgram
 from shapley_nas_jax.spaces import get_space
@@ -171,8 +172,13 @@ def test_darts_plus_shapley_derives_genotype_from_shapley_values(darts_shapley_r
     assert any(r["kind"] == "final_shapley" for r in final)
 
 
-def test_darts_plus_shapley_star_keeps_alpha_at_init(tmp_path):
+def test_darts_plus_shapley_star_keeps_alpha_at_init(tmp_path, darts_shapley_run):
     config = _ablation_config(**{"search.freeze_alpha": True})
+    # freezing alpha changes the schedule only: this search reuses the compiled steps of the run above
+    star, plain = Search.from_config(config), Search.from_config(_ablation_config())
+    assert star.program is plain.program and star.config.search.freeze_alpha
+    assert len(star.update_points) == 0 and len(plain.update_points) > 0
+    assert Search.from_config(_ablation_config(**{"search.method": "darts_2nd"})).program is not plain.program
     result = run_search(config, str(tmp_path), progress=False)
     results = _results(str(tmp_path))
     # (to float32 rounding: the state is initialised in one jitted call, this reference eagerly)
