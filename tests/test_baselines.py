@@ -13,6 +13,7 @@ import pytest
 
 from search_configs import quick_darts_space, tiny_config
 from shapley_nas_jax.search import run_search
+from shapley_nas_jax.search.schedule import Search
 from shapley_nas_jax.rng import STREAM_ALPHA, STREAM_SHAPLEY, stream_key
 from shapley_nas_jax.search.steps import SearchProgram
 from shapley_nas_jax.spaces import get_space
@@ -21,7 +22,8 @@ IMAGE_SHAPE = (8, 8, 1)
 
 
 def tiny_program(**overrides):
-    config = tiny_config(**overrides)
+    """A program on the two-op DARTS test space (the steps' logic is the space's; its ops compile fast)."""
+    config = tiny_config(quick_darts_space(), **overrides)
     return SearchProgram(config, get_space(config.space), image_shape=IMAGE_SHAPE, num_classes=10,
                          steps_per_epoch=4)
 
@@ -32,13 +34,22 @@ def random_batch(seed, size=16):
             "label": jnp.asarray(rng.integers(0, 10, size), jnp.int32)}
 
 
+# The second-order step runs a one-cell supernet (its unrolled weight step compiles several times slower);
+# the first-order checks keep both cell types, which the finite differences probe.
+DARTS_LAYERS = {"darts_1st": 3, "darts_2nd": 1}
+FD_COORDS = np.arange(0, 2 * 14 * 2, 7)[:8]  # a spread of (cell type, edge, op) positions
+FD_EPS = 1e-2
+
+
 def _darts_case(method, initial_state):
-    """A DARTS program for ``method``, a state with alpha moved off its init, an independent ``value_loss(alpha)``,
-    and one DARTS step from that state (given a copy: the step donates its state)."""
-    program = tiny_program(**{"search.method": method})
+    """A DARTS program for ``method``, a state with alpha moved off its init, one DARTS step from that state
+    (given a copy: the step donates its state), and an independent ``value_loss(alpha)`` at the alphas the
+    tests probe: ``[alpha0, alpha after the step, alpha0 + eps e_i..., alpha0 - eps e_i...]`` for the
+    coordinates ``FD_COORDS`` (one vmapped call: one more program to compile)."""
+    program = tiny_program(**{"search.method": method, "model.layers": DARTS_LAYERS[method]})
     # move alpha off its ~0 init so the op weights differ (and the gradient is not symmetric)
-    state = initial_state.replace(
-        alpha=jnp.asarray(np.random.default_rng(1).normal(size=initial_state.alpha.shape), jnp.float32))
+    state = initial_state(DARTS_LAYERS[method]).replace(
+        alpha=jnp.asarray(np.random.default_rng(1).normal(size=program.space.alpha_shape), jnp.float32))
     train_batch, value_batch = random_batch(0), random_batch(1)
     params, stats = state.params, state.batch_stats
     rng = stream_key(state.rng, STREAM_SHAPLEY, state.alpha_updates)
@@ -58,13 +69,20 @@ def _darts_case(method, initial_state):
         return loss(p, alpha, value_batch)
 
     new_state, metrics = program.darts_step(jax.tree.map(jnp.copy, state), train_batch, value_batch)
-    return program, state, value_loss, new_state, metrics
+    basis = np.zeros((len(FD_COORDS), state.alpha.size), np.float32)
+    basis[np.arange(len(FD_COORDS)), FD_COORDS] = FD_EPS
+    basis = jnp.asarray(basis.reshape(len(FD_COORDS), *state.alpha.shape))
+    probes = jnp.concatenate([state.alpha[None], new_state.alpha[None], state.alpha + basis, state.alpha - basis])
+    values = np.asarray(jax.jit(jax.vmap(value_loss))(probes))
+    return program, state, values, new_state, metrics
 
 
 @pytest.fixture(scope="module")
 def darts_initial_state():
-    """The initial state of a DARTS program, compiled once: 1st and 2nd order build the same one."""
-    return tiny_program(**{"search.method": "darts_1st"}).init_state()
+    """The initial state of a DARTS program with ``layers`` cells, compiled once per depth: 1st and 2nd order
+    build the same one."""
+    return functools.cache(lambda layers: tiny_program(**{"search.method": "darts_1st",
+                                                          "model.layers": layers}).init_state())
 
 
 @pytest.fixture(scope="module")
@@ -77,31 +95,26 @@ def darts_case(darts_initial_state):
 def test_darts_step_descends_the_value_loss(method, darts_case):
     """The DARTS step is Adam on dL_val/dalpha (2nd order: L_val at the weights after one unrolled SGD step
     on L_train). It reports that loss, moves every alpha by the Adam lr, and lowers the loss."""
-    program, state, value_loss, new_state, metrics = darts_case(method)
+    program, state, values, new_state, metrics = darts_case(method)
     alpha0 = np.asarray(state.alpha)
-    f = jax.jit(value_loss)
-    expected_loss = float(f(state.alpha))
+    expected_loss = float(values[0])  # value_loss(alpha0)
     new_alpha = np.asarray(new_state.alpha)
     assert int(new_state.alpha_updates) == 1
     np.testing.assert_allclose(float(metrics["value_loss"]), expected_loss, rtol=1e-4)
     # Adam's first step is lr * sign(...) in every coordinate with a non-negligible gradient
     np.testing.assert_allclose(np.abs(new_alpha - alpha0), program.config.darts.learning_rate, rtol=0.05)
-    assert float(f(jnp.asarray(new_alpha))) < expected_loss - 1e-6
+    assert float(values[1]) < expected_loss - 1e-6  # value_loss(new_alpha)
 
 
 def test_darts_first_order_direction_matches_finite_differences(darts_case):
     """-sign of the DARTS update == sign of dL_val/dalpha (+ wd alpha) by central differences, on the
     coordinates whose finite-difference derivative is clearly above round-off."""
-    program, state, value_loss, new_state, _ = darts_case("darts_1st")
-    alpha0 = state.alpha
-    coords = np.arange(0, alpha0.size, 7)[:8]  # a spread of (cell type, edge, op) positions
-    eps = 1e-2
-    basis = np.zeros((len(coords), alpha0.size), np.float32)
-    basis[np.arange(len(coords)), coords] = eps
-    basis = jnp.asarray(basis.reshape(len(coords), *alpha0.shape))
-    values = np.asarray(jax.jit(jax.vmap(value_loss))(jnp.concatenate([alpha0 + basis, alpha0 - basis])))
+    program, state, values, new_state, _ = darts_case("darts_1st")
+    coords, eps = FD_COORDS, FD_EPS
+    assert program.config.model.layers == 3 and state.alpha.size == 2 * 14 * 2  # coords span both cell types
+    values = values[2:]  # value_loss at alpha0 + eps e_i, then at alpha0 - eps e_i
     fd = (values[: len(coords)] - values[len(coords):]) / (2 * eps)
-    alpha0 = np.asarray(alpha0).ravel()
+    alpha0 = np.asarray(state.alpha).ravel()
     delta = (np.asarray(new_state.alpha).ravel() - alpha0)[coords]
     target = fd + program.config.darts.weight_decay * alpha0[coords]
     clear = np.abs(target) > 2e-3 + 0.05 * np.abs(target).max()  # well above FD round-off and curvature
@@ -109,9 +122,14 @@ def test_darts_first_order_direction_matches_finite_differences(darts_case):
     np.testing.assert_array_equal(np.sign(delta[clear]), -np.sign(target[clear]))
 
 
-def test_shapley_step_moves_alpha_toward_larger_shapley_values():
+def test_shapley_step_moves_alpha_toward_larger_shapley_values(darts_initial_state):
     program = tiny_program(**{"shapley.samples": 4, "shapley.value_batch_size": 48})
-    state = program.init_state()
+    # program.init_state() without compiling another initialisation: the first-order DARTS program's initial
+    # state (the same supernet, seed and weight optimizer: the same weights and alpha) with this program's
+    # alpha-rule state in place of DARTS' Adam state (a copy: the shared state must outlive the donation)
+    darts_state = jax.tree.map(jnp.copy, darts_initial_state(3))
+    assert program.config.model.layers == 3
+    state = darts_state.replace(arch_state=program.arch_tx.init(darts_state.alpha))
     alpha0 = np.asarray(state.alpha)
     batches = jax.tree.map(lambda *x: jnp.stack(x), *[random_batch(10 + i, 48) for i in range(4)])
     key = stream_key(state.rng, STREAM_SHAPLEY, state.alpha_updates)
@@ -171,8 +189,13 @@ def test_darts_plus_shapley_derives_genotype_from_shapley_values(darts_shapley_r
     assert any(r["kind"] == "final_shapley" for r in final)
 
 
-def test_darts_plus_shapley_star_keeps_alpha_at_init(tmp_path):
+def test_darts_plus_shapley_star_keeps_alpha_at_init(tmp_path, darts_shapley_run):
     config = _ablation_config(**{"search.freeze_alpha": True})
+    # freezing alpha changes the schedule only: this search reuses the compiled steps of the run above
+    star, plain = Search.from_config(config), Search.from_config(_ablation_config())
+    assert star.program is plain.program and star.config.search.freeze_alpha
+    assert len(star.update_points) == 0 and len(plain.update_points) > 0
+    assert Search.from_config(_ablation_config(**{"search.method": "darts_2nd"})).program is not plain.program
     result = run_search(config, str(tmp_path), progress=False)
     results = _results(str(tmp_path))
     # (to float32 rounding: the state is initialised in one jitted call, this reference eagerly)

@@ -5,22 +5,30 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from search_configs import experiment_config, tiny_config
+from random_variables import random_variables
+from search_configs import experiment_config, quick_darts_space, tiny_config
+from shapley_nas_jax.search.state import SearchState
 from shapley_nas_jax.search.steps import SearchProgram
 from shapley_nas_jax.spaces import get_space
 from shapley_nas_jax.value import bn_mode_at_epoch
 
 
+def options_config(**overrides):
+    """tiny_config on the two-op DARTS test space with a one-cell (reduction) supernet: the options tested
+    here are about BN modes, clipping, batches and guards, not about which ops or how many cells."""
+    return tiny_config(quick_darts_space(), **{"model.layers": 1, **overrides})
+
+
 def tiny_program(config=None, **overrides):
-    """The search program of tiny_config(**overrides) (or of ``config``) on 8x8 single-channel images."""
-    config = config or tiny_config(**overrides)
+    """The search program of options_config(**overrides) (or of ``config``) on 8x8 single-channel images."""
+    config = config or options_config(**overrides)
     return SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10, steps_per_epoch=4)
 
 
 @pytest.fixture(scope="module")
 def plain_state():
-    """A fresh state of tiny_config()'s program: the same pytree the options tested here (BN schedule, last-op
-    guard, kept partial batch) start from, so they share one compiled initialisation. Steps that donate
+    """A fresh state of options_config()'s program: the same pytree the options tested here (BN schedule, kept
+    partial batch) start from, so they share one compiled initialisation. Steps that donate
     their state get a copy."""
     return tiny_program().init_state()
 
@@ -104,12 +112,12 @@ def test_clipping_with_alpha_grad_follows_torch_clip_grad_norm_over_the_never_ze
 def test_kept_last_partial_batch_covers_every_training_image_each_epoch(plain_state):
     from shapley_nas_jax.search.schedule import search_data
 
-    config = tiny_config(**{"data.drop_remainder": False})
+    config = options_config(**{"data.drop_remainder": False})
     data = search_data(config)
     size, batch_size = len(data.train_stream.dataset), config.train.batch_size
     assert size % batch_size  # the test needs a partial batch
     assert data.steps_per_epoch == -(-size // batch_size)
-    assert search_data(tiny_config()).steps_per_epoch == size // batch_size  # dropped by default
+    assert search_data(options_config()).steps_per_epoch == size // batch_size  # dropped by default
     for epoch in (0, 1):
         steps = range(epoch * data.steps_per_epoch, (epoch + 1) * data.steps_per_epoch)
         indices = np.concatenate([data.train_stream.indices(step) for step in steps])
@@ -137,14 +145,20 @@ def test_last_op_guard_groups_the_players_of_edges_that_could_empty():
     assert (nb201 == -1).all()
 
 
-def test_search_with_the_last_op_guard_keeps_each_chains_last_op_of_every_edge(plain_state):
+def test_search_with_the_last_op_guard_keeps_each_chains_last_op_of_every_edge():
+    # three cells (normal, reduce, reduce): the guard acts on the edges of both cell types
     program = tiny_program(**{"shapley.keep_last_op": True, "shapley.samples": 2, "shapley.truncation": 0.01,
-                              "shapley.metric": "neg_cross_entropy"})
+                              "shapley.metric": "neg_cross_entropy", "model.layers": 3})
     groups = program.game.edge_groups()
-    assert (groups >= 0).all()  # s2's ops are all players
+    assert (groups >= 0).all()  # the space's ops are all players
     batches = {"image": jax.random.uniform(jax.random.PRNGKey(1), (2, 32, 8, 8, 1)),
                "label": jax.random.randint(jax.random.PRNGKey(2), (2, 32), 0, 10)}
-    _, estimate = program.estimate_shapley(plain_state, batches, jax.random.PRNGKey(3))
+    # the estimate reads only weights, BN statistics and alpha: NumPy-drawn ones (no init to compile)
+    alpha = 1e-3 * jax.random.normal(jax.random.PRNGKey(0), program.space.alpha_shape)
+    variables = random_variables(program.model, jnp.zeros((1, 8, 8, 1)), alpha, None)
+    state = SearchState.create(params=variables["params"], batch_stats=variables["batch_stats"], opt_state=(),
+                               alpha=alpha, beta=None, arch_state=(), rng=jax.random.PRNGKey(0))
+    _, estimate = program.estimate_shapley(state, batches, jax.random.PRNGKey(3))
     marginals, perms = np.asarray(estimate.marginals), np.asarray(estimate.permutations)
     for chain, order in enumerate(perms):
         for group in np.unique(groups):
@@ -182,7 +196,8 @@ def test_classifier_init_option_initialises_like_the_named_framework(init):
 
     supernet = build_supernet("nb201", channels=4, cells_per_stage=1, num_classes=10, classifier_init=init)
     alpha = jnp.zeros((1, 6, 5))
-    params = [supernet.init(jax.random.PRNGKey(0), jnp.zeros((1, 8, 8, 3)), alpha)["params"]]
+    # jitted: eagerly, each of the supernet's scanned edge groups compiles on its own (twice as slow)
+    params = [jax.jit(supernet.init)(jax.random.PRNGKey(0), jnp.zeros((1, 8, 8, 3)), alpha)["params"]]
     darts = build_network(get_genotype("darts_v2"), "cifar", num_classes=10, channels=4, layers=3, classifier_init=init)
     params.append(darts.init(jax.random.PRNGKey(0), jnp.zeros((1, 8, 8, 3)))["params"])
     layers = [layer for p in params for layer in _classifier_leaves(p)]
@@ -200,10 +215,10 @@ def test_reference_config_initialises_the_classifier_like_torch_and_refuses_unkn
 
     assert (experiment_config("darts_cifar10_reference").model.init == "torch"
             and experiment_config("darts_cifar10_paper").model.init == "flax")
-    config = tiny_config(**{"model.init": "torch"})
-    (kernel, bias), = _classifier_leaves(tiny_program(config).init_state().params)
+    (kernel, bias), = _classifier_leaves(tiny_program(**{"model.init": "torch"}).init_state().params)
     _assert_torch_linear(kernel, bias)
-    config.model.init = "xavier"
+    config = tiny_config(**{"model.init": "xavier"})  # a valid search config but for its classifier init
+    validate(tiny_config(**{"model.init": "torch"}))
     with pytest.raises(ConfigError, match=r"model.init='xavier' is not valid; choose one of flax, torch"):
         validate(config)
 

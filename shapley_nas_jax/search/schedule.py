@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 from typing import Callable, Iterator, Mapping
 
 import jax
@@ -41,6 +42,16 @@ def arch_update_points(config: ml_collections.ConfigDict, steps_per_epoch: int) 
     every = s.alpha_every_steps
     points = np.arange(every, total, every)
     return points[points >= start]
+
+
+def program_config_json(config: ml_collections.ConfigDict) -> str:
+    """The config as the key of its compiled program (``cached_program``): options only the schedule reads are
+    set to their defaults, so searches that differ only in them share one program and compile it once (e.g.
+    DARTS+Shapley and DARTS+Shapley*, ``search.freeze_alpha``, which never runs the architecture step)."""
+    resolved = json.loads(config.to_json_best_effort())
+    if "freeze_alpha" in resolved.get("search", {}):
+        resolved["search"]["freeze_alpha"] = False
+    return json.dumps(resolved)
 
 
 @dataclasses.dataclass
@@ -136,7 +147,7 @@ class Search:
             raise ConfigError("search.method='random' has no supernet steps; use run_search for it")
         space = get_space(config.space)
         data = search_data(config)  # the exact streams run_search builds (seeds derived from config.seed)
-        program = cached_program(config.to_json_best_effort(), space.name, tuple(data.image_shape),
+        program = cached_program(program_config_json(config), space.name, tuple(data.image_shape),
                                  int(data.num_classes), int(data.steps_per_epoch))
         return cls(config=config, space=space, program=program, data=data)
 
