@@ -1,12 +1,14 @@
 """Micro-benchmark of the primitives and the DARTS ops under each formulation (PC-DARTS shapes).
 
-    .venv/bin/python scripts/bench_ops.py [--batch 256] [--repeats 20] [--formulations lax,shifted]
+    .venv/bin/python scripts/bench_ops.py [--batch 256] [--repeats 20] [--formulations lax,shifted] [--fast-compile]
 
 Median of ``--repeats`` jitted calls (after a compile call), in ms, for batch x 32 x 32 x 4 inputs (one
 PC-DARTS partial-channel slice of the first cells), plus whole ops (with BN) and a whole MixedOp with K=4.
 Then the horizontal-fusion experiment (BENCHMARKS.md, lever 8): the first stages (ReLU + depthwise conv) of
 an edge's four conv ops computed separately, as the supernet does, against one shared padded input.
 Compiles go through JAX's persistent compilation cache (compile times are not reported, so it changes no number).
+``--fast-compile`` (``jax_disable_most_optimizations``) compiles quicker but times unoptimised programs: for
+checking that the script runs (tests), not for its figures.
 """
 
 from __future__ import annotations
@@ -71,12 +73,16 @@ def horizontal_fusion(key, batch, repeats):
         print(f"{f'{hw}x{hw}x{c}':<28}" + "".join(f"{t:>12.2f}" for t in cells), flush=True)
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--formulations", default="lax,shifted")
-    args = ap.parse_args()
+    ap.add_argument("--fast-compile", action="store_true",
+                    help="jax_disable_most_optimizations (tests: small shapes, compile time dominates)")
+    args = ap.parse_args(argv)
+    if args.fast_compile:
+        jax.config.update("jax_disable_most_optimizations", True)
     enable_compilation_cache()
     b, forms = args.batch, args.formulations.split(",")
     key = jax.random.key(0)

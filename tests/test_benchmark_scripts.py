@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from repo_files import REPO
+from repo_files import REPO, load_script
 
 TINY = ["--channels", "4", "--batch", "8", "--samples", "2", "--prefixes", "3", "--start", "1", "--repeats", "1",
         "--fast-compile"]
@@ -46,10 +46,12 @@ def check_result(result, space, strategies):
 
 def test_bench_shapley_default_is_quick_and_records_the_machine(tmp_path):
     # No --strategies, --max-evals or --full: the quick mode's strategies and call cap; TINY's --repeats 1 wins.
-    # --no-scan-edges: the search's CPU scoring layout, one module per edge, variables converted from scanned
-    result, stdout = run_bench(tmp_path, 1, "--space", "darts_reference", "--layers", "1", "--partial-channels", "2",
+    # --no-scan-edges: the search's CPU scoring layout, one module per edge, variables converted from scanned.
+    # s2: DARTS cells (the CPU default's shifted ops, skipped absent ops, reused prefix cells) with 2 ops per edge
+    # instead of the reference's 7, which compile in half the time.
+    result, stdout = run_bench(tmp_path, 1, "--space", "s2", "--layers", "1", "--partial-channels", "2",
                                "--scan-edges", "off")
-    check_result(result, "darts_reference", {"single", "sequential"})
+    check_result(result, "s2", {"single", "sequential"})
     assert [row["strategy"] for row in result["strategies"]] == ["single", "sequential"]
     assert result["settings"]["scan_edges"] is False and "scan_edges=False" in stdout
     assert result["settings"]["quick"] and result["settings"]["repeats"] == 1
@@ -93,8 +95,8 @@ def fake_checkout(tmp_path):
     return checkout
 
 
-def run_script(script, *args):
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "OMP_NUM_THREADS": "1"}  # one torch thread: tiny shapes
+def run_script(script, *args, env=None):
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "OMP_NUM_THREADS": "1", **(env or {})}  # one torch thread: tiny shapes
     return subprocess.run([sys.executable, f"scripts/{script}", *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=600)
 
@@ -103,11 +105,12 @@ def run_script(script, *args):
 def darts_full(tmp_path_factory):
     """One --full run on the DARTS reference space (lax arithmetic: compiles faster than the CPU default,
     which the quick-mode test runs), timing a stand-in checkout of the original code beside it when torch is
-    installed: asserted by the every-strategy test and the original-code test."""
+    installed: asserted by the every-strategy test and the original-code test. With --cache its programs go
+    to the session's compilation cache, where the device-check test's DARTS benchmark (same shapes) finds them."""
     tmp_path = tmp_path_factory.mktemp("darts_full")
     reference = ["--reference", str(fake_checkout(tmp_path))] if importlib.util.find_spec("torch") else []
     return run_bench(tmp_path, 1, "--full", "--space", "darts_reference", "--layers", "1", "--partial-channels", "2",
-                     "--formulation", "lax", *reference, env={"OMP_NUM_THREADS": "1"})
+                     "--formulation", "lax", "--cache", *reference, env={"OMP_NUM_THREADS": "1"})
 
 
 FULL_ONE_DEVICE = {"single", "sequential", "sequential_skip", "sequential_plain", "vmap_chunk2"}
@@ -131,8 +134,10 @@ def test_bench_scripts_time_a_checkout_of_the_original_code(darts_full, tmp_path
         assert abs(row["speedup_vs_original"] * row["s_per_eval"] - ref) < 1e-9 * ref
     assert f"original: {ref:.3f} s/eval" in stdout and "x orig" in stdout
 
+    # bench_train.py's reference step beside a weight step of s2 (DARTS cells, as --reference needs, with 2 ops
+    # per edge: compiles faster than the reference space's 7).
     out = tmp_path / "train.json"
-    proc = run_script("bench_train.py", "--space", "darts_reference", "--channels", "4", "--layers", "1",
+    proc = run_script("bench_train.py", "--space", "s2", "--channels", "4", "--layers", "1",
                       "--partial-channels", "2", "--batch", "8", "--steps", "1", "--ref-steps", "1", "--fast-compile",
                       "--formulations", "lax", "--reference", str(fake_checkout(tmp_path)), "--json", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -141,13 +146,26 @@ def test_bench_scripts_time_a_checkout_of_the_original_code(darts_full, tmp_path
     assert abs(row["speedup"] * row["step_s"] - row["ref_step_s"]) < 1e-9 * row["ref_step_s"]
 
 
-@pytest.mark.parametrize("script", ["bench_shapley.py", "bench_train.py"])
-def test_bench_scripts_reject_a_bad_reference_in_one_line(tmp_path, script):
+def run_main(script, argv, capsys, monkeypatch):
+    """``scripts/<script>.py``'s main(argv) in this process (scripts/ on sys.path, as when it runs as a script):
+    the exit status it stops with (argparse's SystemExit; any other exception fails the test) and its stderr."""
+    monkeypatch.syspath_prepend(os.path.join(REPO, "scripts"))
+    main = load_script(script).main
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    return stop.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("script", ["bench_shapley", "bench_train"])
+def test_bench_scripts_reject_a_bad_reference_in_one_line(tmp_path, script, capsys, monkeypatch):
+    # In-process: the arguments are checked before anything is built or compiled (both scripts run as scripts in
+    # the tests above); argparse's error is the last line of stderr, and no exception but its SystemExit escapes.
     for args, message in (((), "has no model_search.py"), (("--space", "nb201"), "is not a DARTS space")):
-        proc = run_script(script, "--reference", str(tmp_path / "missing"), *args)
-        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
-        errors = [line for line in proc.stderr.splitlines() if "error:" in line]
-        assert len(errors) == 1 and message in errors[0] and errors[0] == proc.stderr.splitlines()[-1]
+        code, stderr = run_main(script, ["--reference", str(tmp_path / "missing"), *args], capsys, monkeypatch)
+        assert code == 2 and "Traceback" not in stderr, stderr[-2000:]
+        errors = [line for line in stderr.splitlines() if "error:" in line]
+        assert len(errors) == 1 and message in errors[0] and errors[0] == stderr.splitlines()[-1]
 
 
 def test_bench_shapley_nb201_sharded_over_two_devices(tmp_path):
@@ -158,8 +176,9 @@ def test_bench_shapley_nb201_sharded_over_two_devices(tmp_path):
 
 def test_bench_shapley_keeps_to_its_time_budget_and_the_order_given(tmp_path):
     # A zero budget: the first strategy listed still compiles and is timed once, every later one is skipped.
+    # --cache: the device-check test's NB201 benchmark (same shapes) loads vmap_chunk2 from the session's cache.
     result, stdout = run_bench(tmp_path, 1, "--space", "nb201", "--cells", "1", "--strategies", "vmap,single",
-                               "--repeats", "3", "--budget-s", "0")
+                               "--repeats", "3", "--budget-s", "0", "--cache")
     assert [row["strategy"] for row in result["strategies"]] == ["vmap_chunk2"]
     assert result["strategies"][0]["rounds"] == 1 and result["complete"]
     assert result["skipped"] == ["single"] and "single: skipped (time budget)" in stdout
@@ -171,7 +190,7 @@ def test_bench_ops_runs_and_its_horizontal_fusion_is_exact():
     # dilation in the fused path fails it. The ops rows run lax arithmetic, the fusion experiment the shifted one.
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run([sys.executable, "scripts/bench_ops.py", "--batch", "2", "--repeats", "1",
-                           "--formulations", "lax"],
+                           "--formulations", "lax", "--fast-compile"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     fusion_rows = proc.stdout.split("horizontal fusion")[1].splitlines()[2:]
@@ -182,8 +201,10 @@ def test_bench_ops_runs_and_its_horizontal_fusion_is_exact():
 def test_device_check_script_end_to_end_on_tiny_shapes(tmp_path):
     # The GPU check itself, on this CPU: both benchmarks on tiny supernets, and the sharding checks cut off by
     # their timeout, which must show as a timed-out step with no results rather than stop the table.
+    # The shapes of TINY and --cache: the benchmarks load the programs that the DARTS --full run and the NB201
+    # budget test above compiled (vmap_chunk2; single and sequential too for DARTS) from the session's cache.
     tiny = "--channels 4 --batch 8 --layers 1 --cells 1 --partial-channels 2 --fast-compile --max-evals 1 " \
-           "--prefixes 2 --chunks 2 --repeats 1 --formulation lax"
+           "--samples 2 --prefixes 3 --start 1 --chunks 2 --repeats 1 --formulation lax --cache"
     env = {**os.environ, "OUT": str(tmp_path), "BENCH_EXTRA": tiny, "CHECK_TIMEOUT": "1", "CHECK_LOOP": "none",
            "PYTHON": sys.executable, "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run(["bash", "scripts/device_check.sh"], cwd=REPO, env=env, capture_output=True, text=True,
@@ -198,7 +219,7 @@ def test_device_check_script_end_to_end_on_tiny_shapes(tmp_path):
     assert "[sharded_checks] rc=124" in table and table.rstrip().endswith("no results")
 
 
-def test_bench_compile_times_the_steps_it_is_asked_for(tmp_path):
+def test_bench_compile_times_the_steps_it_is_asked_for(tmp_path, capsys, monkeypatch):
     """scripts/bench_compile.py lowers and compiles the named steps of a setup and writes one row each with
     the machine's ISA; an unknown step is a one-line error."""
     out = tmp_path / "compile.json"
@@ -211,10 +232,9 @@ def test_bench_compile_times_the_steps_it_is_asked_for(tmp_path):
     assert [row["step"] for row in result["rows"]] == ["weight_step", "evaluate"]
     assert all(row["setup"] == "demo" and row["trace_s"] > 0 and row["compile_s"] > 0 for row in result["rows"])
     assert result["machine"]["isa"] in ("avx512", "avx2", "other")
-    bad = subprocess.run([*command, "--steps", "warp_step"], cwd=REPO, env=env, capture_output=True, text=True,
-                         timeout=120)
-    assert bad.returncode == 2 and "unknown step(s) warp_step" in bad.stderr
-    assert "Traceback" not in bad.stderr
+    code, stderr = run_main("bench_compile", [*command[2:], "--steps", "warp_step"], capsys, monkeypatch)
+    assert code == 2 and "unknown step(s) warp_step" in stderr
+    assert "Traceback" not in stderr
 
 
 def test_compare_estimators_runs_as_a_script(tmp_path):
@@ -224,7 +244,8 @@ def test_compare_estimators_runs_as_a_script(tmp_path):
     out = tmp_path / "compare.json"
     proc = run_script("compare_estimators.py", "--tiny", "--games", "synthetic", "--seeds", "2", "--budgets", "32",
                       "--estimators", "permutation_uniform", "kernelshap_paired", "--shapiq", "KernelSHAP",
-                      "--supernet-dir", str(tmp_path), "--json", str(out))
+                      "--supernet-dir", str(tmp_path), "--json", str(out),
+                      env={"JAX_DISABLE_MOST_OPTIMIZATIONS": "1"})  # tiny games: XLA's optimisations cost, not pay
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(out.read_text())["rows"]
     assert {row["library"] for row in rows} <= {"shapley_nas_jax", "shapiq"}

@@ -73,18 +73,24 @@ def test_table_game_matches_live_value_on_random_coalitions(loaded, batched_live
 
 @pytest.fixture(scope="module")
 def values_x64(built):
-    """The live game in float64 (variables, images and masks), for finite differences of the mask."""
+    """The live game in float64 (variables, images and masks), for finite differences of the mask: the values
+    [p, 3] and mask gradients [p, 3, n] at each of p points, from one compiled function (reverse mode returns
+    the forward pass's values beside the gradients), so that one call with every point compiles it once."""
 
-    def values(points, gradients=False):
+    def values_and_gradients(points):
         live = built.live
         with jax.enable_x64(True):
             shared = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating)
                                   else x, live.shared)
-            f = (lambda m: live.value(shared, m))
-            fn = jax.jit(jax.vmap(jax.jacrev(f) if gradients else f))
-            return np.asarray(fn(jnp.asarray(points, jnp.float64)), np.float64)
 
-    return values
+            def f(m):
+                value = live.value(shared, m)
+                return value, value
+
+            grads, values = jax.jit(jax.vmap(jax.jacrev(f, has_aux=True)))(jnp.asarray(points, jnp.float64))
+            return np.asarray(values, np.float64), np.asarray(grads, np.float64)
+
+    return values_and_gradients
 
 
 def test_derivatives_match_finite_differences(loaded, values_x64):
@@ -95,9 +101,10 @@ def test_derivatives_match_finite_differences(loaded, values_x64):
     n, h = 8, 1e-3
     eye = np.eye(n)
     points = [np.ones(n)] + [1 + s * h * eye[i] for i in range(n) for s in (1, -1)]
-    values = values_x64(np.stack(points))
     h2 = 1e-6
-    grads = values_x64(np.stack([1 + s * h2 * eye[i] for i in range(n) for s in (1, -1)]), gradients=True)
+    gradient_points = [1 + s * h2 * eye[i] for i in range(n) for s in (1, -1)]
+    all_values, all_grads = values_x64(np.stack(points + gradient_points))
+    values, grads = all_values[:len(points)], all_grads[len(points):]
     for metric in sg.CONTROL_METRICS:
         full, grad, hess = loaded.taylor(metric)
         column = sg.METRICS.index(metric)
