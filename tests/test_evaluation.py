@@ -40,6 +40,7 @@ from shapley_nas_jax.genotypes import DartsGenotype, get_genotype, known_genotyp
 from shapley_nas_jax.ops import known_ops, make_op
 from shapley_nas_jax.ops.layers import Conv, DepthwiseConv
 from shapley_nas_jax.optim import learning_rate_schedule
+from random_variables import random_variables
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIBRARY = ("darts_v1", "darts_v2", "pc_darts_cifar", "pc_darts_imagenet", "shapley_nas_cifar10", "shapley_nas_imagenet")
@@ -164,12 +165,12 @@ def test_drop_path_spares_identity_ops():
     pairs = tuple([("skip_connect", 0), ("skip_connect", 1)] * 4)  # every op is an identity
     cell = EvalCell(pairs, (2, 3, 4, 5), C=4, reduction=False, reduction_prev=False)
     s = jax.random.normal(jax.random.key(0), (8, 4, 4, 4))
-    variables = cell.init(jax.random.key(1), s, s)
+    variables = random_variables(cell, s, s)  # model.init's tree; compiling init eagerly is slow
     run = lambda rate: cell.apply(variables, s, s, train=True, drop_path_rate=rate,
                                   rngs={"drop_path": jax.random.key(3)}, mutable=["batch_stats"])[0]
     np.testing.assert_allclose(run(0.9), run(0.0), rtol=1e-6)
     sep = EvalCell(tuple([("sep_conv_3x3", 0), ("skip_connect", 1)] * 4), (2, 3, 4, 5), 4, False, False)
-    variables = sep.init(jax.random.key(1), s, s)
+    variables = random_variables(sep, s, s)
     run = lambda rate: sep.apply(variables, s, s, train=True, drop_path_rate=rate,
                                  rngs={"drop_path": jax.random.key(3)}, mutable=["batch_stats"])[0]
     assert not np.allclose(run(0.5), run(0.0))
@@ -178,7 +179,7 @@ def test_drop_path_spares_identity_ops():
 def test_train_and_eval_modes_of_the_cifar_network():
     model = NetworkCIFAR(get_genotype("shapley_nas_cifar10"), C=4, layers=3, num_classes=10)
     x = jax.random.normal(jax.random.key(0), (4, 8, 8, 3))
-    variables = model.init(jax.random.key(1), x, train=False)
+    variables = random_variables(model, x)  # model.init's tree (train=False); compiling init eagerly is slow
     assert AUX_HEAD in variables["params"]  # created at init, used only in training
 
     # eval: no aux output, drop path ignored, deterministic
@@ -199,7 +200,7 @@ def test_train_and_eval_modes_of_the_cifar_network():
     assert not np.allclose(dropped, train(0.5, 1)[0])
 
     no_aux = NetworkCIFAR(get_genotype("shapley_nas_cifar10"), C=4, layers=3, num_classes=10, auxiliary=False)
-    v2 = no_aux.init(jax.random.key(1), x, train=False)
+    v2 = random_variables(no_aux, x)
     assert AUX_HEAD not in v2["params"]
     (_, aux), _ = no_aux.apply(v2, x, train=True, mutable=["batch_stats"])
     assert aux is None

@@ -255,8 +255,9 @@ def test_batched_chunks_are_capped_by_the_memory_budget():
     from shapley_nas_jax.spaces import get_space
 
     def chunk(**overrides):
-        config = tiny_config(**{"shapley.chunk_size": 0, "shapley.scoring": "batched", "model.layers": 1,
-                                **overrides})  # one (reduction) cell: quick to trace for the memory estimate
+        config = tiny_config(quick_darts_space(), **{"shapley.chunk_size": 0, "shapley.scoring": "batched",
+                                                     "model.layers": 1, **overrides})
+        # one (reduction) cell of the two-op test space: quick to trace for the memory estimate
         program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
                                 steps_per_epoch=4)
         return program.plan.chunk_size, program.game.num_players
@@ -277,10 +278,10 @@ def test_sequential_and_batched_scoring_give_the_same_alpha_update():
     from shapley_nas_jax.spaces import get_space
 
     def program(scoring):
-        config = tiny_config(**{"shapley.scoring": scoring, "shapley.formulation": "lax", "shapley.samples": 3,
-                                "shapley.chunk_size": 4, "shapley.truncation": 0.9,
-                                "shapley.metric": "neg_cross_entropy",
-                                "model.layers": 1})  # one (reduction) cell: quick compile
+        config = tiny_config(quick_darts_space(), **{
+            "shapley.scoring": scoring, "shapley.formulation": "lax", "shapley.samples": 3, "shapley.chunk_size": 4,
+            "shapley.truncation": 0.9, "shapley.metric": "neg_cross_entropy",
+            "model.layers": 1})  # one (reduction) cell of the two-op test space: quick compile
         program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
                                 steps_per_epoch=4)
         assert program.plan.scoring == scoring
@@ -365,7 +366,8 @@ def test_model_remat_option_gives_the_same_weight_step():
              "label": jax.random.randint(jax.random.PRNGKey(2), (48,), 0, 10)}
     params, state = {}, None
     for remat in (False, True):
-        config = tiny_config(**{"model.remat": remat, "model.layers": 1})  # one (reduction) cell: quick compile
+        # one (reduction) cell of the two-op test space: quick compile (remat wraps cells, whatever their ops)
+        config = tiny_config(quick_darts_space(), **{"model.remat": remat, "model.layers": 1})
         program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
                                 steps_per_epoch=4)
         assert program.model.remat is remat
