@@ -12,10 +12,11 @@ never chooses anything. Writes into ``--out``:
 * ``curves.png``: per epoch, the CIFAR-10 test accuracy of each method's current cell (mean and range over
   seeds) and its skip-connection count (the collapse of DARTS);
 * ``op_strengths_<method>.png``: softmax(alpha) per edge over epochs of each method's first seed (Fig. 4);
-* ``correlation.png`` and the table's tau column: Kendall's tau between the final op strengths (Shapley
-  values for Shapley-NAS, softmax(alpha) for DARTS) summed over a sampled cell's ops and the cell's
-  CIFAR-10 test accuracy (Fig. 5). Every method is scored on the same sampled cells, drawn among those
-  without ``none``: ``none`` is no player of the Shapley game, so it has no Shapley value (stored as 0);
+* ``correlation.png`` and the table's tau column: Kendall's tau between a sampled cell's op strength (the
+  mean over its 6 edges of the final strength of the op it picks: Shapley values for Shapley-NAS,
+  softmax(alpha) for DARTS) and its CIFAR-10 test accuracy (Fig. 5). Every method is scored on the same
+  sampled cells, drawn among those without ``none``: ``none`` is no player of the Shapley game, so it has
+  no Shapley value (stored as 0);
 * ``report.json``: all of it as numbers.
 """
 
@@ -146,16 +147,21 @@ def correlations(methods: list[dict], benchmark, num_archs: int) -> dict:
     return out
 
 
-def plot_correlation(corr: dict, path: Path):
+def plot_correlation(corr: dict, path: Path, columns: int = 3):
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(4.2 * max(len(corr), 1), 3.8), layout="constrained")
+    count = max(len(corr), 1)
+    rows, cols = -(-count // columns), min(count, columns)
+    fig = Figure(figsize=(4.2 * cols, 3.6 * rows), layout="constrained")
     for i, (label, c) in enumerate(corr.items()):
-        ax = fig.add_subplot(1, max(len(corr), 1), i + 1)
+        ax = fig.add_subplot(rows, cols, i + 1)
         first = c["first_seed"]
         ax.scatter(first["strengths"], first["accuracies"], s=10, alpha=0.7, edgecolors="none")
         ax.set_title(f"{label}: tau = {c['taus'][0]:.3f}", fontsize=9)
-        ax.set_xlabel("Shapley value" if first["source"] == "shapley" else "softmax(alpha)")
+        strength = "Shapley value" if first["source"] == "shapley" else "softmax(alpha)"
+        ax.set_xlabel(f"{strength}, mean over the cell's ops")
+        ax.xaxis.set_major_locator(MaxNLocator(4))
         ax.set_ylabel("CIFAR-10 test accuracy (%)")
         ax.grid(alpha=0.3)
     fig.savefig(path, dpi=110)

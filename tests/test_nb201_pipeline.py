@@ -100,3 +100,10 @@ def test_cpu_config_pipeline_runs_seeds_of_two_methods_and_reports_them(tmp_path
     assert ax.get_title() == f"Shapley-NAS: tau = {corr['Shapley-NAS']['taus'][0]:.3f}"
     (points,) = ax.collections
     np.testing.assert_allclose(points.get_offsets(), np.stack([first["strengths"], first["accuracies"]], 1))
+    assert ax.get_xlabel() == "Shapley value, mean over the cell's ops"
+    # more methods than columns: a grid of 3 columns, one panel per method in order
+    alpha_panel = {"taus": [0.5], "first_seed": {**first, "source": "alpha"}}
+    grid = nb201_report.plot_correlation({f"m{i}": alpha_panel for i in range(4)}, tmp_path / "grid.png").axes
+    assert [a.get_subplotspec().get_geometry()[:3] for a in grid] == [(2, 3, i) for i in range(4)]
+    assert [a.get_title() for a in grid] == [f"m{i}: tau = 0.500" for i in range(4)]
+    assert grid[0].get_xlabel() == "softmax(alpha), mean over the cell's ops"
