@@ -9,7 +9,9 @@ metrics.jsonl that holds Shapley values). The default source is ``shapley`` when
 values, else ``alpha``. ``--num-archs`` architectures are sampled uniformly from the benchmark (with
 ``--seed``); an architecture's strength is the mean over the 6 edges of the strength of its op there
 (``operation_strength``), and tau is computed against the benchmark accuracy on each of CIFAR-10,
-CIFAR-100 and ImageNet16-120.
+CIFAR-100 and ImageNet16-120. Architectures using ``none`` are not sampled, for either source: ``none``
+is no player of the Shapley game, so it has no Shapley value (its stored 0 would outrank every negative
+estimate), and both sources are scored on the same architectures.
 
 Writes ``<workdir>/correlation_<source>.json`` (tau, p-value, and the sampled archs with their
 strengths and accuracies per dataset) and ``<workdir>/correlation_<source>.png`` (one scatter per
@@ -28,6 +30,7 @@ import numpy as np
 
 from shapley_nas_jax.analysis.correlation import strength_correlation, to_float_array
 from shapley_nas_jax.analysis.tables import NB201_DATASET_LABELS, NB201_DATASETS
+from shapley_nas_jax.search.game import NULL_OPS
 from shapley_nas_jax.benchmarks.nb201 import load_benchmark
 
 
@@ -83,9 +86,10 @@ def correlate(workdir, benchmark, num_archs: int = 200, seed: int = 0, source: s
     bench = load_benchmark(benchmark)
     source, strengths = load_strengths(workdir, source)
     out = {"workdir": str(workdir), "benchmark": str(benchmark), "source": source, "num_archs": num_archs,
-           "seed": seed, "metric": metric, "datasets": {}}
+           "seed": seed, "metric": metric, "excluded_ops": list(NULL_OPS), "datasets": {}}
     for dataset in NB201_DATASETS:
-        r = strength_correlation(strengths, bench, num_archs=num_archs, seed=seed, dataset=dataset, metric=metric)
+        r = strength_correlation(strengths, bench, num_archs=num_archs, seed=seed, dataset=dataset, metric=metric,
+                                 exclude_ops=NULL_OPS)
         out["datasets"][dataset] = {
             "tau": r["tau"], "p_value": r["p_value"], "num_dropped": r["num_dropped"], "archs": r["archs"],
             "strengths": r["strengths"].tolist(), "accuracies": r["accuracies"].tolist(),

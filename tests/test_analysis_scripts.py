@@ -17,7 +17,7 @@ correlation = load_script("correlation")
 
 @pytest.fixture
 def fake_run(tmp_path):
-    """An NB201 run whose softmax(alpha) is W and Shapley values are S, and a 60-arch table where
+    """An NB201 run whose softmax(alpha) is W and Shapley values are S, and an 80-arch table (60 without none) where
     CIFAR-10 test accuracy increases with W-strength, CIFAR-100 test decreases with it, and ImageNet16
     test increases with S-strength."""
     rng = np.random.default_rng(0)
@@ -29,8 +29,12 @@ def fake_run(tmp_path):
                "space": {"name": "nb201", "topology": "nb201", "cell_types": ["cell"]}}
     (workdir / "results.json").write_text(json.dumps(results))
     archs = set()
-    while len(archs) < 60:
-        archs.add(arch_from_ops(rng.integers(0, 5, 6).tolist()))
+    while len(archs) < 60:  # cells without none (the sampled ones)
+        archs.add(arch_from_ops(rng.integers(1, 5, 6).tolist()))
+    while len(archs) < 80:  # cells with none on one edge at least, which the correlation leaves out
+        ops = rng.integers(0, 5, 6)
+        ops[rng.integers(6)] = 0
+        archs.add(arch_from_ops(ops.tolist()))
     strength = lambda table, arch: np.mean([table[e, NB201_OPS.index(o)]
                                             for e, o in enumerate(nb201_ops_from_arch(arch))])
     with open(tmp_path / "table.csv", "w", newline="") as f:
@@ -81,7 +85,12 @@ def test_correlation_script_defaults_to_shapley_values(fake_run, tmp_path):
                                "--out-dir", str(out_dir)])
     assert result["source"] == "shapley" and result["num_archs"] == 200
     d = result["datasets"]
-    assert len(d["imagenet16"]["archs"]) == 60  # the whole (small) table
+    # the whole (small) table but the cells using none, which has no Shapley value
+    with open(table, newline="") as f:
+        cells = [row["arch_str"] for row in csv.DictReader(f)]
+    without_none = {a for a in cells if "none" not in nb201_ops_from_arch(a)}
+    assert len(cells) == 80 and len(without_none) == 60 and result["excluded_ops"] == ["none"]
+    assert set(d["imagenet16"]["archs"]) == without_none
     assert d["imagenet16"]["tau"] == pytest.approx(1.0)
     assert (out_dir / "correlation_shapley.json").is_file() and (out_dir / "correlation_shapley.png").is_file()
     # same seed, same sample
