@@ -17,6 +17,8 @@ never chooses anything. Writes into ``--out``:
   softmax(alpha) for DARTS) and its CIFAR-10 test accuracy (Fig. 5). Every method is scored on the same
   sampled cells, drawn among those without ``none``: ``none`` is no player of the Shapley game, so it has
   no Shapley value (stored as 0);
+* the agreement of each Shapley-NAS seed's successive estimates: how far beyond noise they agree
+  (``analysis.ranking.update_signal``) and how many edges of the current cell each update changed;
 * ``report.json``: all of it as numbers.
 """
 
@@ -34,6 +36,7 @@ import numpy as np
 
 from shapley_nas_jax.analysis import plots, tables
 from shapley_nas_jax.analysis.correlation import strength_correlation
+from shapley_nas_jax.analysis.ranking import update_signal
 from shapley_nas_jax.benchmarks.nb201 import load_benchmark
 from shapley_nas_jax.search.game import NULL_OPS
 
@@ -147,6 +150,29 @@ def correlations(methods: list[dict], benchmark, num_archs: int) -> dict:
     return out
 
 
+def update_agreement(seed: dict) -> dict | None:
+    """How much one Shapley-NAS seed's successive estimates agree (``analysis.ranking.update_signal``, over
+    the players), and how many edges of the current cell each update changed; None without 2 updates.
+
+    The estimates are those the epoch records logged, one per epoch that ran an update (every update, when a
+    search updates alpha once per epoch, as the NB201 configs do)."""
+    space = seed["results"]["space"]
+    players = np.array([[[op not in NULL_OPS for op in ops] for ops in edges] for edges in space["edge_ops"]])
+    estimates, changed, previous = [], [], None
+    for record in seed["epochs"]:
+        if previous is not None and record.get("shapley") is not None \
+                and record["alpha_updates"] > previous["alpha_updates"]:
+            estimates.append(record["shapley"])
+            changed.append(sum(a != b for a, b in zip(record["genotype_str"].split("|"),
+                                                       previous["genotype_str"].split("|"))))
+        previous = record
+    if len(estimates) < 2:
+        return None
+    half = len(changed) // 2
+    return {**update_signal(estimates, players), "updates": len(estimates), "edges_changed": changed,
+            "edges_changed_late": float(np.mean(changed[half:]))}
+
+
 def plot_correlation(corr: dict, path: Path, columns: int = 3):
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -193,6 +219,17 @@ def report(methods: list[dict], benchmark_path: str, out: Path, num_archs: int =
         lines += ["", "## Op strength vs CIFAR-10 test accuracy (Kendall's tau over sampled cells without `none`)", "",
                   tables.format_table(["method", "tau (mean ± std over seeds)"],
                                       [[label, tables.format_mean_std(c["tau"], 3)] for label, c in corr.items()])]
+    agreement = {m["label"]: [(s["seed"], a) for s in m["seeds"] if (a := update_agreement(s))] for m in methods}
+    agreement = {label: seeds for label, seeds in agreement.items() if seeds}
+    if agreement:
+        lines += ["", "## Agreement of successive Shapley estimates (consistency: |mean| / rms of the per-edge "
+                  "centred estimates; pure noise gives 1/sqrt(updates))", "",
+                  tables.format_table(
+                      ["method", "seed", "updates", "consistency", "pure noise", "signal / noise",
+                       "edges changed per update", "later half, mean"],
+                      [[label, seed, a["updates"], f"{a['consistency']:.3f}", f"{a['noise_level']:.3f}",
+                        f"{a['signal_to_noise']:.2f}", " ".join(map(str, a["edges_changed"])),
+                        f"{a['edges_changed_late']:.1f}"] for label, seeds in agreement.items() for seed, a in seeds])]
     (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     written = [out / "report.md"]
     plot_curves(methods, out / "curves.png")
@@ -212,7 +249,8 @@ def report(methods: list[dict], benchmark_path: str, out: Path, num_archs: int =
         "root": m["root"], "table5": summary[m["label"]], "unfinished": m["unfinished"],
         "seeds": [{"seed": s["seed"], "genotype_str": s["results"]["genotype_str"], "seconds": s["seconds"],
                    "skip_count": s["results"].get("skip_count")} for s in m["seeds"]]} for m in methods},
-        "correlation": {k: {"taus": v["taus"], "tau": v["tau"]} for k, v in corr.items()}}
+        "correlation": {k: {"taus": v["taus"], "tau": v["tau"]} for k, v in corr.items()},
+        "update_agreement": {label: {str(seed): a for seed, a in seeds} for label, seeds in agreement.items()}}
     (out / "report.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
     written.append(out / "report.json")
     return {"markdown": "\n".join(lines), "written": written, **data}

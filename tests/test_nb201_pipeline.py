@@ -107,3 +107,22 @@ def test_cpu_config_pipeline_runs_seeds_of_two_methods_and_reports_them(tmp_path
     assert [a.get_subplotspec().get_geometry()[:3] for a in grid] == [(2, 3, i) for i in range(4)]
     assert [a.get_title() for a in grid] == [f"m{i}: tau = 0.500" for i in range(4)]
     assert grid[0].get_xlabel() == "softmax(alpha), mean over the cell's ops"
+
+
+def test_update_agreement_reads_one_estimate_per_update_over_the_players():
+    ops = ["none", "skip_connect", "nor_conv_3x3"]
+    rng = np.random.default_rng(0)
+    estimates = rng.normal(size=(3, 1, 2, 3))
+    cells = ["|none~0|+|none~0|", "|skip_connect~0|+|none~0|", "|skip_connect~0|+|none~0|",
+             "|nor_conv_3x3~0|+|skip_connect~0|"]
+    epochs = [{"alpha_updates": 0, "shapley": None, "genotype_str": cells[0]}]  # warm-up: no update
+    epochs += [{"alpha_updates": k + 1, "shapley": estimates[k].tolist(), "genotype_str": cells[k + 1]}
+               for k in range(3)]
+    epochs.append({**epochs[-1]})  # an epoch without a new update is not read again
+    seed = {"results": {"space": {"edge_ops": [[ops, ops]]}}, "epochs": epochs}
+    agreement = nb201_report.update_agreement(seed)
+    assert agreement["updates"] == 3 and agreement["edges_changed"] == [1, 0, 2]
+    assert agreement["edges_changed_late"] == pytest.approx(1.0)  # mean of the later half, [0, 2]
+    players_only = nb201_report.update_signal(estimates[..., 1:])  # `none` is no player
+    assert agreement["consistency"] == pytest.approx(players_only["consistency"])
+    assert nb201_report.update_agreement({**seed, "epochs": epochs[:2]}) is None  # one update: nothing to compare

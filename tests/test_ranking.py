@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from shapley_nas_jax.analysis.ranking import rank_agreement
+from shapley_nas_jax.analysis.ranking import rank_agreement, update_signal
 
 
 def test_perfect_and_reversed_orders():
@@ -34,3 +34,46 @@ def test_a_tie_among_the_exact_best_accepts_either_player():
     exact = np.array([1.0, 1.0, 0.0])
     assert rank_agreement(np.array([0.2, 0.9, 0.1]), exact)["top_accuracy"] == 1.0
     assert rank_agreement(np.array([0.2, 0.1, 0.9]), exact)["top_accuracy"] == 0.0
+
+
+def _orthogonal_updates(signal: float, noise: float, count: int) -> np.ndarray:
+    """``count`` estimates over one edge: a steady centred signal plus centred noise vectors orthogonal to it
+    and to each other, all of one size, so the closed form holds exactly."""
+    ops = 2 * count + 2
+    columns = np.column_stack([np.ones(ops), np.random.default_rng(0).normal(size=(ops, count + 1))])
+    directions = np.linalg.qr(columns)[0][:, 1:].T  # orthonormal, and orthogonal to the all-ones vector
+    return signal * directions[0] + noise * directions[1:]
+
+
+@pytest.mark.parametrize("signal,noise", [(0.0, 1.0), (0.5, 1.0), (2.0, 0.5)])
+def test_update_signal_recovers_the_signal_to_noise_ratio_in_closed_form(signal, noise):
+    count = 5
+    updates = _orthogonal_updates(signal, noise, count)
+    result = update_signal(updates[:, None, :])
+    assert result["noise_level"] == pytest.approx(1 / np.sqrt(count))
+    assert result["signal_to_noise"] == pytest.approx(signal / noise, abs=1e-9)
+    expected = np.sqrt((signal**2 + noise**2 / count) / (signal**2 + noise**2))
+    assert result["consistency"] == pytest.approx(expected)
+
+
+def test_update_signal_ignores_per_edge_offsets_and_non_players():
+    rng = np.random.default_rng(1)
+    updates = rng.normal(size=(6, 3, 4))
+    base = update_signal(updates)
+    shifted = updates + rng.normal(size=(6, 3, 1)) * 10  # an offset per estimate and edge changes no order
+    assert update_signal(shifted) == pytest.approx(base)
+    with_null = np.concatenate([np.full((6, 3, 1), 123.0), updates], axis=-1)  # a non-player column
+    assert update_signal(with_null, players=[False, True, True, True, True]) == pytest.approx(base)
+    assert update_signal(with_null) != pytest.approx(base)
+    per_edge = np.array([[1, 1, 0, 1], [1, 1, 1, 1], [0, 1, 1, 1]], bool)  # players differ by edge
+    changed = np.where(per_edge, updates, rng.normal(size=updates.shape) * 100)
+    assert update_signal(changed, players=per_edge) == pytest.approx(update_signal(updates, players=per_edge))
+
+
+def test_update_signal_of_identical_estimates_is_infinite_and_bad_input_is_named():
+    same = np.tile(np.array([[0.0, 1.0, 3.0]]), (4, 1))
+    assert update_signal(same) == {"consistency": 1.0, "noise_level": 0.5, "signal_to_noise": np.inf}
+    with pytest.raises(ValueError, match="at least 2 estimates"):
+        update_signal(same[:1])
+    with pytest.raises(ValueError, match="constant over the ops"):
+        update_signal(np.ones((3, 2, 4)))

@@ -40,4 +40,34 @@ def rank_agreement(estimate, exact, groups=None, top: int = 1) -> dict[str, floa
             "top_accuracy": hits / total if total else float("nan")}
 
 
-__all__ = ["rank_agreement"]
+def update_signal(updates, players=None) -> dict[str, float]:
+    """How much a search's successive estimates ``[updates, ..., ops]`` agree, beyond what noise would give.
+
+    Only the order of the ops on an edge decides a cell, so each estimate is first centred over the last axis
+    (the ops of one edge), among the ``players`` (a boolean mask ``[..., ops]`` that broadcasts against one
+    estimate, e.g. over the ops axis alone; default all). Modelling
+    every estimate as one steady signal plus independent noise of the same size each time, the squared
+    *consistency* ``|mean of the estimates|^2 / mean |estimate|^2`` is ``(s + 1/T) / (s + 1)`` for ``T``
+    estimates and a signal-to-noise power ratio ``s``; pure noise gives ``1/T``.
+
+    Returns ``consistency``, ``noise_level`` (``1/sqrt(T)``: its value for pure noise) and
+    ``signal_to_noise`` (``sqrt(s)``: the steady part's size over the noise's in one estimate; 0 when the
+    estimates agree no more than noise would, ``inf`` when they are identical).
+    """
+    updates = np.asarray(updates, np.float64)
+    if updates.ndim < 2 or updates.shape[0] < 2:
+        raise ValueError(f"update_signal needs at least 2 estimates [updates, ..., ops], got shape {updates.shape}")
+    weight = np.broadcast_to(np.ones(1) if players is None else np.asarray(players, np.float64), updates.shape[1:])
+    per_edge = np.maximum(weight.sum(axis=-1, keepdims=True), 1)
+    centred = (updates - (updates * weight).sum(axis=-1, keepdims=True) / per_edge) * weight
+    count = centred.shape[0]
+    power = np.mean(np.sum(centred.reshape(count, -1) ** 2, axis=1))
+    if power == 0:
+        raise ValueError("update_signal: every estimate is constant over the ops of each edge (no order to compare)")
+    consistency_sq = np.sum(centred.mean(axis=0) ** 2) / power
+    ratio = np.inf if consistency_sq >= 1 else max(consistency_sq - 1 / count, 0.0) / (1 - consistency_sq)
+    return {"consistency": float(np.sqrt(consistency_sq)), "noise_level": float(1 / np.sqrt(count)),
+            "signal_to_noise": float(np.sqrt(ratio))}
+
+
+__all__ = ["rank_agreement", "update_signal"]
