@@ -2,7 +2,7 @@
 
 import argparse
 
-import jax
+from shapley_nas_jax.compilation_cache import add_compile_options, apply_compile_options
 
 
 def search_parser(doc: str, epochs: int = 3) -> argparse.ArgumentParser:
@@ -10,15 +10,14 @@ def search_parser(doc: str, epochs: int = 3) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--fast-compile", action="store_true", help="skip XLA optimisations (quicker start)")
+    add_compile_options(parser)
     return parser
 
 
 def parse_search_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     """Parse ``argv``; ``--fast-compile`` takes effect here, before anything is compiled."""
     args = parser.parse_args(argv)
-    if args.fast_compile:
-        jax.config.update("jax_disable_most_optimizations", True)
+    apply_compile_options(args)
     return args
 
 

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, REPO)
+from shapley_nas_jax.compilation_cache import add_compile_options, apply_compile_options  # noqa: E402
 from shapley_nas_jax.config import load_config_file  # noqa: E402
 from shapley_nas_jax.hardware import machine_info  # noqa: E402
 from shapley_nas_jax.search.steps import SearchProgram  # noqa: E402
@@ -112,12 +113,10 @@ def main(argv=None):
     ap.add_argument("--setups", default="demo,reference,nb201,eval20")
     ap.add_argument("--steps", default="", help="comma-separated step names (default: every step of each setup)")
     ap.add_argument("--layers", type=int, default=0, help="DARTS cells of the search setups (default: the config's)")
-    ap.add_argument("--fast-compile", action="store_true", help="jax_disable_most_optimizations (for tests)")
+    add_compile_options(ap)
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
-    jax.config.update("jax_enable_compilation_cache", False)
-    if args.fast_compile:
-        jax.config.update("jax_disable_most_optimizations", True)
+    apply_compile_options(args, cache=False)
     machine = machine_info()
     print(f"cpu={machine['cpu']!r} isa={machine['isa']} device={machine['device_kind']} jax={machine['jax']}")
     print(f"{'setup':<11}{'step':<20}{'trace s':>9}{'compile s':>11}", flush=True)

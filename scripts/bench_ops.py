@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, ".")
-from shapley_nas_jax.compilation_cache import enable_compilation_cache  # noqa: E402
+from shapley_nas_jax.compilation_cache import add_compile_options, apply_compile_options  # noqa: E402
 from shapley_nas_jax.models import MixedOp  # noqa: E402
 from shapley_nas_jax.ops import make_op, primitives as P  # noqa: E402
 from shapley_nas_jax.spaces import get_space  # noqa: E402
@@ -78,12 +78,9 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--formulations", default="lax,shifted")
-    ap.add_argument("--fast-compile", action="store_true",
-                    help="jax_disable_most_optimizations (tests: small shapes, compile time dominates)")
+    add_compile_options(ap)
     args = ap.parse_args(argv)
-    if args.fast_compile:
-        jax.config.update("jax_disable_most_optimizations", True)
-    enable_compilation_cache()
+    apply_compile_options(args, cache=True)
     b, forms = args.batch, args.formulations.split(",")
     key = jax.random.key(0)
     x4 = jax.random.normal(key, (b, 32, 32, 4))

@@ -79,7 +79,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, ".")
-from shapley_nas_jax.compilation_cache import enable_compilation_cache  # noqa: E402
+from shapley_nas_jax.compilation_cache import add_compile_options, apply_compile_options  # noqa: E402
 from shapley_nas_jax.hardware import machine_info  # noqa: E402
 from shapley_nas_jax.memory import activation_bytes  # noqa: E402
 from shapley_nas_jax.models import build_supernet, per_edge_variables, scoring_defaults  # noqa: E402
@@ -148,10 +148,7 @@ def main(argv=None):
     ap.add_argument("--json", default=None)
     ap.add_argument("--budget-s", type=float, default=None,
                     help="wall-clock budget: later compiles are skipped and timing rounds stop to stay within it")
-    ap.add_argument("--fast-compile", action="store_true",
-                    help="jax_disable_most_optimizations (tests: tiny shapes, compile time dominates)")
-    ap.add_argument("--cache", action="store_true",
-                    help="use the persistent compilation cache (default: off, compile times are cold)")
+    add_compile_options(ap, cache_option=True)
     args = ap.parse_args(argv)
     args.quick = not args.full
     for key, value in (FULL if args.full else QUICK).items():
@@ -166,12 +163,7 @@ def main(argv=None):
             args.reference = original_code.check_checkout(args.reference)
         except ValueError as error:
             ap.error(str(error))
-    if args.fast_compile:
-        jax.config.update("jax_disable_most_optimizations", True)
-    if args.cache:
-        enable_compilation_cache()
-    else:  # cold compiles, even with $JAX_COMPILATION_CACHE_DIR set
-        jax.config.update("jax_enable_compilation_cache", False)
+    apply_compile_options(args)  # --cache, else cold compiles
 
     defaults = scoring_defaults(get_space(args.space).topology, jax.default_backend(), sequential=True)
     args.scan_edges = defaults.scan_edges if args.scan_edges == "auto" else args.scan_edges == "on"

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from shapley_nas_jax.compilation_cache import add_compile_options, apply_compile_options  # noqa: E402
 from shapley_nas_jax.config import base_config  # noqa: E402
 from shapley_nas_jax.hardware import machine_info  # noqa: E402
 from shapley_nas_jax.search.steps import SearchProgram  # noqa: E402
@@ -100,12 +101,10 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=5, help="timed steps per row (after one warm-up step)")
     ap.add_argument("--reference", default="", help="checkout of the original PyTorch code to time its step too")
     ap.add_argument("--ref-steps", type=int, default=3)
-    ap.add_argument("--fast-compile", action="store_true", help="jax_disable_most_optimizations (for tests)")
+    add_compile_options(ap)
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
-    if args.fast_compile:
-        jax.config.update("jax_disable_most_optimizations", True)
-    jax.config.update("jax_enable_compilation_cache", False)  # cold compiles: compile_s is what a new user waits
+    apply_compile_options(args, cache=False)  # cold compiles: compile_s is what a new user waits for
     if args.reference:
         if get_space(args.space).topology != "darts":
             ap.error(f"--reference times the original's DARTS supernet; --space {args.space} is not a DARTS space")

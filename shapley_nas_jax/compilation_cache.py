@@ -12,6 +12,9 @@ Folder: ``$JAX_COMPILATION_CACHE_DIR`` (or ``jax_compilation_cache_dir`` set in 
 ``jax_persistent_cache_min_compile_time_secs`` (default 1 s) to compile. Opt out with
 ``SHAPLEY_NAS_NO_COMPILATION_CACHE=1`` (the library then leaves JAX's settings alone) or with
 ``jax.config.update("jax_enable_compilation_cache", False)``.
+
+Scripts share their compile options through :func:`add_compile_options` and :func:`apply_compile_options`:
+``--fast-compile`` for quick checks and, in the benchmarks that time cold compiles, ``--cache``.
 """
 
 from __future__ import annotations
@@ -46,3 +49,34 @@ def enable_compilation_cache() -> str | None:
     if not jax.config.jax_compilation_cache_dir:
         jax.config.update("jax_compilation_cache_dir", default_cache_dir())
     return jax.config.jax_compilation_cache_dir
+
+
+def add_compile_options(parser, cache_option: bool = False) -> None:
+    """Add ``--fast-compile`` (and, with ``cache_option``, ``--cache``) to a script's argparse parser.
+
+    ``--fast-compile`` sets ``jax_disable_most_optimizations``: XLA compiles much sooner but the programs run
+    slower, for checking that a script runs (tests), never for its timings. ``--cache`` turns the persistent
+    compilation cache on in a script that otherwise compiles cold. :func:`apply_compile_options` applies them.
+    """
+    parser.add_argument("--fast-compile", action="store_true",
+                        help="jax_disable_most_optimizations: quicker compiles, slower programs (for tests)")
+    if cache_option:
+        parser.add_argument("--cache", action="store_true",
+                            help="use the persistent compilation cache (default: off, compile times are cold)")
+
+
+def apply_compile_options(args, cache: bool | None = None) -> None:
+    """Apply :func:`add_compile_options`' options before anything is compiled.
+
+    ``cache``: True turns the persistent compilation cache on, False off (cold compiles, even with
+    ``$JAX_COMPILATION_CACHE_DIR`` set), None (default) follows ``args.cache``, or leaves it alone without it.
+    """
+    import jax
+
+    if args.fast_compile:
+        jax.config.update("jax_disable_most_optimizations", True)
+    cache = getattr(args, "cache", None) if cache is None else cache
+    if cache:
+        enable_compilation_cache()
+    elif cache is not None:
+        jax.config.update("jax_enable_compilation_cache", False)

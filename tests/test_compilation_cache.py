@@ -118,3 +118,36 @@ def test_tests_share_one_cache_folder_with_their_subprocesses():
     (a temporary one unless $JAX_COMPILATION_CACHE_DIR was set), never at ~/.cache by default."""
     folder = jax.config.jax_compilation_cache_dir
     assert folder and os.environ["JAX_COMPILATION_CACHE_DIR"] == folder
+
+
+def test_compile_options_set_fast_compile_and_the_cache_as_asked(monkeypatch, tmp_path):
+    import argparse
+
+    monkeypatch.delenv(compilation_cache.ENV_NO_CACHE, raising=False)
+    parser = argparse.ArgumentParser()
+    compilation_cache.add_compile_options(parser, cache_option=True)
+    previous = {name: jax.config.values[name] for name in
+                ("jax_disable_most_optimizations", "jax_enable_compilation_cache", "jax_compilation_cache_dir")}
+    try:
+        jax.config.update("jax_disable_most_optimizations", False)  # conftest.py may have set it
+        jax.config.update("jax_compilation_cache_dir", str(tmp_path))
+        jax.config.update("jax_enable_compilation_cache", True)
+        compilation_cache.apply_compile_options(parser.parse_args([]))  # no --cache: cold compiles
+        assert not jax.config.values["jax_disable_most_optimizations"]
+        assert not jax.config.jax_enable_compilation_cache
+        jax.config.update("jax_enable_compilation_cache", True)
+        compilation_cache.apply_compile_options(parser.parse_args(["--fast-compile", "--cache"]))
+        assert jax.config.values["jax_disable_most_optimizations"]
+        assert jax.config.jax_enable_compilation_cache and jax.config.jax_compilation_cache_dir == str(tmp_path)
+        compilation_cache.apply_compile_options(parser.parse_args(["--cache"]), cache=False)  # the script decides
+        assert not jax.config.jax_enable_compilation_cache
+        without_cache = argparse.ArgumentParser()
+        compilation_cache.add_compile_options(without_cache)
+        jax.config.update("jax_enable_compilation_cache", True)
+        compilation_cache.apply_compile_options(without_cache.parse_args([]))  # no --cache option: left alone
+        assert jax.config.jax_enable_compilation_cache
+        with pytest.raises(SystemExit):
+            without_cache.parse_args(["--cache"])
+    finally:
+        for name, value in previous.items():
+            jax.config.update(name, value)
