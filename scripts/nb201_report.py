@@ -183,13 +183,12 @@ def plot_correlation(corr: dict, path: Path, columns: int = 3):
     for i, (label, c) in enumerate(corr.items()):
         ax = fig.add_subplot(rows, cols, i + 1)
         first = c["first_seed"]
-        ax.scatter(first["strengths"], first["accuracies"], s=10, alpha=0.7, edgecolors="none")
-        ax.set_title(f"{label}: tau = {c['taus'][0]:.3f}", fontsize=9)
         strength = "Shapley value" if first["source"] == "shapley" else "softmax(alpha)"
-        ax.set_xlabel(f"{strength}, mean over the cell's ops")
+        plots.plot_correlation(first["strengths"], first["accuracies"], c["taus"][0], title=label,
+                               xlabel=f"{strength}, mean over the cell's ops",
+                               ylabel="CIFAR-10 test accuracy (%)", ax=ax)
+        ax.title.set_fontsize(9)
         ax.xaxis.set_major_locator(MaxNLocator(4))
-        ax.set_ylabel("CIFAR-10 test accuracy (%)")
-        ax.grid(alpha=0.3)
     fig.savefig(path, dpi=110)
     return fig
 

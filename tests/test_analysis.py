@@ -441,3 +441,14 @@ def test_plot_run_errors(tmp_path):
     (tmp_path / "empty" / "metrics.jsonl").write_text('{"kind": "config"}\n')
     with pytest.raises(ValueError, match="no epoch records"):
         plots.plot_run(tmp_path / "empty")
+
+
+def test_plot_correlation_draws_into_a_given_panel():
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    left, right = fig.subplots(1, 2)
+    assert plots.plot_correlation([0.1, 0.2, 0.3], [80.0, 85.0, 90.0], tau=1.0, title="B", ax=right) is fig
+    assert not left.collections and left.get_title() == ""
+    assert right.get_title() == "B" and texts(right) == ["tau = 1.000"]
+    np.testing.assert_allclose(right.collections[0].get_offsets(), [[0.1, 80.0], [0.2, 85.0], [0.3, 90.0]])

@@ -20,6 +20,7 @@ def plot_correlation(
     path: PathLike | None = None,
     xlabel: str = "operation strength",
     ylabel: str = "test accuracy (%)",
+    ax: Any = None,
 ) -> Figure:
     """Scatter of operation strength against benchmark accuracy, annotated with Kendall's tau (Fig. 5).
 
@@ -27,13 +28,17 @@ def plot_correlation(
       strengths: ``[n]`` operation strengths of the sampled archs.
       accuracies: ``[n]`` their accuracies in percent.
       tau: Kendall's tau to print.
+      ax: a matplotlib Axes to draw into (one panel of a larger figure); default a new 5 x 4 in figure.
+
+    Returns the figure drawn into, written to ``path`` when given.
     """
     x = to_float_array(strengths).ravel()
     y = to_float_array(accuracies).ravel()
     if x.shape != y.shape:
         raise ValueError(f"strengths {x.shape} and accuracies {y.shape} differ in length")
-    fig = Figure(figsize=(5, 4))
-    ax = fig.add_subplot()
+    if ax is None:
+        ax = Figure(figsize=(5, 4)).add_subplot()
+    fig = ax.get_figure()
     ax.scatter(x, y, s=12, alpha=0.7, edgecolors="none")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
