@@ -45,10 +45,10 @@ def update_signal(updates, players=None) -> dict[str, float]:
 
     Only the order of the ops on an edge decides a cell, so each estimate is first centred over the last axis
     (the ops of one edge), among the ``players`` (a boolean mask ``[..., ops]`` that broadcasts against one
-    estimate, e.g. over the ops axis alone; default all). Modelling
-    every estimate as one steady signal plus independent noise of the same size each time, the squared
-    *consistency* ``|mean of the estimates|^2 / mean |estimate|^2`` is ``(s + 1/T) / (s + 1)`` for ``T``
-    estimates and a signal-to-noise power ratio ``s``; pure noise gives ``1/T``.
+    estimate, e.g. over the ops axis alone; default all). Modelling every estimate as one steady signal plus
+    independent noise of the same size each time, the squared *consistency*
+    ``|mean of the estimates|^2 / mean |estimate|^2`` is ``(s + 1/T) / (s + 1)`` for ``T`` estimates and a
+    signal-to-noise power ratio ``s``; pure noise gives ``1/T``.
 
     Returns ``consistency``, ``noise_level`` (``1/sqrt(T)``: its value for pure noise) and
     ``signal_to_noise`` (``sqrt(s)``: the steady part's size over the noise's in one estimate; 0 when the
