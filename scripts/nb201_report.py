@@ -124,7 +124,7 @@ def plot_curves(methods: list[dict], path: Path):
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-    panels[0][0].legend(fontsize=8)
+    fig.legend(*panels[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8)
     fig.savefig(path, dpi=110)
     return fig
 
