@@ -19,6 +19,8 @@ never chooses anything. Writes into ``--out``:
   no Shapley value (stored as 0);
 * the agreement of each Shapley-NAS seed's successive estimates: how far beyond noise they agree
   (``analysis.ranking.update_signal``) and how many edges of the current cell each update changed;
+* each Shapley-NAS seed's mean estimate per op (± its standard error over the updates) beside the
+  benchmark's mean accuracy of the cells holding the op;
 * ``report.json``: all of it as numbers.
 """
 
@@ -38,6 +40,7 @@ from shapley_nas_jax.analysis import plots, tables
 from shapley_nas_jax.analysis.correlation import strength_correlation
 from shapley_nas_jax.analysis.ranking import update_signal
 from shapley_nas_jax.benchmarks.nb201 import load_benchmark
+from shapley_nas_jax.spaces.nb201 import nb201_ops_from_arch
 from shapley_nas_jax.search.game import NULL_OPS
 
 # Table 5 of the paper (searched directly on CIFAR-10): CIFAR-10, CIFAR-100, ImageNet16-120 x valid, test.
@@ -150,12 +153,11 @@ def correlations(methods: list[dict], benchmark, num_archs: int) -> dict:
     return out
 
 
-def update_agreement(seed: dict) -> dict | None:
-    """How much one Shapley-NAS seed's successive estimates agree (``analysis.ranking.update_signal``, over
-    the players), and how many edges of the current cell each update changed; None without 2 updates.
-
-    The estimates are those the epoch records logged, one per epoch that ran an update (every update, when a
-    search updates alpha once per epoch, as the NB201 configs do)."""
+def logged_updates(seed: dict) -> tuple[np.ndarray, list[int], np.ndarray]:
+    """A Shapley-NAS seed's estimates as its epoch records logged them, one per epoch that ran an update
+    (every update when a search updates alpha once per epoch, as the NB201 configs do): (estimates
+    ``[updates, cell_types, edges, ops]``, the edges of the current cell each update changed, the players
+    mask ``[cell_types, edges, ops]``: ops not in ``NULL_OPS``)."""
     space = seed["results"]["space"]
     players = np.array([[[op not in NULL_OPS for op in ops] for ops in edges] for edges in space["edge_ops"]])
     estimates, changed, previous = [], [], None
@@ -166,11 +168,43 @@ def update_agreement(seed: dict) -> dict | None:
             changed.append(sum(a != b for a, b in zip(record["genotype_str"].split("|"),
                                                        previous["genotype_str"].split("|"))))
         previous = record
+    return np.asarray(estimates, float).reshape(-1, *players.shape), changed, players
+
+
+def update_agreement(seed: dict) -> dict | None:
+    """How much one Shapley-NAS seed's successive estimates agree (``analysis.ranking.update_signal``, over
+    the players), and how many edges of the current cell each update changed; None without 2 updates."""
+    estimates, changed, players = logged_updates(seed)
     if len(estimates) < 2:
         return None
     half = len(changed) // 2
     return {**update_signal(estimates, players), "updates": len(estimates), "edges_changed": changed,
             "edges_changed_late": float(np.mean(changed[half:]))}
+
+
+def op_preferences(seed: dict) -> dict[str, tuple[float, float]] | None:
+    """Per player op: the mean over updates of its estimate averaged over the edges, and the standard error of
+    that mean over the updates; None without 2 updates. The ops of NB201 are the same on every edge."""
+    estimates, _, players = logged_updates(seed)
+    if len(estimates) < 2:
+        return None
+    per_update = estimates.mean(axis=(1, 2))  # [updates, ops]
+    ops = seed["results"]["space"]["edge_ops"][0][0]
+    return {op: (float(per_update[:, k].mean()), float(per_update[:, k].std(ddof=1) / np.sqrt(len(per_update))))
+            for k, op in enumerate(ops) if players[..., k].all()}
+
+
+def benchmark_op_means(benchmark, ops) -> dict[str, float]:
+    """Per op: the benchmark's mean CIFAR-10 test accuracy over all cells, each cell counted once per edge
+    that holds the op (what the op does on average wherever it sits)."""
+    sums, counts = dict.fromkeys(ops, 0.0), dict.fromkeys(ops, 0)
+    for arch in benchmark.archs():
+        accuracy = benchmark.accuracy(arch, "cifar10", "test")
+        for op in nb201_ops_from_arch(arch):
+            if op in sums:
+                sums[op] += accuracy
+                counts[op] += 1
+    return {op: sums[op] / counts[op] for op in ops if counts[op]}
 
 
 def plot_correlation(corr: dict, path: Path, columns: int = 3):
@@ -229,6 +263,18 @@ def report(methods: list[dict], benchmark_path: str, out: Path, num_archs: int =
                       [[label, seed, a["updates"], f"{a['consistency']:.3f}", f"{a['noise_level']:.3f}",
                         f"{a['signal_to_noise']:.2f}", " ".join(map(str, a["edges_changed"])),
                         f"{a['edges_changed_late']:.1f}"] for label, seeds in agreement.items() for seed, a in seeds])]
+    preferences = [(m["label"], s["seed"], p) for m in methods for s in m["seeds"] if (p := op_preferences(s))]
+    if preferences:
+        ops = list(preferences[0][2])
+        bench_means = benchmark_op_means(benchmark, ops)
+        lines += ["", "## Mean Shapley estimate per op (over the updates and the 6 edges; ± standard error over the "
+                  "updates), against the benchmark", "",
+                  tables.format_table(
+                      ["method", "seed", *ops],
+                      [[label, seed, *(f"{p[op][0]:+.4f} ± {p[op][1]:.4f}" if op in p else "" for op in ops)]
+                       for label, seed, p in preferences]
+                      + [["benchmark: mean CIFAR-10 test of the cells with the op, per edge", "",
+                          *(f"{bench_means[op]:.2f}" for op in ops)]])]
     (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     written = [out / "report.md"]
     plot_curves(methods, out / "curves.png")
@@ -249,7 +295,8 @@ def report(methods: list[dict], benchmark_path: str, out: Path, num_archs: int =
         "seeds": [{"seed": s["seed"], "genotype_str": s["results"]["genotype_str"], "seconds": s["seconds"],
                    "skip_count": s["results"].get("skip_count")} for s in m["seeds"]]} for m in methods},
         "correlation": {k: {"taus": v["taus"], "tau": v["tau"]} for k, v in corr.items()},
-        "update_agreement": {label: {str(seed): a for seed, a in seeds} for label, seeds in agreement.items()}}
+        "update_agreement": {label: {str(seed): a for seed, a in seeds} for label, seeds in agreement.items()},
+        "op_preferences": [{"method": label, "seed": seed, "ops": p} for label, seed, p in preferences]}
     (out / "report.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
     written.append(out / "report.json")
     return {"markdown": "\n".join(lines), "written": written, **data}

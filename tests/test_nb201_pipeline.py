@@ -128,3 +128,25 @@ def test_update_agreement_reads_one_estimate_per_update_over_the_players():
     players_only = nb201_report.update_signal(estimates[..., 1:])  # `none` is no player
     assert agreement["consistency"] == pytest.approx(players_only["consistency"])
     assert nb201_report.update_agreement({**seed, "epochs": epochs[:2]}) is None  # one update: nothing to compare
+    # per player op: mean over updates of the edge-mean estimate, with its standard error over the updates
+    preferences = nb201_report.op_preferences(seed)
+    assert list(preferences) == ["skip_connect", "nor_conv_3x3"]
+    per_update = estimates[:, 0, :, 2].mean(axis=1)  # nor_conv_3x3 on both edges
+    assert preferences["nor_conv_3x3"] == pytest.approx((per_update.mean(), per_update.std(ddof=1) / np.sqrt(3)))
+    assert nb201_report.op_preferences({**seed, "epochs": epochs[:2]}) is None
+
+
+def test_benchmark_op_means_count_a_cell_once_per_edge_holding_the_op():
+    class Table:
+        accuracies = {"|skip_connect~0|+|skip_connect~0|nor_conv_3x3~1|+|none~0|none~1|none~2|": 90.0,
+                      "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|": 60.0}
+
+        def archs(self):
+            return iter(self.accuracies)
+
+        def accuracy(self, arch, dataset, metric):
+            assert (dataset, metric) == ("cifar10", "test")
+            return self.accuracies[arch]
+
+    means = nb201_report.benchmark_op_means(Table(), ["skip_connect", "nor_conv_3x3", "avg_pool_3x3"])
+    assert means == {"skip_connect": 90.0, "nor_conv_3x3": pytest.approx(75.0)}  # (90 + 60) / 2; avg_pool: no cell
