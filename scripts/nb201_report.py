@@ -8,7 +8,8 @@ Each ``--runs`` ROOT is a ``scripts/run_seeds.py`` root (``ROOT/seed<k>/``); its
 never chooses anything. Writes into ``--out``:
 
 * ``report.md``: the Table 5 layout (mean ± std over seeds, benchmark valid/test accuracy of each found
-  cell) with the paper's rows, each seed's cell, and the time each search spent in its steps;
+  cell) with the paper's rows, each seed's cell, the CIFAR-10 test accuracy of its current cell at the
+  first epoch and at its best during the search (reported only), and the time each search spent in its steps;
 * ``curves.png``: per epoch, the CIFAR-10 test accuracy of each method's current cell (mean and range over
   seeds) and its skip-connection count (the collapse of DARTS);
 * ``op_strengths_<method>.png``: softmax(alpha) per edge over epochs of each method's first seed (Fig. 4);
@@ -106,6 +107,17 @@ def epoch_series(seeds: list[dict], value) -> tuple[np.ndarray, np.ndarray]:
 def cifar10_test(record: dict):
     bench = record.get("benchmark") or {}
     return (bench.get("cifar10") or {}).get("test")
+
+
+def current_cell_path(seed: dict) -> dict | None:
+    """The CIFAR-10 test accuracy of a seed's current cell over its epochs: at the first epoch, at its best
+    (the first epoch reaching it) and at the last; None without per-epoch benchmark figures (RSPS). Only
+    reported: a search never sees it."""
+    path = [(k, a) for k, r in enumerate(seed["epochs"]) if (a := cifar10_test(r)) is not None]
+    if not path:
+        return None
+    best_epoch, best = max(path, key=lambda item: (item[1], -item[0]))
+    return {"first": path[0][1], "best": best, "best_epoch": best_epoch, "last": path[-1][1]}
 
 
 def plot_curves(methods: list[dict], path: Path):
@@ -243,11 +255,14 @@ def report(methods: list[dict], benchmark_path: str, out: Path, num_archs: int =
     for method in methods:
         for s in method["seeds"]:
             acc = benchmark.query(s["results"]["genotype_str"])
-            seed_rows.append([method["label"], s["seed"], f"{acc['cifar10']['test']:.2f}",
+            path = current_cell_path(s)
+            during = f"{path['first']:.2f} / {path['best']:.2f} ({path['best_epoch']})" if path else ""
+            seed_rows.append([method["label"], s["seed"], f"{acc['cifar10']['test']:.2f}", during,
                               s["results"].get("skip_count"), f"{s['seconds'] / 60:.1f}", s["results"]["genotype_str"]])
         if method["unfinished"]:
-            seed_rows.append([method["label"], f"{len(method['unfinished'])} unfinished", "", "", "", ""])
-    lines.append(tables.format_table(["method", "seed", "C10 test", "skips", "step min", "cell"], seed_rows))
+            seed_rows.append([method["label"], f"{len(method['unfinished'])} unfinished", "", "", "", "", ""])
+    lines.append(tables.format_table(
+        ["method", "seed", "C10 test", "current cell: first / best (epoch)", "skips", "step min", "cell"], seed_rows))
     if corr:
         lines += ["", "## Op strength vs CIFAR-10 test accuracy (Kendall's tau over sampled cells without `none`)", "",
                   tables.format_table(["method", "tau (mean ± std over seeds)"],
@@ -293,7 +308,8 @@ def report(methods: list[dict], benchmark_path: str, out: Path, num_archs: int =
     data = {"benchmark": benchmark_path, "methods": {m["label"]: {
         "root": m["root"], "table5": summary[m["label"]], "unfinished": m["unfinished"],
         "seeds": [{"seed": s["seed"], "genotype_str": s["results"]["genotype_str"], "seconds": s["seconds"],
-                   "skip_count": s["results"].get("skip_count")} for s in m["seeds"]]} for m in methods},
+                   "skip_count": s["results"].get("skip_count"), "current_cell": current_cell_path(s)}
+                  for s in m["seeds"]]} for m in methods},
         "correlation": {k: {"taus": v["taus"], "tau": v["tau"]} for k, v in corr.items()},
         "update_agreement": {label: {str(seed): a for seed, a in seeds} for label, seeds in agreement.items()},
         "op_preferences": [{"method": label, "seed": seed, "ops": p} for label, seed, p in preferences]}

@@ -76,6 +76,12 @@ def test_cpu_config_pipeline_runs_seeds_of_two_methods_and_reports_them(tmp_path
     for row in ("Shapley-NAS", "RSPS", "Shapley-NAS (paper)", "DARTS (paper)", "94.37 ± 0.00"):
         assert row in report
     assert "Shapley-NAS" in result["correlation"] and "RSPS" not in result["correlation"]
+    assert result["methods"]["RSPS"]["seeds"][0]["current_cell"] is None
+    first_epoch = [r for r in nb201_report.read_jsonl(os.path.join(roots["shapley"], "seed0", "metrics.jsonl"))
+                   if r.get("kind") == "epoch"][0]
+    assert result["methods"]["Shapley-NAS"]["seeds"][0]["current_cell"]["first"] == pytest.approx(
+        rows[first_epoch["genotype_str"]]["cifar10_test"])  # the benchmark's figure of the epoch's cell
+    assert "current cell: first / best (epoch)" in report
     assert len(result["correlation"]["Shapley-NAS"]["taus"]) == 1
     for name in ("curves.png", "op_strengths_shapley_nas.png", "correlation.png", "report.json"):
         assert (out / name).is_file(), name
@@ -134,6 +140,14 @@ def test_update_agreement_reads_one_estimate_per_update_over_the_players():
     per_update = estimates[:, 0, :, 2].mean(axis=1)  # nor_conv_3x3 on both edges
     assert preferences["nor_conv_3x3"] == pytest.approx((per_update.mean(), per_update.std(ddof=1) / np.sqrt(3)))
     assert nb201_report.op_preferences({**seed, "epochs": epochs[:2]}) is None
+
+
+def test_current_cell_path_takes_the_first_epoch_reaching_the_best():
+    tests = [91.0, None, 93.5, 92.0, 93.5, 89.0]  # an epoch without a benchmark figure is skipped
+    epochs = [{"benchmark": {"cifar10": {"test": t}}} if t is not None else {} for t in tests]
+    path = nb201_report.current_cell_path({"epochs": epochs})
+    assert path == {"first": 91.0, "best": 93.5, "best_epoch": 2, "last": 89.0}
+    assert nb201_report.current_cell_path({"epochs": [{}, {"benchmark": None}]}) is None  # RSPS: no current cell
 
 
 def test_benchmark_op_means_count_a_cell_once_per_edge_holding_the_op():
