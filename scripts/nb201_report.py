@@ -109,10 +109,19 @@ def cifar10_test(record: dict):
     return (bench.get("cifar10") or {}).get("test")
 
 
+def cell_follows_alpha(seed: dict) -> bool:
+    """Whether the seed's epoch records show the cell its search would end on: not for RSPS (no current cell
+    before its final choice) nor for DARTS+Shapley(*) (decided by one Shapley estimate at the end)."""
+    search = seed["results"]["config"]["search"]
+    return search["method"] != "rsps" and not search.get("final_shapley")
+
+
 def current_cell_path(seed: dict) -> dict | None:
     """The CIFAR-10 test accuracy of a seed's current cell over its epochs: at the first epoch, at its best
-    (the first epoch reaching it) and at the last; None without per-epoch benchmark figures (RSPS). Only
-    reported: a search never sees it."""
+    (the first epoch reaching it) and at the last; None where the epochs show no current cell of the method
+    (``cell_follows_alpha``) or carry no benchmark figures. Only reported: a search never sees it."""
+    if not cell_follows_alpha(seed):
+        return None
     path = [(k, a) for k, r in enumerate(seed["epochs"]) if (a := cifar10_test(r)) is not None]
     if not path:
         return None
@@ -128,8 +137,8 @@ def plot_curves(methods: list[dict], path: Path):
               (fig.add_subplot(1, 2, 2), lambda r: r.get("skip_count"), "skip connections in the current cell")]
     for ax, value, ylabel in panels:
         for method in methods:
-            if method["seeds"][0]["results"]["config"]["search"]["method"] == "rsps":
-                continue  # RSPS has no current cell before its final choice
+            if not cell_follows_alpha(method["seeds"][0]):
+                continue
             epochs, values = epoch_series(method["seeds"], value)
             if not np.isfinite(values).any():
                 continue
@@ -173,7 +182,8 @@ def logged_updates(seed: dict) -> tuple[np.ndarray, list[int], np.ndarray]:
     space = seed["results"]["space"]
     players = np.array([[[op not in NULL_OPS for op in ops] for ops in edges] for edges in space["edge_ops"]])
     estimates, changed, previous = [], [], None
-    for record in seed["epochs"]:
+    shapley_updates = seed["results"]["config"]["search"]["method"] == "shapley"  # not DARTS' steps
+    for record in seed["epochs"] if shapley_updates else []:
         if previous is not None and record.get("shapley") is not None \
                 and record["alpha_updates"] > previous["alpha_updates"]:
             estimates.append(record["shapley"])
@@ -296,7 +306,7 @@ def report(methods: list[dict], benchmark_path: str, out: Path, num_archs: int =
     written.append(out / "curves.png")
     for method in methods:
         first = method["seeds"][0]
-        if first["epochs"] and first["results"]["config"]["search"]["method"] != "rsps":
+        if first["epochs"] and cell_follows_alpha(first):
             slug = re.sub(r"[^a-z0-9]+", "_", method["label"].lower()).strip("_")
             space = first["results"]["space"]
             plots.plot_alpha_grid(first["epochs"], space["edge_ops"], 0, space["cell_types"][0],

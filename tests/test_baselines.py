@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from repo_files import load_script
 from search_configs import quick_darts_space, tiny_config
 from shapley_nas_jax.search import run_search
 from shapley_nas_jax.search.schedule import Search
@@ -203,6 +204,35 @@ def test_darts_plus_shapley_star_keeps_alpha_at_init(tmp_path, darts_shapley_run
     assert results["alpha_updates"] == 0 and results["derived_from"] == "shapley"
     shapley = np.asarray(results["shapley"])
     assert result.genotype == get_space(config.space).genotype(shapley)
+
+
+def test_darts_plus_shapley_script_finishes_a_darts_run_as_the_full_search_does(tmp_path, darts_shapley_run, capsys):
+    """A plain DARTS run, then the script: the same Shapley values, alpha and cell as the search that ran
+    DARTS+Shapley from the start (the fixture), to the bit."""
+    script = load_script("darts_plus_shapley")
+    darts = tmp_path / "runs" / "seed0"
+    run_search(_ablation_config(**{"search.final_shapley": False, "search.derive_from": "alpha"}), str(darts),
+               progress=False)
+    assert script.main(["--run", str(tmp_path / "runs"), "--workdir", str(tmp_path / "out"), "--no-progress"])
+    full, posthoc = _results(darts_shapley_run[1]), _results(str(tmp_path / "out" / "seed0"))
+    np.testing.assert_array_equal(posthoc["shapley"], full["shapley"])
+    np.testing.assert_array_equal(posthoc["alpha"], full["alpha"])
+    assert posthoc["genotype_str"] == full["genotype_str"] and posthoc["derived_from"] == "shapley"
+    assert posthoc["genotype_str"] in capsys.readouterr().out
+    assert posthoc["config"] == full["config"]  # the output is the DARTS+Shapley search, resumable as one
+    # a rerun keeps the finished output; bad input is one line naming what to give instead
+    assert script.main(["--run", str(darts), "--workdir", str(tmp_path / "out" / "seed0")]) \
+        == {str(tmp_path / "out" / "seed0"): full["genotype_str"]}
+    shapley_run = tmp_path / "shapley"  # a Shapley-NAS run's files (the script reads no more than these)
+    shapley_run.mkdir()
+    (shapley_run / "config.json").write_text(_ablation_config(**{"search.method": "shapley"}).to_json())
+    (shapley_run / "results.json").write_text("{}")
+    for run, message in ((tmp_path / "nowhere", "is neither a search workdir (config.json) nor a run_seeds root"),
+                         (shapley_run, "is a search.method='shapley' run; give a DARTS run")):
+        with pytest.raises(SystemExit) as exit_info:
+            script.main(["--run", str(run), "--workdir", str(tmp_path / "bad")])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()  # nothing written on bad input
 
 
 def write_nb201_table(path, num_archs, seed=0):

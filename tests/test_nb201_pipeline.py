@@ -127,7 +127,8 @@ def test_update_agreement_reads_one_estimate_per_update_over_the_players():
     epochs += [{"alpha_updates": k + 1, "shapley": estimates[k].tolist(), "genotype_str": cells[k + 1]}
                for k in range(3)]
     epochs.append({**epochs[-1]})  # an epoch without a new update is not read again
-    seed = {"results": {"space": {"edge_ops": [[ops, ops]]}}, "epochs": epochs}
+    seed = {"results": {"space": {"edge_ops": [[ops, ops]]}, "config": {"search": {"method": "shapley"}}},
+            "epochs": epochs}
     agreement = nb201_report.update_agreement(seed)
     assert agreement["updates"] == 3 and agreement["edges_changed"] == [1, 0, 2]
     assert agreement["edges_changed_late"] == pytest.approx(1.0)  # mean of the later half, [0, 2]
@@ -140,14 +141,23 @@ def test_update_agreement_reads_one_estimate_per_update_over_the_players():
     per_update = estimates[:, 0, :, 2].mean(axis=1)  # nor_conv_3x3 on both edges
     assert preferences["nor_conv_3x3"] == pytest.approx((per_update.mean(), per_update.std(ddof=1) / np.sqrt(3)))
     assert nb201_report.op_preferences({**seed, "epochs": epochs[:2]}) is None
+    # records of a DARTS+Shapley run: alpha_updates count DARTS' steps, whatever Shapley values they carry
+    darts = {**seed, "results": {**seed["results"], "config": {"search": {"method": "darts_1st"}}}}
+    assert nb201_report.update_agreement(darts) is None and nb201_report.op_preferences(darts) is None
 
 
 def test_current_cell_path_takes_the_first_epoch_reaching_the_best():
     tests = [91.0, None, 93.5, 92.0, 93.5, 89.0]  # an epoch without a benchmark figure is skipped
     epochs = [{"benchmark": {"cifar10": {"test": t}}} if t is not None else {} for t in tests]
-    path = nb201_report.current_cell_path({"epochs": epochs})
+    def seed(epochs, **search):
+        return {"epochs": epochs, "results": {"config": {"search": {"method": "shapley", **search}}}}
+
+    path = nb201_report.current_cell_path(seed(epochs))
     assert path == {"first": 91.0, "best": 93.5, "best_epoch": 2, "last": 89.0}
-    assert nb201_report.current_cell_path({"epochs": [{}, {"benchmark": None}]}) is None  # RSPS: no current cell
+    assert nb201_report.current_cell_path(seed([{}, {"benchmark": None}])) is None  # no benchmark figures
+    # no current cell of the method: RSPS before its final choice, DARTS+Shapley before its final estimate
+    assert nb201_report.current_cell_path(seed(epochs, method="rsps")) is None
+    assert nb201_report.current_cell_path(seed(epochs, method="darts_1st", final_shapley=True)) is None
 
 
 def test_benchmark_op_means_count_a_cell_once_per_edge_holding_the_op():
