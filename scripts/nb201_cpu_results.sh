@@ -3,17 +3,19 @@
 # the report. Resumable: rerun the same command and finished seeds are kept, unfinished ones continue from
 # their last checkpoint.
 #
-#   scripts/nb201_cpu_results.sh IMAGES BENCHMARK ROOT [SEEDS]
+#   scripts/nb201_cpu_results.sh IMAGES BENCHMARK ROOT [SEEDS [--config.KEY=VALUE ...]]
 #
 # IMAGES: CIFAR-10 as an image folder (train/<class>/*.jpg); BENCHMARK: the NB201 table; ROOT: where the runs
-# go (outside the repository); SEEDS: default 0-3. Seed by seed, every method of that seed in turn (so an
-# unfinished set still compares all methods on the seeds it has); the report goes to ROOT/report (report.md,
-# report.json and the PNGs).
+# go (outside the repository); SEEDS: default 0-3; further options go to every search (e.g. smaller sizes). Seed by seed, every method of that seed in turn (so an
+# unfinished set still compares all methods on the seeds it has). After each seed's DARTS searches, the paper's
+# DARTS+Shapley ablation of both orders (scripts/darts_plus_shapley.py: one Shapley estimate on the DARTS run's
+# final supernet, a few minutes). The report goes to ROOT/report (report.md, report.json and the PNGs).
 set -euo pipefail
 images=${1:?give the CIFAR-10 image folder}
 benchmark=${2:?give the NB201 table}
 root=${3:?give a directory for the runs}
 seeds=${4:-0-3}
+shift $(( $# < 4 ? $# : 4 ))
 here=$(cd "$(dirname "$0")/.." && pwd)
 config="$here/configs/nb201_cifar10_cpu.py:$images"
 
@@ -30,7 +32,12 @@ print(*parse_seeds('$seeds'))"); do
   for method in "${order[@]}"; do
     # shellcheck disable=SC2086  # the method's options are separate words
     python "$here/scripts/run_seeds.py" --config "$config" --seeds "$seed" --workdir "$root/$method" \
-      --config.search.benchmark="$benchmark" ${methods[$method]}
+      --config.search.benchmark="$benchmark" ${methods[$method]} "$@"
+  done
+  for darts in darts_1st darts_2nd; do
+    python "$here/scripts/darts_plus_shapley.py" --run "$root/$darts/seed$seed" \
+      --workdir "$root/${darts/darts_/darts_shapley_}/seed$seed" --no-progress
   done
 done
-python "$here/scripts/nb201_report.py" --runs "${order[@]/#/$root/}" --benchmark "$benchmark" --out "$root/report"
+roots=("${order[@]}" darts_shapley_1st darts_shapley_2nd)
+python "$here/scripts/nb201_report.py" --runs "${roots[@]/#/$root/}" --benchmark "$benchmark" --out "$root/report"
