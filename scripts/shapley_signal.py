@@ -18,7 +18,9 @@ whether an update carries information, using nothing but the estimates themselve
   averaging over updates, as the momentum does, gains);
 * ``top-op agreement``: how often two repeats pick the same strongest op on an edge, ties broken at random
   (chance = 1 / players);
-* ``snr``: the spread of the players' mean values divided by the mean standard error of one player's mean.
+* ``snr``: the spread of the players' mean values divided by the mean standard error of one player's mean;
+* ``mean_cell``: the cell the mean of the repeats gives (the space's genotype rule; query it against a
+  benchmark with ``shapley-nas query`` if you want to know how good it is).
 
 Prints a table and writes the figures as JSON.
 """
@@ -136,12 +138,14 @@ def study(run: str, variants: list[tuple[str, list]], repeats: int, seed: int) -
         row = {"variant": name, "overrides": dict(overrides), "checkpoint_step": int(meta["step"]),
                "players": int(players.sum()), "players_per_chain": float(np.mean(chain)),
                "evals": float(np.mean(evals)), "seconds": float(np.mean(seconds)), "full_value": float(np.mean(full)),
-               **edge_figures(np.stack(estimates), players), "estimates": np.stack(estimates).tolist()}
+               **edge_figures(np.stack(estimates), players),
+               "mean_cell": str(search.space.genotype(np.mean(estimates, axis=0))), "estimates": np.stack(estimates).tolist()}
         rows.append(row)
         print(f"{name:>16}  full {row['full_value']:+.3f}  players/chain {row['players_per_chain']:5.1f}/{row['players']}  evals {row['evals']:6.1f}"
               f"  {row['seconds']:6.1f} s  spearman {row['spearman']:+.2f}  top-op agreement "
               f"{row['top_op_agreement']:.2f} (chance {row['top_op_chance']:.2f})  split-half "
-              f"{row['split_half_spearman']:+.2f}  snr {row['snr']:.2f}", flush=True)
+              f"{row['split_half_spearman']:+.2f}  snr {row['snr']:.2f}\n{'':>16}  cell of the mean: {row['mean_cell']}",
+              flush=True)
     return rows
 
 

@@ -13,6 +13,7 @@ from search_configs import experiment_config, quick_darts_space, tiny_config
 from shapley_nas_jax.errors import ConfigError, SearchDivergedError, UserError, WorkdirConflictError
 from shapley_nas_jax.genotypes import parse_genotype
 from shapley_nas_jax.search import SearchInterrupted, arch_update_points, run_search
+from shapley_nas_jax.spaces import get_space
 
 
 def search_config(space: str | None = None, **overrides):
@@ -124,6 +125,8 @@ def test_shapley_signal_script_repeats_estimates_on_a_finished_run(uninterrupted
         assert estimates.shape[0] == 2 and np.abs(estimates).sum() > 0
         assert not np.array_equal(estimates[0], estimates[1])  # fresh batches and permutations each time
         assert 1 <= row["players_per_chain"] <= row["players"] and row["evals"] >= 2
+        space = get_space(json.load(open(os.path.join(workdir, "config.json")))["space"])
+        assert row["mean_cell"] == str(space.genotype(estimates.mean(0)))  # the cell of the mean estimate
     # agreement of identical estimates is perfect, of a reversed ranking perfectly negative
     players = np.zeros((1, 2, 3), bool)
     players[..., :] = True
@@ -252,7 +255,6 @@ def test_nb201_search_logs_benchmark_accuracy_of_each_epochs_genotype(tmp_path):
 
 def test_batched_chunks_are_capped_by_the_memory_budget():
     from shapley_nas_jax.search.steps import SearchProgram
-    from shapley_nas_jax.spaces import get_space
 
     def chunk(**overrides):
         config = tiny_config(quick_darts_space(), **{"shapley.chunk_size": 0, "shapley.scoring": "batched",
