@@ -195,6 +195,8 @@ def test_darts_plus_shapley_star_keeps_alpha_at_init(tmp_path, darts_shapley_run
     # freezing alpha changes the schedule only: this search reuses the compiled steps of the run above
     star, plain = Search.from_config(config), Search.from_config(_ablation_config())
     assert star.program is plain.program and star.config.search.freeze_alpha
+    darts = Search.from_config(_ablation_config(**{"search.final_shapley": False, "search.derive_from": "alpha"}))
+    assert darts.program is plain.program  # and so does plain DARTS: the final estimate is the schedule's
     assert len(star.update_points) == 0 and len(plain.update_points) > 0
     assert Search.from_config(_ablation_config(**{"search.method": "darts_2nd"})).program is not plain.program
     result = run_search(config, str(tmp_path), progress=False)

@@ -44,13 +44,18 @@ def arch_update_points(config: ml_collections.ConfigDict, steps_per_epoch: int) 
     return points[points >= start]
 
 
+# Options that only the schedule and the results read, with their defaults: the compiled program never sees them.
+SCHEDULE_ONLY_OPTIONS = {"freeze_alpha": False, "final_shapley": False, "derive_from": "alpha"}
+
+
 def program_config_json(config: ml_collections.ConfigDict) -> str:
     """The config as the key of its compiled program (``cached_program``): options only the schedule reads are
-    set to their defaults, so searches that differ only in them share one program and compile it once (e.g.
-    DARTS+Shapley and DARTS+Shapley*, ``search.freeze_alpha``, which never runs the architecture step)."""
+    set to their defaults, so searches that differ only in them share one program and compile it once (DARTS,
+    DARTS+Shapley and DARTS+Shapley*: ``search.freeze_alpha`` never runs the architecture step, the final
+    estimate of ``search.final_shapley`` is a step of the program that any search can call)."""
     resolved = json.loads(config.to_json_best_effort())
-    if "freeze_alpha" in resolved.get("search", {}):
-        resolved["search"]["freeze_alpha"] = False
+    search = resolved.get("search", {})
+    search.update({key: value for key, value in SCHEDULE_ONLY_OPTIONS.items() if key in search})
     return json.dumps(resolved)
 
 
@@ -274,7 +279,8 @@ class Search:
     def finish_with_metrics(self, state: SearchState) -> tuple[SearchState, dict[str, dict]]:
         """:meth:`finish` and the metrics of what ran, by kind (``"rsps"``: the drawn paths and their scores;
         ``"final_shapley"``: the estimate's scalars)."""
-        return self.program.finish(state, lambda: self.value_batches(int(state.alpha_updates)))
+        return self.program.finish(state, lambda: self.value_batches(int(state.alpha_updates)),
+                                   self.config.search.final_shapley)
 
     # ------------------------------------------------------------------------------------ results
     def op_strengths(self, state: SearchState) -> np.ndarray:

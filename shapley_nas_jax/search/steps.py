@@ -338,16 +338,17 @@ class SearchProgram:
         phi, estimate = self.estimate_shapley(state, value_batches, key)
         return state.replace(shapley=phi), shapley_metrics(estimate)
 
-    def finish(self, state: SearchState, value_batches: Callable[[], dict]):
-        """The end of a search: RSPS's selection of the best drawn cell (``search.method="rsps"``) and the
-        Shapley estimate of ``search.final_shapley``, both on ``value_batches()`` (called only if needed).
-        Returns the state and ``{"rsps" | "final_shapley": metrics}`` for what ran."""
+    def finish(self, state: SearchState, value_batches: Callable[[], dict], final_shapley: bool):
+        """The end of a search: RSPS's selection of the best drawn cell (``search.method="rsps"``) and, with
+        ``final_shapley`` (the search's ``search.final_shapley``: an option of the schedule, not of this
+        program, see ``program_config_json``), one more Shapley estimate, both on ``value_batches()`` (called
+        only if needed). Returns the state and ``{"rsps" | "final_shapley": metrics}`` for what ran."""
         events = {}
-        if self.single_path_training or self.config.search.final_shapley:
+        if self.single_path_training or final_shapley:
             batches = value_batches()
             if self.single_path_training:
                 state, events["rsps"] = self.select_single_path(state, batches)
-            if self.config.search.final_shapley:
+            if final_shapley:
                 state, events["final_shapley"] = self.final_shapley(state, batches)
         return state, events
 
