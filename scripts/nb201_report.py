@@ -23,6 +23,11 @@ never chooses anything. Writes into ``--out``:
 * each Shapley-NAS seed's mean estimate per op (± its standard error over the updates) beside the
   benchmark's mean accuracy of the cells holding the op;
 * ``report.json``: all of it as numbers.
+
+``--recorded FILE`` adds seeds whose run directories are gone but whose found cells were recorded (a JSON
+``{"seeds": [{"method": <the report's label>, "seed": k, "genotype_str": ..., "note": ...}]}``): they count in
+the Table 5 means and the seeds table, marked "recorded", and in nothing that needs a run's epochs or op
+strengths (curves, tau, agreement).
 """
 
 from __future__ import annotations
@@ -83,7 +88,30 @@ def load_method(root: str) -> dict:
     if not seeds:
         raise SystemExit(f"nb201_report: {root} has no finished seed (no seed*/results.json)")
     return {"root": root, "label": tables.method_label(seeds[0]["results"]["config"]), "seeds": seeds,
-            "unfinished": unfinished}
+            "unfinished": unfinished, "recorded": []}
+
+
+def add_recorded(methods: list[dict], path: str) -> list[dict]:
+    """``methods`` with the recorded seeds of ``path`` added to the method of their label (a method of its own
+    where no root has that label). A seed both recorded and run is refused: the two could disagree."""
+    with open(path, encoding="utf-8") as f:
+        entries = json.load(f).get("seeds", [])
+    by_label = {m["label"]: m for m in methods}
+    for entry in entries:
+        missing = sorted({"method", "seed", "genotype_str"} - set(entry))
+        if missing:
+            raise SystemExit(f"nb201_report: an entry of {path} lacks {', '.join(missing)}; each needs method, "
+                             "seed and genotype_str")
+        method = by_label.get(entry["method"])
+        if method is None:
+            method = by_label[entry["method"]] = {"root": None, "label": entry["method"], "seeds": [],
+                                                  "unfinished": [], "recorded": []}
+            methods = [*methods, method]
+        if entry["seed"] in [s["seed"] for s in method["seeds"]] + [r["seed"] for r in method["recorded"]]:
+            raise SystemExit(f"nb201_report: seed {entry['seed']} of {entry['method']} is both in {path} and "
+                             "in a run (or twice in the file); keep one of them")
+        method["recorded"].append(entry)
+    return methods
 
 
 def op_strengths(seed: dict) -> tuple[str, np.ndarray] | None:
@@ -137,7 +165,7 @@ def plot_curves(methods: list[dict], path: Path):
               (fig.add_subplot(1, 2, 2), lambda r: r.get("skip_count"), "skip connections in the current cell")]
     for ax, value, ylabel in panels:
         for method in methods:
-            if not cell_follows_alpha(method["seeds"][0]):
+            if not method["seeds"] or not cell_follows_alpha(method["seeds"][0]):
                 continue
             epochs, values = epoch_series(method["seeds"], value)
             if not np.isfinite(values).any():
@@ -254,7 +282,8 @@ def report(methods: list[dict], benchmark_path: str, out: Path, num_archs: int =
     benchmark = load_benchmark(benchmark_path)
     rows, summary = {}, {}
     for method in methods:
-        accuracies = [benchmark.query(s["results"]["genotype_str"]) for s in method["seeds"]]
+        cells = [s["results"]["genotype_str"] for s in method["seeds"]] + [r["genotype_str"] for r in method["recorded"]]
+        accuracies = [benchmark.query(cell) for cell in cells]
         rows[method["label"]] = summary[method["label"]] = tables.nb201_summary(accuracies)
     for label, row in PAPER_ROWS.items():
         rows[label] = paper_summary(row)
@@ -269,6 +298,10 @@ def report(methods: list[dict], benchmark_path: str, out: Path, num_archs: int =
             during = f"{path['first']:.2f} / {path['best']:.2f} ({path['best_epoch']})" if path else ""
             seed_rows.append([method["label"], s["seed"], f"{acc['cifar10']['test']:.2f}", during,
                               s["results"].get("skip_count"), f"{s['seconds'] / 60:.1f}", s["results"]["genotype_str"]])
+        for r in method["recorded"]:
+            acc = benchmark.query(r["genotype_str"])
+            seed_rows.append([method["label"], r["seed"], f"{acc['cifar10']['test']:.2f}", "",
+                              r["genotype_str"].count("skip_connect"), "recorded", r["genotype_str"]])
         if method["unfinished"]:
             seed_rows.append([method["label"], f"{len(method['unfinished'])} unfinished", "", "", "", "", ""])
     lines.append(tables.format_table(
@@ -305,8 +338,8 @@ def report(methods: list[dict], benchmark_path: str, out: Path, num_archs: int =
     plot_curves(methods, out / "curves.png")
     written.append(out / "curves.png")
     for method in methods:
-        first = method["seeds"][0]
-        if first["epochs"] and cell_follows_alpha(first):
+        first = method["seeds"][0] if method["seeds"] else None
+        if first and first["epochs"] and cell_follows_alpha(first):
             slug = re.sub(r"[^a-z0-9]+", "_", method["label"].lower()).strip("_")
             space = first["results"]["space"]
             plots.plot_alpha_grid(first["epochs"], space["edge_ops"], 0, space["cell_types"][0],
@@ -319,7 +352,7 @@ def report(methods: list[dict], benchmark_path: str, out: Path, num_archs: int =
         "root": m["root"], "table5": summary[m["label"]], "unfinished": m["unfinished"],
         "seeds": [{"seed": s["seed"], "genotype_str": s["results"]["genotype_str"], "seconds": s["seconds"],
                    "skip_count": s["results"].get("skip_count"), "current_cell": current_cell_path(s)}
-                  for s in m["seeds"]]} for m in methods},
+                  for s in m["seeds"]], "recorded": m["recorded"]} for m in methods},
         "correlation": {k: {"taus": v["taus"], "tau": v["tau"]} for k, v in corr.items()},
         "update_agreement": {label: {str(seed): a for seed, a in seeds} for label, seeds in agreement.items()},
         "op_preferences": [{"method": label, "seed": seed, "ops": p} for label, seed, p in preferences]}
@@ -330,12 +363,18 @@ def report(methods: list[dict], benchmark_path: str, out: Path, num_archs: int =
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", nargs="+", required=True, help="run_seeds roots, one per method")
+    parser.add_argument("--runs", nargs="*", default=[], help="run_seeds roots, one per method")
     parser.add_argument("--benchmark", required=True, help="NB201 table (.csv/.csv.gz) or nats_bench file")
     parser.add_argument("--out", required=True, help="directory for report.md, report.json and the PNGs")
     parser.add_argument("--num-archs", type=int, default=200, help="sampled cells for the correlation")
+    parser.add_argument("--recorded", help="JSON of seeds whose runs are gone, by their recorded cells")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    result = report([load_method(root) for root in args.runs], args.benchmark, Path(args.out), args.num_archs)
+    if not args.runs and not args.recorded:
+        parser.error("give --runs (run_seeds roots) or --recorded (a JSON of recorded seeds), or both")
+    methods = [load_method(root) for root in args.runs]
+    if args.recorded:
+        methods = add_recorded(methods, args.recorded)
+    result = report(methods, args.benchmark, Path(args.out), args.num_archs)
     print(result["markdown"])
     for path in result["written"]:
         print(path)

@@ -97,6 +97,30 @@ def test_cpu_config_pipeline_runs_seeds_of_two_methods_and_reports_them(tmp_path
     np.testing.assert_allclose(skips.lines[0].get_ydata(), [r["skip_count"] for r in epochs])
     assert accuracy.get_ylabel() == "CIFAR-10 test accuracy of the current cell (%)"
     assert skips.get_ylabel() == "skip connections in the current cell"
+    # recorded seeds (runs gone): they join the Table 5 mean of their method, or make a row of their own
+    cells = list(rows)
+    recorded = tmp_path / "recorded.json"
+    recorded.write_text(json.dumps({"seeds": [{"method": "Shapley-NAS", "seed": 7, "genotype_str": cells[5]},
+                                              {"method": "DARTS (1st)", "seed": 0, "genotype_str": cells[9]}]}))
+    with_recorded = nb201_report.main(["--runs", roots["shapley"], roots["rsps"], "--benchmark", str(table),
+                                       "--out", str(tmp_path / "report2"), "--num-archs", "50",
+                                       "--recorded", str(recorded)])
+    shapley_found = result["methods"]["Shapley-NAS"]["seeds"][0]["genotype_str"]
+    test = with_recorded["methods"]["Shapley-NAS"]["table5"]["cifar10"]["test"]
+    assert test["n"] == 2 and test["mean"] == pytest.approx(
+        (rows[shapley_found]["cifar10_test"] + rows[cells[5]]["cifar10_test"]) / 2)
+    darts = with_recorded["methods"]["DARTS (1st)"]
+    assert darts["seeds"] == [] and darts["table5"]["cifar10"]["valid"]["mean"] == pytest.approx(
+        rows[cells[9]]["cifar10_valid"])
+    assert "recorded" in with_recorded["markdown"] and "DARTS (1st)" not in with_recorded["correlation"]
+    recorded.write_text(json.dumps({"seeds": [{"method": "Shapley-NAS", "seed": 0, "genotype_str": cells[5]}]}))
+    with pytest.raises(SystemExit, match="seed 0 of Shapley-NAS is both in"):
+        nb201_report.main(["--runs", roots["shapley"], "--benchmark", str(table), "--out", str(tmp_path / "r3"),
+                           "--recorded", str(recorded)])
+    recorded.write_text(json.dumps({"seeds": [{"method": "RSPS", "seed": 3}]}))
+    with pytest.raises(SystemExit, match="lacks genotype_str; each needs"):
+        nb201_report.main(["--runs", roots["shapley"], "--benchmark", str(table), "--out", str(tmp_path / "r3"),
+                           "--recorded", str(recorded)])
     # the correlation figure: one scatter of the first seed's sampled cells, titled with its tau
     corr = nb201_report.correlations(methods, nb201_report.load_benchmark(str(table)), 50)
     assert set(corr) == set(result["correlation"])
