@@ -292,16 +292,18 @@ def report(methods: list[dict], benchmark_path: str, out: Path, num_archs: int =
              tables.format_table5(rows), "", "## Seeds", ""]
     seed_rows = []
     for method in methods:
+        rows_of_method = []
         for s in method["seeds"]:
             acc = benchmark.query(s["results"]["genotype_str"])
             path = current_cell_path(s)
             during = f"{path['first']:.2f} / {path['best']:.2f} ({path['best_epoch']})" if path else ""
-            seed_rows.append([method["label"], s["seed"], f"{acc['cifar10']['test']:.2f}", during,
-                              s["results"].get("skip_count"), f"{s['seconds'] / 60:.1f}", s["results"]["genotype_str"]])
+            rows_of_method.append([method["label"], s["seed"], f"{acc['cifar10']['test']:.2f}", during,
+                                   s["results"].get("skip_count"), f"{s['seconds'] / 60:.1f}", s["results"]["genotype_str"]])
         for r in method["recorded"]:
             acc = benchmark.query(r["genotype_str"])
-            seed_rows.append([method["label"], r["seed"], f"{acc['cifar10']['test']:.2f}", "",
-                              r["genotype_str"].count("skip_connect"), "recorded", r["genotype_str"]])
+            rows_of_method.append([method["label"], r["seed"], f"{acc['cifar10']['test']:.2f}", "",
+                                   r["genotype_str"].count("skip_connect"), "recorded", r["genotype_str"]])
+        seed_rows += sorted(rows_of_method, key=lambda row: row[1])
         if method["unfinished"]:
             seed_rows.append([method["label"], f"{len(method['unfinished'])} unfinished", "", "", "", "", ""])
     lines.append(tables.format_table(

@@ -60,6 +60,22 @@ def _cpu_model() -> str:
     return match.group(1).strip() if match else platform.processor() or platform.machine()
 
 
+def cpu_identity(cpuinfo: str | None = None, xla_flags: str | None = None) -> dict:
+    """Which CPU XLA:CPU compiled for: model name, family and model number (e.g. AMD family 25 is Zen 3/4,
+    26 is Zen 5), the vector ISA it may use and ``XLA_FLAGS``. Floats, and so a search's cell, can differ
+    between CPUs for the same code, versions and seed (RESULTS.md), so every run records this."""
+    text = _cpuinfo() if cpuinfo is None else cpuinfo
+
+    def field(name: str) -> str | None:
+        match = re.search(rf"^{name}\s*:\s*(.*)$", text, re.MULTILINE)
+        return match.group(1).strip() if match else None
+
+    return {"model_name": field("model name") or platform.processor() or platform.machine(),
+            "family": field("cpu family"), "model": field("model"),
+            "isa": cpu_vector_isa(text, xla_flags),
+            "xla_flags": os.environ.get("XLA_FLAGS", "") if xla_flags is None else xla_flags}
+
+
 def machine_info() -> dict:
     """The facts a benchmark figure needs beside it: CPU model, core count, vector ISA (and whether it was
     capped by XLA_FLAGS), backend, devices and package versions."""

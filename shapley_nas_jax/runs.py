@@ -3,7 +3,7 @@
 Layout of a workdir:
 
     config.json        the resolved config (a rerun with a different config is refused)
-    environment.json   seed, command line, Python/JAX/Flax/optax/orbax/numpy versions, devices
+    environment.json   seed, command line, Python/JAX/Flax/optax/orbax/numpy versions, devices, CPU
     metrics.jsonl      one JSON object per line (``{"kind": "epoch", ...}``, ``{"kind": "alpha_update", ...}``)
     events/            TensorBoard event file when ``tensorboardX`` is installed
     checkpoints/       orbax checkpoints of the whole search state
@@ -27,6 +27,7 @@ import jax
 import ml_collections
 from etils import epath
 
+from shapley_nas_jax import hardware
 from shapley_nas_jax.errors import UserError, WorkdirConflictError
 
 _VERSIONED_PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "chex", "numpy", "ml-collections",
@@ -51,6 +52,7 @@ def environment(seed: int) -> dict[str, Any]:
         "platform": platform.platform(),
         "devices": [str(d) for d in jax.devices()],
         "device_kind": jax.devices()[0].device_kind,
+        "cpu": hardware.cpu_identity(),
     }
 
 

@@ -4,7 +4,7 @@ that benchmarks write beside their figures."""
 from shapley_nas_jax import hardware
 
 AVX512_CPU = "processor\t: 0\nmodel name\t: Some Xeon\nflags\t\t: fpu sse2 avx avx2 fma avx512f avx512bw\n"
-AVX2_CPU = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx avx2 fma\n"
+AVX2_CPU = "processor\t: 0\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx avx2 fma\n"
 
 
 def test_isa_from_cpu_flags():
@@ -28,3 +28,11 @@ def test_machine_info_records_what_benchmarks_need():
     assert info["isa"] in hardware.ISAS and info["native_isa"] in hardware.ISAS
     assert info["backend"] == "cpu" and info["device_count"] >= 1
     assert info["cpu"] and info["jax"]
+
+
+def test_cpu_identity_names_family_model_isa_and_xla_flags():
+    identity = hardware.cpu_identity(AVX2_CPU, "--xla_cpu_multi_thread_eigen=false")
+    assert identity == {"model_name": "AMD EPYC", "family": "25", "model": "1", "isa": "avx2",
+                        "xla_flags": "--xla_cpu_multi_thread_eigen=false"}
+    capped = hardware.cpu_identity(AVX512_CPU, hardware.xla_isa_flag("avx2"))
+    assert capped["isa"] == "avx2" and capped["family"] is None and capped["model_name"] == "Some Xeon"

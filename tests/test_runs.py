@@ -65,6 +65,8 @@ def test_a_run_is_written_to_a_gs_workdir(tmp_path, monkeypatch):
     assert sorted(p.name for p in run.iterdir()) == ["config.json", "environment.json", "metrics.jsonl",
                                                      "results.json"]
     assert json.loads((run / "config.json").read_text())["seed"] == 0
+    environment = json.loads((run / "environment.json").read_text())
+    assert environment["cpu"]["isa"] in ("avx512", "avx2", "other") and "xla_flags" in environment["cpu"]
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1, 2, 3]
     assert not (tmp_path / "gs:").exists()
