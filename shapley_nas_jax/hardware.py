@@ -54,10 +54,15 @@ def cpu_vector_isa(cpuinfo: str | None = None, xla_flags: str | None = None) -> 
     return isa
 
 
+def _cpuinfo_field(cpuinfo: str, name: str) -> str | None:
+    """The first ``name : value`` line's value in /proc/cpuinfo's text, or None."""
+    match = re.search(rf"^{name}\s*:\s*(.*)$", cpuinfo, re.MULTILINE)
+    return match.group(1).strip() if match else None
+
+
 @functools.lru_cache(maxsize=1)
 def _cpu_model() -> str:
-    match = re.search(r"^model name\s*:\s*(.*)$", _cpuinfo(), re.MULTILINE)
-    return match.group(1).strip() if match else platform.processor() or platform.machine()
+    return _cpuinfo_field(_cpuinfo(), "model name") or platform.processor() or platform.machine()
 
 
 def cpu_identity(cpuinfo: str | None = None, xla_flags: str | None = None) -> dict:
@@ -65,13 +70,8 @@ def cpu_identity(cpuinfo: str | None = None, xla_flags: str | None = None) -> di
     26 is Zen 5), the vector ISA it may use and ``XLA_FLAGS``. Floats, and so a search's cell, can differ
     between CPUs for the same code, versions and seed (RESULTS.md), so every run records this."""
     text = _cpuinfo() if cpuinfo is None else cpuinfo
-
-    def field(name: str) -> str | None:
-        match = re.search(rf"^{name}\s*:\s*(.*)$", text, re.MULTILINE)
-        return match.group(1).strip() if match else None
-
-    return {"model_name": field("model name") or platform.processor() or platform.machine(),
-            "family": field("cpu family"), "model": field("model"),
+    return {"model_name": _cpuinfo_field(text, "model name") or platform.processor() or platform.machine(),
+            "family": _cpuinfo_field(text, "cpu family"), "model": _cpuinfo_field(text, "model"),
             "isa": cpu_vector_isa(text, xla_flags),
             "xla_flags": os.environ.get("XLA_FLAGS", "") if xla_flags is None else xla_flags}
 
