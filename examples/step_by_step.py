@@ -44,10 +44,10 @@ def main(argv=None):
             update = int(state.alpha_updates)
             state, metrics = search.shapley_step(state, search.value_batches(update))
             print(f"update {update} before step {step}: {int(metrics['num_evaluations'])} coalitions scored, "
-                  f"full supernet value {float(metrics['full_value']):.3f}, "
+                  f"full supernet value {float(metrics['value_full']):.3f}, "
                   f"largest |phi| {float(np.abs(state.shapley).max()):.4f}")
             updates.append({"before_step": step, "num_evaluations": int(metrics["num_evaluations"]),
-                            "full_value": float(metrics["full_value"]), "shapley": np.asarray(state.shapley).tolist()})
+                            "value_full": float(metrics["value_full"]), "shapley": np.asarray(state.shapley).tolist()})
         state = search.weight_step(state, search.train_batch(step))
         if (step + 1) % search.steps_per_epoch == 0:
             loss_sum, correct, count = (float(x) for x in state.epoch_sums)

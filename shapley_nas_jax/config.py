@@ -221,6 +221,55 @@ def validate(config: ml_collections.ConfigDict) -> None:
                      f"train.batch_size={config.train.batch_size} is not divisible by mesh.devices={config.mesh.devices}")
 
 
+# What the paper and the original code run differently in the Shapley search itself (README: "Paper and
+# reference code"); the NB201 configs take one of them as an argument, e.g. ``nb201_cifar10.py:reference``.
+ALGORITHMS = ("paper", "reference")
+PAPER_WARMUP = (15, 50)  # Sec. 4.1: alpha frozen for the first 15 of 50 epochs
+REFERENCE_WARMUP = (25, 50)  # train_search.py: pretrain_epochs = 25 of 50
+
+
+def scaled_warmup(fraction: tuple[int, int], epochs: int) -> int:
+    """Warm-up epochs of a search of ``epochs``: ``fraction`` (warm-up, total) scaled and rounded."""
+    return int(round(epochs * fraction[0] / fraction[1]))
+
+
+def set_algorithm(config: ml_collections.ConfigDict, algorithm: str, warmup_epochs: int | None = None) -> None:
+    """Set the Shapley search's aggregate, alpha rule and warm-up to the paper's or the original code's.
+
+    ``paper``: the plain Monte-Carlo mean of the marginal contributions, eqs. 6-7, alpha frozen for 15 of 50
+    epochs (scaled to ``train.epochs``). ``reference``: mean minus std, the z-score rule with noisy initial
+    momentum, 25 of 50 epochs of warm-up (scaled), or ``warmup_epochs`` where given.
+    """
+    _one_of(algorithm, ALGORITHMS, "the config argument naming the algorithm")
+    paper = algorithm == "paper"
+    config.shapley.aggregate = "mean" if paper else "mean_minus_std"
+    config.alpha_rule.name = algorithm
+    if warmup_epochs is None:
+        warmup_epochs = scaled_warmup(PAPER_WARMUP if paper else REFERENCE_WARMUP, config.train.epochs)
+    config.search.warmup_epochs = warmup_epochs
+
+
+def algorithm_of(config) -> str | None:
+    """``paper`` or ``reference`` when a Shapley search's aggregate and alpha rule are exactly one of them, else
+    None (a mix, another rule or a budgeted estimator)."""
+    shapley = config.get("shapley", {})
+    if shapley.get("estimator", "permutation") != "permutation":
+        return None
+    pair = (shapley.get("aggregate", "mean_minus_std"), config.get("alpha_rule", {}).get("name", "reference"))
+    return {("mean", "paper"): "paper", ("mean_minus_std", "reference"): "reference"}.get(pair)
+
+
+def split_config_argument(argument: str | None) -> tuple[str | None, str | None]:
+    """``"<path>"``, ``"<path>,<algorithm>"`` or ``"<algorithm>"`` (a config file's argument) as
+    ``(path or None, algorithm or None)``."""
+    if not argument:
+        return None, None
+    head, _, tail = argument.rpartition(",")
+    if tail in ALGORITHMS:
+        return head or None, tail
+    return argument, None
+
+
 def small_cpu_config(space: str) -> ml_collections.ConfigDict:
     """A search that runs in well under a minute on 2 CPU cores once compiled, for trying things out:
     8x8 digits, a 3-cell supernet with 4 channels, 3 epochs (1 warm-up), M=2 permutations of 64 images.

@@ -52,12 +52,17 @@ class Schedule(Protocol):
     def start_epoch(self, state: State) -> State:
         """The state with its per-epoch sums reset."""
 
+    # Optional: ``arch_step_label(state) -> str | None`` names the update about to run on the progress bar
+    # (None: not announced, e.g. one before every weight step), and ``compile_key(state) -> hashable`` tells
+    # architecture steps that compile separately apart (e.g. one program per BN mode).
+
 
 class Hook:
     """What a run does besides its steps, at the driver's points; every method does nothing by default."""
 
-    def arch_update(self, state: State, step: int, metrics: dict) -> None:
-        """After an architecture update that ran before weight step ``step``."""
+    def arch_update(self, state: State, step: int, metrics: dict) -> dict | None:
+        """After an architecture update that ran before weight step ``step``. Returns entries for the progress
+        bar (or None)."""
 
     def epoch_end(self, state: State, epoch: int, seconds: dict[str, float]) -> dict | None:
         """At the end of ``epoch`` (zero-based), before its sums are reset. ``seconds``: time spent in the
@@ -99,33 +104,39 @@ def drive(schedule: Schedule, state: State, hooks: Sequence[Hook] = (), *, progr
 
     bar = tqdm.tqdm(total=total, initial=int(state.step), unit="step", disable=progress is None,
                     dynamic_ncols=True, desc=progress)
+    status = _BarStatus(bar)
     batches = schedule.train_batches(int(state.step))
     try:
         with _stop_on_sigint() as stop_requested:
             while True:
                 step = int(state.step)
                 while schedule.arch_update_due(state):
+                    label = getattr(schedule, "arch_step_label", lambda _: None)(state)
+                    compile_key = ("arch", getattr(schedule, "compile_key", lambda _: None)(state))
+                    status.running(label, compiling=status.first_call(compile_key, label or "architecture step"))
                     t0 = time.perf_counter()
                     state, metrics = schedule.arch_step(state)
                     seconds["arch"] += time.perf_counter() - t0
                     for hook in hooks:
-                        hook.arch_update(state, step, metrics)
+                        status.show(hook.arch_update(state, step, metrics))
                     save(state)
                     after("alpha_update", state)
+                status.show({})
                 if step >= total:
                     return state
+                batch = next(batches)
+                shapes = ("weight", tuple(sorted((k, v.shape) for k, v in batch.items())))
+                if status.first_call(shapes, "weight step"):
+                    status.running(None, compiling="weight step")
                 t0 = time.perf_counter()
-                state = schedule.weight_step(state, next(batches))
+                state = schedule.weight_step(state, batch)
                 bar.update(1)
                 if int(state.step) % spe == 0:
                     jax.block_until_ready(state.epoch_sums)
                     seconds["train"] += time.perf_counter() - t0
                     check_finite(state, spe, hooks)
-                    postfix = {}
                     for hook in hooks:
-                        postfix.update(hook.epoch_end(state, int(state.step) // spe - 1, dict(seconds)) or {})
-                    if postfix:
-                        bar.set_postfix(postfix)
+                        status.show(hook.epoch_end(state, int(state.step) // spe - 1, dict(seconds)))
                     state = schedule.start_epoch(state)
                     seconds = {"train": 0.0, "arch": 0.0}
                     save(state)
@@ -136,6 +147,39 @@ def drive(schedule: Schedule, state: State, hooks: Sequence[Hook] = (), *, progr
     finally:
         batches.close()
         bar.close()
+
+
+class _BarStatus:
+    """The progress bar's postfix: the hooks' latest entries (loss, accuracy, the last estimate's agreement,
+    ...) and, while it runs, what the bar is waiting on: an architecture update, or a step compiling (the
+    first call of each step and input shape in this process: traced, then compiled or loaded from the
+    persistent compilation cache)."""
+
+    def __init__(self, bar: tqdm.tqdm):
+        self.bar = bar
+        self.entries: dict = {}
+        self.seen: set = set()
+        self.waiting = False
+
+    def first_call(self, key, name: str) -> str | None:
+        """``name`` if ``key`` has not run yet in this process's drive (it will compile), else None."""
+        if key in self.seen:
+            return None
+        self.seen.add(key)
+        return name
+
+    def running(self, label: str | None, compiling: str | None = None) -> None:
+        now = " ".join(part for part in (label and f"{label} running", compiling and f"compiling {compiling}")
+                       if part)
+        if now:
+            self.waiting = True
+            self.bar.set_postfix(dict(self.entries, now=now))
+
+    def show(self, entries: dict | None) -> None:
+        self.entries.update(entries or {})
+        if entries or self.waiting:
+            self.waiting = False
+            self.bar.set_postfix(self.entries)
 
 
 def check_finite(state: State, steps_per_epoch: int, hooks: Sequence[Hook] = ()) -> None:

@@ -260,7 +260,7 @@ def test_step_by_step(example_outcomes):
     # one Shapley update, after the warm-up epoch, before the step the schedule names
     (update,) = result["updates"]
     assert result["update_points"] == [update["before_step"]] == [result["steps_per_epoch"]]
-    assert update["num_evaluations"] > 0 and 0.0 <= update["full_value"] <= 1.0
+    assert update["num_evaluations"] > 0 and 0.0 <= update["value_full"] <= 1.0
     assert np.abs(np.asarray(update["shapley"])).max() > 0
     assert len(result["epochs"]) == 2
     for epoch in result["epochs"]:

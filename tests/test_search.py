@@ -67,6 +67,31 @@ def test_search_writes_genotype_logs_and_results(uninterrupted):
     assert env["seed"] == 0 and "jax" in env["versions"]
 
 
+def test_each_shapley_update_records_its_estimates_noise(uninterrupted):
+    from shapley_nas_jax.analysis.ranking import estimate_agreement
+
+    result, workdir = uninterrupted
+    config = search_config()
+    space = get_space(config.space)
+    players = space.player_mask()
+    updates = [r for r in read_records(workdir) if r["kind"] == "alpha_update"]
+    for i, update in enumerate(updates):
+        se = np.asarray(update["shapley_se"], np.float64)
+        assert se.shape == np.asarray(update["shapley"]).shape == space.alpha_shape
+        assert np.all(se[players] >= 0) and np.all(se[~players] == 0)
+        assert 1 <= update["chain_players_mean"] <= players.sum()
+        assert 0 <= update["value_full"] <= 1
+        previous = [u["shapley"] for u in updates[:i]]
+        if i == 0:
+            assert update["estimate_agreement"] is None  # nothing to agree with yet
+        else:
+            assert update["estimate_agreement"] == pytest.approx(
+                estimate_agreement(previous, update["shapley"], players), abs=1e-12)
+    # the estimate the record carries is the one alpha moved by
+    np.testing.assert_allclose(updates[-1]["shapley"], result.shapley, rtol=1e-6)
+    assert any(np.any(np.asarray(u["shapley_se"])[players] > 0) for u in updates)
+
+
 @pytest.mark.parametrize("event,count", [("alpha_update", 1), ("step", 6), ("epoch_end", 2)])
 def test_killed_and_resumed_run_matches_uninterrupted(uninterrupted, tmp_path, event, count):
     reference, reference_dir = uninterrupted

@@ -57,9 +57,7 @@ def update_signal(updates, players=None) -> dict[str, float]:
     updates = np.asarray(updates, np.float64)
     if updates.ndim < 2 or updates.shape[0] < 2:
         raise ValueError(f"update_signal needs at least 2 estimates [updates, ..., ops], got shape {updates.shape}")
-    weight = np.broadcast_to(np.ones(1) if players is None else np.asarray(players, np.float64), updates.shape[1:])
-    per_edge = np.maximum(weight.sum(axis=-1, keepdims=True), 1)
-    centred = (updates - (updates * weight).sum(axis=-1, keepdims=True) / per_edge) * weight
+    centred = _centred_over_ops(updates, players)
     count = centred.shape[0]
     power = np.mean(np.sum(centred.reshape(count, -1) ** 2, axis=1))
     if power == 0:
@@ -70,4 +68,26 @@ def update_signal(updates, players=None) -> dict[str, float]:
             "signal_to_noise": float(np.sqrt(ratio))}
 
 
-__all__ = ["rank_agreement", "update_signal"]
+def _centred_over_ops(estimates, players=None) -> np.ndarray:
+    """``estimates [..., ops]`` centred over the ops of each edge among ``players`` (0 at non-players)."""
+    estimates = np.asarray(estimates, np.float64)
+    weight = np.broadcast_to(np.ones(1) if players is None else np.asarray(players, np.float64), estimates.shape)
+    per_edge = np.maximum(weight.sum(axis=-1, keepdims=True), 1)
+    return (estimates - (estimates * weight).sum(axis=-1, keepdims=True) / per_edge) * weight
+
+
+def estimate_agreement(previous, estimate, players=None) -> float:
+    """How far one estimate ``[..., ops]`` agrees with the mean of a run's ``previous`` estimates
+    ``[updates, ..., ops]``: the cosine between the two after centring each over the ops of every edge (as
+    :func:`update_signal` centres them). 1: the same order of ops everywhere, 0: unrelated (what independent
+    noise gives on average), -1: reversed. NaN with no previous estimate or when either side is flat."""
+    previous = np.asarray(previous, np.float64)
+    if previous.shape[0] == 0:
+        return float("nan")
+    a = _centred_over_ops(estimate, players).ravel()
+    b = _centred_over_ops(previous.mean(axis=0), players).ravel()
+    norm = np.linalg.norm(a) * np.linalg.norm(b)
+    return float(a @ b / norm) if norm > 0 else float("nan")
+
+
+__all__ = ["estimate_agreement", "rank_agreement", "update_signal"]

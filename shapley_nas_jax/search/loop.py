@@ -19,6 +19,7 @@ import ml_collections
 import numpy as np
 
 from shapley_nas_jax import config as config_lib
+from shapley_nas_jax.analysis.ranking import estimate_agreement
 from shapley_nas_jax import sharding as sharding_lib
 from shapley_nas_jax.checkpointing import Checkpointer
 from shapley_nas_jax.compilation_cache import enable_compilation_cache
@@ -53,22 +54,41 @@ class SearchResult:
 
 class _SearchLog(Hook):
     """Writes a search's records to metrics.jsonl: one per architecture update (DARTS steps: once per epoch's
-    worth) and one per epoch, with the value split's accuracy and the genotype of that moment."""
+    worth) and one per epoch, with the value split's accuracy and the genotype of that moment.
+
+    A Shapley update's record carries its estimate (``shapley``), the estimate's own diagnostics
+    (``shapley_se``, ``chain_players_mean``, ``value_full``: ``steps.shapley_metrics``) and
+    ``estimate_agreement``: its agreement with the mean of the run's earlier estimates
+    (``analysis.ranking.estimate_agreement``), read back from the log when a run resumes."""
 
     def __init__(self, search: Search, log: MetricsLog, benchmark):
         self.search = search
         self.config = search.config
         self.log = log
         self.benchmark = benchmark
+        self.estimates = [r["shapley"] for r in log.records()
+                          if r.get("kind") == "alpha_update" and r.get("shapley") is not None]
+        players = np.zeros(int(np.prod(search.space.alpha_shape)), bool)
+        players[search.program.game.positions] = True
+        self.players = players.reshape(search.space.alpha_shape)
 
-    def arch_update(self, state: SearchState, step: int, metrics: dict) -> None:
+    def arch_update(self, state: SearchState, step: int, metrics: dict) -> dict | None:
         spe = self.search.steps_per_epoch
         if self.search.program.uses_darts and (int(state.alpha_updates) - 1) % spe:
-            return  # log DARTS steps once per epoch's worth
+            return None  # log DARTS steps once per epoch's worth
         record = {"kind": "alpha_update", "epoch": step // spe, "step": step,
                   "alpha_updates": int(state.alpha_updates), "method": self.config.search.method}
-        record.update({k: float(v) for k, v in metrics.items()})
-        self.log.write(record)
+        record.update(_jsonable(metrics))
+        if self.search.program.uses_darts:
+            self.log.write(record)
+            return {"value_loss": f"{record['value_loss']:.3f}"}
+        estimate = np.asarray(state.shapley)
+        agreement = estimate_agreement(np.asarray(self.estimates).reshape(-1, *estimate.shape), estimate,
+                                       self.players)
+        record.update(shapley=estimate.tolist(), **_jsonable({"estimate_agreement": agreement}))
+        self.estimates.append(record["shapley"])
+        self.log.write(record, scalars=("estimate_agreement", "value_full", "chain_players_mean"))
+        return {"agreement": "none yet" if np.isnan(agreement) else f"{agreement:+.2f}"}
 
     def epoch_end(self, state: SearchState, epoch: int, seconds: dict) -> dict:
         t_eval = time.perf_counter()
@@ -117,6 +137,16 @@ class _SearchLog(Hook):
             record.update(clip_factor_mean=factor_sum / max(steps, 1), clip_factor_min=factor_min,
                           alpha_grad_norm=float(jnp.linalg.norm(state.alpha_grad)))
         return record
+
+
+def _jsonable(metrics: dict) -> dict:
+    """A step's metrics as JSON values: scalars as floats, arrays as nested lists, NaN (no value) as null."""
+    def plain(v):
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        return None if np.isnan(v) else float(v)
+
+    return {k: plain(np.asarray(v, np.float64).tolist()) for k, v in metrics.items()}
 
 
 def _search_point(state: SearchState) -> dict[str, int]:
@@ -185,7 +215,7 @@ def _finish(search: Search, state: SearchState, rundir: RunDir, log: MetricsLog,
     state, events = search.finish_with_metrics(state)
     for kind, metrics in events.items():
         log.write({"kind": kind, "step": int(state.step), "alpha_updates": int(state.alpha_updates),
-                   **{k: float(v) for k, v in metrics.items() if np.ndim(v) == 0}})
+                   **_jsonable({k: v for k, v in metrics.items() if k not in ("paths", "scores")})})
     genotype = search.genotype(state)
     has_shapley = c.search.method == "shapley" or c.search.final_shapley
     results = {

@@ -226,8 +226,9 @@ class Search:
         """Estimate the ops' Shapley values on ``value_batches`` and move alpha by the alpha rule.
 
         Returns the new state (``state.shapley`` = the estimate ``[cell_types, edges, ops]`` in value-metric
-        units, 0 at non-players) and scalars: ``num_evaluations``, ``num_computed``, ``mean_chain_length``,
-        ``min_chain_length``, ``full_value``.
+        units, 0 at non-players) and what the estimate says of itself (``steps.shapley_metrics``):
+        ``num_evaluations``, ``num_computed``, ``shapley_se`` (shaped like alpha), ``chain_players_mean``,
+        ``min_chain_length``, ``value_full``.
         """
         return self.program.shapley_step(state, dict(value_batches))
 
@@ -248,6 +249,17 @@ class Search:
             value_batch = self.program.put_train_batch(self.data.darts_value_stream.batch(index))
             return self.program.darts_step(state, self.train_batch(int(state.step)), value_batch)
         return self.shapley_step(state, self.value_batches(index))
+
+    def arch_step_label(self, state: SearchState) -> str | None:
+        """The progress bar's name for the next architecture update: Shapley updates are announced (each takes
+        many forward passes), the DARTS steps before every weight step are not."""
+        if self.program.uses_darts:
+            return None
+        return f"Shapley update {int(state.alpha_updates) + 1}/{len(self.update_points)}"
+
+    def compile_key(self, state: SearchState) -> str:
+        """Which compiled architecture step the next update runs (one per BN mode of ``shapley.bn_mode``)."""
+        return self.program.bn_mode_at(state)
 
     def catch_up(self, state: SearchState) -> tuple[SearchState, list[dict[str, jax.Array]]]:
         """Run every architecture update due before the state's next weight step; returns their metrics."""

@@ -330,13 +330,13 @@ class SearchProgram:
         updates, arch_state = self.arch_tx.update(phi, state.arch_state, state.alpha)
         new_state = state.replace(alpha=optax.apply_updates(state.alpha, updates), arch_state=arch_state,
                                   shapley=phi, alpha_updates=state.alpha_updates + 1)
-        return new_state, shapley_metrics(estimate)
+        return new_state, shapley_metrics(estimate, self.game, self.config.shapley.truncated)
 
     def final_shapley(self, state: SearchState, value_batches: dict):
         """Shapley values at the end of a search without moving alpha (DARTS+Shapley ablations)."""
         key = stream_key(state.rng, STREAM_FINAL)
         phi, estimate = self.estimate_shapley(state, value_batches, key)
-        return state.replace(shapley=phi), shapley_metrics(estimate)
+        return state.replace(shapley=phi), shapley_metrics(estimate, self.game, self.config.shapley.truncated)
 
     def finish(self, state: SearchState, value_batches: Callable[[], dict], final_shapley: bool):
         """The end of a search: RSPS's selection of the best drawn cell (``search.method="rsps"``) and, with
@@ -403,17 +403,24 @@ class SearchProgram:
         return loss, jnp.sum(jnp.argmax(logits, -1) == batch["label"])
 
 
-def shapley_metrics(estimate: Any) -> dict:
-    """Scalars that describe one estimate (counts of value evaluations, where chains truncated)."""
-    if isinstance(estimate, shapley.estimators.Estimate):  # a budgeted estimator: no chains
-        return {"num_evaluations": estimate.evaluations, "num_computed": estimate.evaluations}
+def shapley_metrics(estimate: Any, game: SupernetGame, truncated: str) -> dict:
+    """What one estimate says of itself: value evaluations, and for permutation chains ``shapley_se`` (each
+    player's standard error of the mean of its marginals, shaped like alpha, 0 at non-players),
+    ``chain_players_mean`` / ``min_chain_length`` (players scored per chain before it truncated: mean, least)
+    and ``value_full`` (the full supernet's value, averaged over the update's value batches). A budgeted
+    estimator (``shapley.estimator``) has no chains: its ``shapley_se`` is NaN and the chain fields are absent."""
+    if isinstance(estimate, shapley.estimators.Estimate):
+        nan = jnp.full(estimate.values.shape, jnp.nan, estimate.values.dtype)
+        return {"num_evaluations": estimate.evaluations, "num_computed": estimate.evaluations,
+                "shapley_se": game.to_alpha_shape(nan)}
     measured = estimate.measured.sum(axis=1)
     return {
         "num_evaluations": estimate.num_evaluations,
         "num_computed": estimate.num_computed,
-        "mean_chain_length": measured.mean(),
+        "shapley_se": game.to_alpha_shape(shapley.standard_errors(estimate, truncated)),
+        "chain_players_mean": measured.mean(),
         "min_chain_length": measured.min(),
-        "full_value": jnp.nanmean(estimate.chain_values[:, 0]),
+        "value_full": jnp.nanmean(estimate.chain_values[:, 0]),
     }
 
 

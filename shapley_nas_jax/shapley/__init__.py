@@ -23,6 +23,7 @@ from shapley_nas_jax.shapley.permutation import (
     sample_permutations,
     score_chains,
     score_chunk,
+    standard_errors,
 )
 
 __all__ = [
@@ -44,4 +45,5 @@ __all__ = [
     "score_chunk",
     "shapley_from_coalition_values",
     "shapley_weights",
+    "standard_errors",
 ]

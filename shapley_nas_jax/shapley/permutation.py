@@ -276,19 +276,28 @@ def score_chains(value_fn: ValueFn, shared, samples, ranks: jnp.ndarray, eta, *,
     return jax.lax.map(walk, jnp.arange(m, dtype=jnp.int32))
 
 
-def _aggregate(marginals, measured, truncated: str, aggregate: str):
-    """Per-player estimate ``[n]`` from marginals ``[M, n]``."""
-    if truncated == "zero":
-        weight = jnp.ones_like(marginals)
-    else:
-        weight = measured.astype(marginals.dtype)
+def _moments(marginals, measured, truncated: str):
+    """Per player: how many samples count, their mean and population variance (``truncated``: "zero" counts
+    every chain, "exclude" only the chains that measured the player)."""
+    weight = jnp.ones_like(marginals) if truncated == "zero" else measured.astype(marginals.dtype)
     count = weight.sum(axis=0)
     safe = jnp.maximum(count, 1.0)
     mean = jnp.where(count > 0, (weight * marginals).sum(axis=0) / safe, 0.0)
-    if aggregate == "mean":
-        return mean
     var = jnp.where(count > 0, (weight * (marginals - mean) ** 2).sum(axis=0) / safe, 0.0)
-    return mean - jnp.sqrt(var)
+    return count, mean, var
+
+
+def _aggregate(marginals, measured, truncated: str, aggregate: str):
+    """Per-player estimate ``[n]`` from marginals ``[M, n]``."""
+    _, mean, var = _moments(marginals, measured, truncated)
+    return mean if aggregate == "mean" else mean - jnp.sqrt(var)
+
+
+def standard_errors(estimate: ShapleyEstimate, truncated: str = "zero") -> jnp.ndarray:
+    """Each player's standard error ``[n]`` of the Monte-Carlo mean of its marginals (sample std, ddof 1, over
+    sqrt of the samples that count under ``truncated``); NaN for a player with fewer than 2 such samples."""
+    count, _, var = _moments(estimate.marginals, estimate.measured, truncated)
+    return jnp.where(count > 1, jnp.sqrt(var / jnp.maximum(count - 1, 1.0)), jnp.nan)
 
 
 @functools.partial(
