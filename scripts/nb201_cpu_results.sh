@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# RESULTS.md's NB201 comparison at CPU scale: every method of configs/nb201_cifar10_cpu.py over seeds, then
-# the report. Resumable: rerun the same command and finished seeds are kept, unfinished ones continue from
+# RESULTS.md's NB201 comparison at CPU scale: every method of configs/nb201_cifar10_cpu.py over seeds (the
+# paper's Shapley-NAS algorithm, the original code's, DARTS of both orders, RSPS), then the report. Resumable: rerun the same command and finished seeds are kept, unfinished ones continue from
 # their last checkpoint.
 #
 #   scripts/nb201_cpu_results.sh IMAGES BENCHMARK ROOT [SEEDS [--config.KEY=VALUE ...]]
@@ -17,22 +17,27 @@ root=${3:?give a directory for the runs}
 seeds=${4:-0-3}
 shift $(( $# < 4 ? $# : 4 ))
 here=$(cd "$(dirname "$0")/.." && pwd)
-config="$here/configs/nb201_cifar10_cpu.py:$images"
+config="$here/configs/nb201_cifar10_cpu.py"
 
+# method: the config's algorithm argument (paper: mean + eqs. 6-7, 5 warm-up epochs; reference: the original
+# code's mean minus std and z-score rule, 6 warm-up epochs, as RESULTS.md's reference and baseline rows ran)
+# and the method's options
+declare -A algorithms=([shapley_paper]=paper [shapley_reference]=reference [darts_1st]=reference
+                       [darts_2nd]=reference [rsps]=reference)
 declare -A methods=(
-  [shapley]="--config.search.method=shapley"
-  [shapley_paper]="--config.search.method=shapley --config.alpha_rule.name=paper"
+  [shapley_paper]="--config.search.method=shapley"
+  [shapley_reference]="--config.search.method=shapley"
   [darts_1st]="--config.search.method=darts_1st"
   [darts_2nd]="--config.search.method=darts_2nd"
   [rsps]="--config.search.method=rsps"
 )
-order=(shapley shapley_paper darts_1st darts_2nd rsps)
+order=(shapley_paper shapley_reference darts_1st darts_2nd rsps)
 for seed in $(python -c "import sys; sys.path.insert(0, '$here/scripts'); from run_seeds import parse_seeds; \
 print(*parse_seeds('$seeds'))"); do
   for method in "${order[@]}"; do
     # shellcheck disable=SC2086  # the method's options are separate words
-    python "$here/scripts/run_seeds.py" --config "$config" --seeds "$seed" --workdir "$root/$method" \
-      --config.search.benchmark="$benchmark" ${methods[$method]} "$@"
+    python "$here/scripts/run_seeds.py" --config "$config:$images,${algorithms[$method]}" --seeds "$seed" \
+      --workdir "$root/$method" --config.search.benchmark="$benchmark" ${methods[$method]} "$@"
   done
   for darts in darts_1st darts_2nd; do
     python "$here/scripts/darts_plus_shapley.py" --run "$root/$darts/seed$seed" \

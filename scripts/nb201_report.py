@@ -38,6 +38,7 @@ import json
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -51,9 +52,9 @@ from shapley_nas_jax.search.game import NULL_OPS
 
 # Table 5 of the paper (searched directly on CIFAR-10): CIFAR-10, CIFAR-100, ImageNet16-120 x valid, test.
 PAPER_ROWS = {
-    "RSPS (paper)": [(84.16, 1.69), (87.66, 1.69), (45.78, 6.33), (46.60, 6.57), (31.09, 5.65), (30.78, 6.12)],
-    "DARTS (paper)": [(39.77, 0.0), (54.30, 0.0), (38.57, 0.0), (38.97, 0.0), (18.87, 0.0), (18.41, 0.0)],
-    "Shapley-NAS (paper)": [(91.61, 0.0), (94.37, 0.0), (73.49, 0.0), (73.51, 0.0), (46.57, 0.08), (46.85, 0.12)],
+    "RSPS (published)": [(84.16, 1.69), (87.66, 1.69), (45.78, 6.33), (46.60, 6.57), (31.09, 5.65), (30.78, 6.12)],
+    "DARTS (published)": [(39.77, 0.0), (54.30, 0.0), (38.57, 0.0), (38.97, 0.0), (18.87, 0.0), (18.41, 0.0)],
+    "Shapley-NAS (published)": [(91.61, 0.0), (94.37, 0.0), (73.49, 0.0), (73.51, 0.0), (46.57, 0.08), (46.85, 0.12)],
 }
 
 
@@ -81,10 +82,11 @@ def load_method(root: str) -> dict:
             continue
         with open(path, encoding="utf-8") as f:
             results = json.load(f)
-        epochs = [r for r in read_jsonl(os.path.join(workdir, "metrics.jsonl")) if r.get("kind") == "epoch"]
+        records = read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+        epochs = [r for r in records if r.get("kind") == "epoch"]
         seconds = sum(sum(r.get("seconds", {}).values()) for r in epochs)
         seeds.append({"seed": results["config"]["seed"], "workdir": workdir, "results": results,
-                      "epochs": epochs, "seconds": seconds})
+                      "epochs": epochs, "seconds": seconds, "updates": plots.estimate_records(records)})
     if not seeds:
         raise SystemExit(f"nb201_report: {root} has no finished seed (no seed*/results.json)")
     return {"root": root, "label": tables.method_label(seeds[0]["results"]["config"]), "seeds": seeds,
@@ -244,6 +246,55 @@ def op_preferences(seed: dict) -> dict[str, tuple[float, float]] | None:
             for k, op in enumerate(ops) if players[..., k].all()}
 
 
+def estimate_noise(seed: dict) -> dict | None:
+    """What a seed's Shapley update records say of their estimates' noise (runs since these diagnostics):
+    per update the agreement with the earlier estimates, the mean standard error over the players against
+    the mean size of the per-edge centred estimate (``noise_ratio``: above 1, one estimate cannot order an
+    edge's ops), players per chain and the full supernet's value; None without such records."""
+    rows = seed.get("updates") or []
+    if not rows:
+        return None
+    se = np.asarray([r["shapley_se"] for r in rows], float)
+    phi = np.asarray([r["shapley"] for r in rows], float)
+    players = np.any((se > 0) | (phi != 0), axis=0)
+    size = np.abs(phi - phi.mean(axis=-1, keepdims=True))[:, players].mean(axis=1)
+    return {"agreement": [r.get("estimate_agreement") for r in rows],  # None: the first update
+            "noise_ratio": (se[:, players].mean(axis=1) / size).tolist(),
+            # budgeted estimators have no chains: None
+            "chain_players": [r.get("chain_players_mean") for r in rows],
+            "value_full": [r.get("value_full") for r in rows]}
+
+
+def plot_estimate_noise(methods: list[dict], path: Path):
+    """Per method, mean over its seeds (band: min to max) of each update's agreement with the earlier ones and
+    of its noise ratio (mean standard error / mean |centred estimate|)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    panels = [(fig.add_subplot(1, 2, 1), "agreement", "agreement with the earlier estimates"),
+              (fig.add_subplot(1, 2, 2), "noise_ratio", "standard error / |centred estimate|")]
+    for ax, key, ylabel in panels:
+        for method in methods:
+            series = [n[key] for s in method["seeds"] if (n := estimate_noise(s))]
+            if not series:
+                continue
+            count = min(map(len, series))
+            values = np.asarray([v[:count] for v in series], float)
+            updates = np.arange(1, count + 1)
+            with warnings.catch_warnings():  # the first update has no agreement: an all-NaN column
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean, low, high = np.nanmean(values, 0), np.nanmin(values, 0), np.nanmax(values, 0)
+            line, = ax.plot(updates, mean, marker="o", markersize=3, label=f"{method['label']} (n={len(values)})")
+            ax.fill_between(updates, low, high, color=line.get_color(), alpha=0.2)
+        ax.axhline(0 if key == "agreement" else 1, color="grey", lw=0.8, ls="--")
+        ax.set_xlabel("Shapley update")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    fig.legend(*panels[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8)
+    fig.savefig(path, dpi=110)
+    return fig
+
+
 def benchmark_op_means(benchmark, ops) -> dict[str, float]:
     """Per op: the benchmark's mean CIFAR-10 test accuracy over all cells, each cell counted once per edge
     that holds the op (what the op does on average wherever it sits)."""
@@ -335,8 +386,27 @@ def report(methods: list[dict], benchmark_path: str, out: Path, num_archs: int =
                        for label, seed, p in preferences]
                       + [["benchmark: mean CIFAR-10 test of the cells with the op, per edge", "",
                           *(f"{bench_means[op]:.2f}" for op in ops)]])]
+    noise = [(m["label"], s["seed"], n) for m in methods for s in m["seeds"] if (n := estimate_noise(s))]
+    if noise:
+        def mean(values, digits=2):
+            values = np.asarray(values, float)  # None -> NaN
+            return f"{np.nanmean(values):.{digits}f}" if np.isfinite(values).any() else "-"
+
+        lines += ["", "## The estimate's noise at each Shapley update (the runs' own diagnostics; agreement: with "
+                  "the mean of the earlier estimates, 0 is what noise gives; noise ratio: mean standard error / mean "
+                  "|per-edge centred estimate|)", "",
+                  tables.format_table(
+                      ["method", "seed", "updates", "agreement: mean / last", "noise ratio: mean",
+                       "players per chain", "full value: first / last"],
+                      [[label, seed, len(n["agreement"]),
+                        f"{mean(n['agreement'][1:])} / {mean(n['agreement'][-1:])}", mean(n["noise_ratio"]),
+                        mean(n["chain_players"], 1),
+                        f"{mean(n['value_full'][:1], 3)} / {mean(n['value_full'][-1:], 3)}"] for label, seed, n in noise])]
     (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     written = [out / "report.md"]
+    if noise:
+        plot_estimate_noise(methods, out / "estimate_noise.png")
+        written.append(out / "estimate_noise.png")
     plot_curves(methods, out / "curves.png")
     written.append(out / "curves.png")
     for method in methods:
@@ -357,7 +427,8 @@ def report(methods: list[dict], benchmark_path: str, out: Path, num_archs: int =
                   for s in m["seeds"]], "recorded": m["recorded"]} for m in methods},
         "correlation": {k: {"taus": v["taus"], "tau": v["tau"]} for k, v in corr.items()},
         "update_agreement": {label: {str(seed): a for seed, a in seeds} for label, seeds in agreement.items()},
-        "op_preferences": [{"method": label, "seed": seed, "ops": p} for label, seed, p in preferences]}
+        "op_preferences": [{"method": label, "seed": seed, "ops": p} for label, seed, p in preferences],
+        "estimate_noise": [{"method": label, "seed": seed, **n} for label, seed, n in noise]}
     (out / "report.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
     written.append(out / "report.json")
     return {"markdown": "\n".join(lines), "written": written, **data}

@@ -146,12 +146,24 @@ def get_alpha_rule(name: str, **kwargs) -> optax.GradientTransformation:
     return _RULES.get(name)(**kwargs)
 
 
+def frozen_rule(momentum: float = 0.8, step_size: float = 0.1, init_scale: float | None = None, key=None,
+                player_mask=None) -> optax.GradientTransformation:
+    """Never moves alpha: every Shapley update still estimates (and logs its diagnostics) on a supernet
+    trained with alpha at its initial value, the DARTS+Shapley* protocol with an estimate at every update,
+    for comparing the estimates a search's own loop between alpha and weights gives against those without it.
+    The keyword arguments are accepted and unused."""
+    del momentum, step_size, init_scale, key, player_mask
+    return optax.set_to_zero()
+
+
 register_alpha_rule("paper", paper_rule)
 register_alpha_rule("reference", reference_rule)
+register_alpha_rule("frozen", frozen_rule)
 
 __all__ = [
     "RandomInitMomentumState",
     "available_alpha_rules",
+    "frozen_rule",
     "get_alpha_rule",
     "mask_players",
     "momentum_with_random_init",

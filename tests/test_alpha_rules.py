@@ -126,3 +126,17 @@ def test_rules_share_keyword_arguments():
     a = run_rule(get_alpha_rule("paper", **kwargs), jnp.zeros(SHAPE), [phi])[0]
     np.testing.assert_allclose(a, 0.1 * phi / np.linalg.norm(phi), atol=1e-6)  # s_0 = 0 whatever init_scale
     get_alpha_rule("reference", **kwargs)
+
+
+def test_the_frozen_rule_never_moves_alpha_whatever_the_estimate():
+    from shapley_nas_jax.analysis.tables import method_label
+
+    rule = get_alpha_rule("frozen", momentum=0.8, step_size=0.1, init_scale=1e-3, key=jax.random.PRNGKey(0),
+                          player_mask=None)
+    alpha = jnp.arange(12.0).reshape(1, 3, 4)
+    state = rule.init(alpha)
+    for phi in (jnp.ones_like(alpha), -3 * alpha):
+        updates, state = rule.update(phi, state, alpha)
+        assert not np.any(np.asarray(updates))
+    config = {"search": {"method": "shapley"}, "shapley": {"aggregate": "mean"}, "alpha_rule": {"name": "frozen"}}
+    assert method_label(config) == "Shapley-NAS (mean, alpha frozen)"

@@ -452,3 +452,33 @@ def test_plot_correlation_draws_into_a_given_panel():
     assert not left.collections and left.get_title() == ""
     assert right.get_title() == "B" and texts(right) == ["tau = 1.000"]
     np.testing.assert_allclose(right.collections[0].get_offsets(), [[0.1, 80.0], [0.2, 85.0], [0.3, 90.0]])
+
+
+def test_plot_estimate_diagnostics_draws_each_updates_noise(tmp_path):
+    rng = np.random.default_rng(0)
+    records = [{"kind": "epoch", "epoch": 0}]
+    for i in range(4):
+        phi = rng.normal(size=(1, 6, 5)) * 0.01
+        phi[..., 0] = 0.0  # a non-player: no value, no error
+        se = np.abs(rng.normal(size=(1, 6, 5))) * 0.005
+        se[..., 0] = 0.0
+        records.append({"kind": "alpha_update", "shapley": phi.tolist(), "shapley_se": se.tolist(),
+                        "estimate_agreement": None if i == 0 else 0.1 * i, "chain_players_mean": 4.0 + i,
+                        "value_full": 0.5 + 0.01 * i})
+    path = tmp_path / "diag.png"
+    fig = plots.plot_estimate_diagnostics(records, path=path)
+    assert_png(path)
+    agreement, noise, chains, full = fig.axes
+    x, y = agreement.get_lines()[0].get_data()
+    assert list(x) == [1, 2, 3, 4] and np.isnan(y[0]) and list(y[1:]) == pytest.approx([0.1, 0.2, 0.3])
+    updates = [r for r in records if r["kind"] == "alpha_update"]
+    size, error = (line.get_ydata() for line in noise.get_lines()[:2])
+    for k, r in enumerate(updates):
+        phi, se = np.asarray(r["shapley"])[..., 1:], np.asarray(r["shapley_se"])[..., 1:]
+        full_phi = np.asarray(r["shapley"])
+        assert size[k] == pytest.approx(np.abs(full_phi - full_phi.mean(-1, keepdims=True))[..., 1:].mean())
+        assert error[k] == pytest.approx(se.mean())
+    assert list(chains.get_lines()[0].get_ydata()) == [4.0, 5.0, 6.0, 7.0]
+    assert list(full.get_lines()[0].get_ydata()) == pytest.approx([0.5, 0.51, 0.52, 0.53])
+    with pytest.raises(ValueError, match="no Shapley update records"):
+        plots.plot_estimate_diagnostics(records[:1])

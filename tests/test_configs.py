@@ -19,7 +19,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p.stem for p in (ROOT / "configs").glob("*.py") if p.stem != "__init__")
 SEARCH_CONFIGS = [name for name in CONFIGS if not name.startswith("train_")]
 ROBUST_DARTS = [f"{space},{dataset}" for space in ("s1", "s2", "s3", "s4") for dataset in ("cifar10", "cifar100", "svhn")]
-ARGUMENTS = {"robust_darts": ROBUST_DARTS, "nb201_cifar10_cpu": [None, "/data/cifar10-images"]}
+NB201 = ("nb201_cifar10", "nb201_cifar100", "nb201_imagenet16")
+ARGUMENTS = {"robust_darts": ROBUST_DARTS,
+             "nb201_cifar10_cpu": [None, "/data/cifar10-images", "reference", "/data/cifar10-images,reference"],
+             **{name: [None, "reference"] for name in NB201}}
 EXPERIMENTS = [(name, arg) for name in CONFIGS for arg in ARGUMENTS.get(name, [None])]
 
 
@@ -119,3 +122,139 @@ def test_a_removed_robust_darts_file_names_its_replacement(space, dataset, data_
                                    "configs/s2_cifar10_x.py", "configs/nb201_cifar10.py", "my_s2_cifar10.py"])
 def test_a_config_that_was_not_removed_has_no_hint(given):
     assert config_lib.moved_config_hint(given) is None
+
+
+@pytest.mark.parametrize("name", [*NB201, "nb201_cifar10_cpu"])
+def test_nb201_configs_run_the_papers_algorithm_unless_asked_for_the_originals(name):
+    """The original has no NB201 search: the paper (Sec. 3.4, 4.1) is the default, the original's DARTS-space
+    settings are the argument ``reference``."""
+    paper = config_lib.load_config_file(_path(name))
+    reference = config_lib.load_config_file(_path(name), "reference")
+    epochs = paper.train.epochs
+    assert (paper.shapley.aggregate, paper.alpha_rule.name) == ("mean", "paper")
+    assert paper.search.warmup_epochs == round(15 * epochs / 50)  # 15 of the paper's 50, scaled
+    assert (reference.shapley.aggregate, reference.alpha_rule.name) == ("mean_minus_std", "reference")
+    # the full search warms up like the original (25 of 50); the CPU config as RESULTS.md's reference rows
+    assert reference.search.warmup_epochs == (6 if name == "nb201_cifar10_cpu" else 25)
+    assert config_lib.algorithm_of(paper) == "paper" and config_lib.algorithm_of(reference) == "reference"
+    # nothing else differs between the two
+    differing = {k for k, v in _flat(paper.to_dict()).items() if _flat(reference.to_dict())[k] != v}
+    assert differing == {"shapley.aggregate", "alpha_rule.name", "search.warmup_epochs"}
+    assert ("paper" in _docstring(name)) and ("reference" in _docstring(name))
+    if name == "nb201_cifar10_cpu":
+        assert paper.search.warmup_epochs == 5
+        with_folder = config_lib.load_config_file(_path(name), "/data/x,reference")
+        assert with_folder.data.name == "folder:/data/x" and config_lib.algorithm_of(with_folder) == "reference"
+    else:
+        with pytest.raises(UserError, match=r"^the config argument naming the algorithm='origin' is not valid; "
+                                            r"choose one of paper, reference$"):
+            config_lib.load_config_file(_path(name), "origin")
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+# README's "Paper and reference code" table: the option of each reference-only behaviour
+def _readme_reference_options() -> set[str]:
+    section = (ROOT / "README.md").read_text().split("## Paper and reference code", 1)[1].split("\n\n`darts_cifar10")[0]
+    options = set()
+    for row in section.splitlines()[4:]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        if len(cells) >= 4:
+            options |= set(re.findall(r"`([a-z_]+\.[a-z_]+)`", cells[3]))
+    return options
+
+
+PAPER_CIFAR10 = {  # darts_cifar10_paper.py: each README option, the value that turns the reference behaviour off
+    "shapley.aggregate": "mean", "alpha_rule.name": "paper", "search.warmup_epochs": 15,
+    "shapley.bn_mode": "running", "train.clip_with_alpha_grad": False, "model.pool_bn": True,
+    "train.lr_epoch_offset": 0, "data.split_order": "random", "data.drop_remainder": True, "model.init": "flax",
+    "shapley.keep_last_op": False, "data.resized_crop": False,
+}
+# options that stay as the original has them, because the paper says nothing that would change them (the
+# config's docstring says so)
+PAPER_KEEPS = {"shapley.truncated": "zero", "model.renormalize": False}
+
+
+def test_the_paper_config_turns_off_every_reference_only_behaviour_the_readme_lists():
+    paper = _flat(config_lib.load_config_file(_path("darts_cifar10_paper")).to_dict())
+    reference = _flat(config_lib.load_config_file(_path("darts_cifar10_reference")).to_dict())
+    listed = _readme_reference_options()
+    assert listed >= {"shapley.aggregate", "model.pool_bn", "train.clip_with_alpha_grad"}  # the table was read
+    assert listed <= set(PAPER_CIFAR10) | set(PAPER_KEEPS), "a README option the paper config does not account for"
+    assert {k: paper[k] for k in PAPER_CIFAR10} == PAPER_CIFAR10
+    assert {k: paper[k] for k in PAPER_KEEPS} == PAPER_KEEPS
+    assert paper["space"] == "darts" and reference["space"] == "darts_reference"
+    for key in PAPER_KEEPS:
+        assert f"`{key}" in _docstring("darts_cifar10_paper")
+
+
+# argparse option of the original search scripts -> this project's config key
+ORIGINAL_ARGS = {"batch_size": "train.batch_size", "learning_rate": "train.learning_rate",
+                 "learning_rate_min": "train.learning_rate_min", "momentum": "train.momentum",
+                 "weight_decay": "train.weight_decay", "epochs": "train.epochs", "init_channels": "model.channels",
+                 "layers": "model.layers", "grad_clip": "train.grad_clip", "seed": "seed",
+                 "shapley_momentum": "alpha_rule.momentum", "step_size": "alpha_rule.step_size",
+                 "samples": "shapley.samples", "threshold": "shapley.truncation"}
+IMAGENET = {  # darts_imagenet.py against train_search_imagenet.py / model_search_imagenet.py
+    "train.clip_with_alpha_grad": False, "train.lr_epoch_offset": 1, "train.lr_warmup_epochs": 5,
+    "data.drop_remainder": False, "data.resized_crop": True, "data.augment_value_batches": True,
+    "data.train_fraction": 0.1, "data.value_fraction": 0.025, "data.image_size": 224,
+    "model.stem": "imagenet", "model.partial_channels": 4, "model.pool_bn": False, "model.init": "torch",
+    "search.warmup_epochs": 25, "shapley.value_batch_size": 1024, "shapley.bn_mode": "reference_imagenet",
+    "shapley.keep_last_op": True, "shapley.aggregate": "mean_minus_std", "alpha_rule.name": "reference",
+}
+
+
+def test_the_imagenet_config_sets_the_original_imagenet_searchs_options():
+    config = _flat(config_lib.load_config_file(_path("darts_imagenet")).to_dict())
+    assert {k: config[k] for k in IMAGENET} == IMAGENET
+    assert config["space"] == "darts_reference"
+
+
+def _argparse_defaults(source: str) -> dict:
+    defaults = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument":
+            name = node.args[0].value.lstrip("-")
+            for keyword in node.keywords:
+                if keyword.arg == "default":
+                    defaults[name] = ast.literal_eval(keyword.value)
+    return defaults
+
+
+@pytest.mark.parametrize("script,config_name", [("train_search.py", "darts_cifar10_reference"),
+                                                ("train_search_imagenet.py", "darts_imagenet")])
+def test_search_configs_match_the_original_scripts_source(script, config_name):
+    """Read from a checkout of the original (SHAPLEY_NAS_ORIGINAL; skipped without one): its argparse
+    defaults, its value batch, its warm-up and what its gradient clipping spans."""
+    import os
+
+    checkout = os.environ.get("SHAPLEY_NAS_ORIGINAL")
+    if not checkout or not os.path.isfile(os.path.join(checkout, script)):
+        pytest.skip("set SHAPLEY_NAS_ORIGINAL to a checkout of the original code")
+    source = pathlib.Path(checkout, script).read_text()
+    config = _flat(config_lib.load_config_file(_path(config_name)).to_dict())
+    defaults = _argparse_defaults(source)
+    for arg, key in ORIGINAL_ARGS.items():
+        assert config[key] == pytest.approx(defaults[arg]), f"{config_name}: {key} against --{arg}"
+    assert re.search(r"valid_queue = torch\.utils\.data\.DataLoader\(\s*\w+, batch_size=1024", source)
+    assert config["shapley.value_batch_size"] == 1024
+    # the weight step's clipping spans alpha only where alpha is an nn.Parameter of the model
+    model_file = "model_search_imagenet.py" if "imagenet" in script else "model_search.py"
+    alphas_are_parameters = "self.alphas_normal = nn.Parameter(" in pathlib.Path(checkout, model_file).read_text()
+    assert config["train.clip_with_alpha_grad"] == alphas_are_parameters
+    if "imagenet" in script:
+        assert "if epoch >= args.epochs // 2:" in source and config["search.warmup_epochs"] == defaults["epochs"] // 2
+        assert "if epoch >= 47:" in source and config["shapley.bn_mode"] == "reference_imagenet"
+        assert "lr * (epoch + 1) / 5.0" in source and config["train.lr_warmup_epochs"] == 5
+    else:
+        assert "pretrain_epochs=25" in source and config["search.warmup_epochs"] == 25
+    assert source.index("scheduler.step()") < source.index("train(train_queue") and config["train.lr_epoch_offset"] == 1

@@ -65,30 +65,38 @@ def test_cpu_config_pipeline_runs_seeds_of_two_methods_and_reports_them(tmp_path
     out = tmp_path / "report"
     result = nb201_report.main(["--runs", roots["shapley"], roots["rsps"], "--benchmark", str(table),
                                 "--out", str(out), "--num-archs", "50"])
-    assert set(result["methods"]) == {"Shapley-NAS", "RSPS"}
-    for label, root in (("Shapley-NAS", roots["shapley"]), ("RSPS", roots["rsps"])):
+    assert set(result["methods"]) == {"Shapley-NAS (paper)", "RSPS"}
+    for label, root in (("Shapley-NAS (paper)", roots["shapley"]), ("RSPS", roots["rsps"])):
         with open(os.path.join(root, "seed0", "results.json")) as f:
             found = json.load(f)["genotype_str"]
         assert result["methods"][label]["seeds"][0]["genotype_str"] == found
         # the table's figure is the benchmark's own for the found cell (n=1: std 0)
         assert result["methods"][label]["table5"]["cifar10"]["test"]["mean"] == pytest.approx(rows[found]["cifar10_test"])
     report = (out / "report.md").read_text()
-    for row in ("Shapley-NAS", "RSPS", "Shapley-NAS (paper)", "DARTS (paper)", "94.37 ± 0.00"):
+    for row in ("Shapley-NAS (paper)", "RSPS", "Shapley-NAS (published)", "DARTS (published)", "94.37 ± 0.00"):
         assert row in report
-    assert "Shapley-NAS" in result["correlation"] and "RSPS" not in result["correlation"]
+    assert "Shapley-NAS (paper)" in result["correlation"] and "RSPS" not in result["correlation"]
     assert result["methods"]["RSPS"]["seeds"][0]["current_cell"] is None
     first_epoch = [r for r in nb201_report.read_jsonl(os.path.join(roots["shapley"], "seed0", "metrics.jsonl"))
                    if r.get("kind") == "epoch"][0]
-    assert result["methods"]["Shapley-NAS"]["seeds"][0]["current_cell"]["first"] == pytest.approx(
+    assert result["methods"]["Shapley-NAS (paper)"]["seeds"][0]["current_cell"]["first"] == pytest.approx(
         rows[first_epoch["genotype_str"]]["cifar10_test"])  # the benchmark's figure of the epoch's cell
     assert "current cell: first / best (epoch)" in report
-    assert len(result["correlation"]["Shapley-NAS"]["taus"]) == 1
-    for name in ("curves.png", "op_strengths_shapley_nas.png", "correlation.png", "report.json"):
+    assert len(result["correlation"]["Shapley-NAS (paper)"]["taus"]) == 1
+    for name in ("curves.png", "op_strengths_shapley_nas_paper.png", "correlation.png", "report.json",
+                 "estimate_noise.png"):
         assert (out / name).is_file(), name
+    # the Shapley updates' own diagnostics, one row per seed: here one update, nothing before it to agree with
+    (noise,) = result["estimate_noise"]
+    assert (noise["method"], noise["seed"], noise["agreement"]) == ("Shapley-NAS (paper)", 0, [None])
+    update = [r for r in nb201_report.read_jsonl(os.path.join(roots["shapley"], "seed0", "metrics.jsonl"))
+              if r.get("kind") == "alpha_update"][0]
+    assert noise["chain_players"] == [update["chain_players_mean"]] and np.isfinite(noise["noise_ratio"]).all()
+    assert "The estimate's noise at each Shapley update" in report
     # what the curves draw: one line per method with a current cell each epoch (not RSPS), over 2 epochs
     figure = nb201_report.plot_curves([nb201_report.load_method(r) for r in roots.values()], tmp_path / "c.png")
     accuracy, skips = figure.axes
-    assert [line.get_label() for line in accuracy.lines] == ["Shapley-NAS (n=1)"]
+    assert [line.get_label() for line in accuracy.lines] == ["Shapley-NAS (paper) (n=1)"]
     assert list(accuracy.lines[0].get_xdata()) == [0, 1] and len(skips.lines) == 1
     # ... at the values the Shapley-NAS seed logged: its cell's benchmark accuracy and skip count per epoch
     methods = [nb201_report.load_method(r) for r in roots.values()]
@@ -100,21 +108,21 @@ def test_cpu_config_pipeline_runs_seeds_of_two_methods_and_reports_them(tmp_path
     # recorded seeds (runs gone): they join the Table 5 mean of their method, or make a row of their own
     cells = list(rows)
     recorded = tmp_path / "recorded.json"
-    recorded.write_text(json.dumps({"seeds": [{"method": "Shapley-NAS", "seed": 7, "genotype_str": cells[5]},
+    recorded.write_text(json.dumps({"seeds": [{"method": "Shapley-NAS (paper)", "seed": 7, "genotype_str": cells[5]},
                                               {"method": "DARTS (1st)", "seed": 0, "genotype_str": cells[9]}]}))
     with_recorded = nb201_report.main(["--runs", roots["shapley"], roots["rsps"], "--benchmark", str(table),
                                        "--out", str(tmp_path / "report2"), "--num-archs", "50",
                                        "--recorded", str(recorded)])
-    shapley_found = result["methods"]["Shapley-NAS"]["seeds"][0]["genotype_str"]
-    test = with_recorded["methods"]["Shapley-NAS"]["table5"]["cifar10"]["test"]
+    shapley_found = result["methods"]["Shapley-NAS (paper)"]["seeds"][0]["genotype_str"]
+    test = with_recorded["methods"]["Shapley-NAS (paper)"]["table5"]["cifar10"]["test"]
     assert test["n"] == 2 and test["mean"] == pytest.approx(
         (rows[shapley_found]["cifar10_test"] + rows[cells[5]]["cifar10_test"]) / 2)
     darts = with_recorded["methods"]["DARTS (1st)"]
     assert darts["seeds"] == [] and darts["table5"]["cifar10"]["valid"]["mean"] == pytest.approx(
         rows[cells[9]]["cifar10_valid"])
     assert "recorded" in with_recorded["markdown"] and "DARTS (1st)" not in with_recorded["correlation"]
-    recorded.write_text(json.dumps({"seeds": [{"method": "Shapley-NAS", "seed": 0, "genotype_str": cells[5]}]}))
-    with pytest.raises(SystemExit, match="seed 0 of Shapley-NAS is both in"):
+    recorded.write_text(json.dumps({"seeds": [{"method": "Shapley-NAS (paper)", "seed": 0, "genotype_str": cells[5]}]}))
+    with pytest.raises(SystemExit, match=r"seed 0 of Shapley-NAS \(paper\) is both in"):
         nb201_report.main(["--runs", roots["shapley"], "--benchmark", str(table), "--out", str(tmp_path / "r3"),
                            "--recorded", str(recorded)])
     recorded.write_text(json.dumps({"seeds": [{"method": "RSPS", "seed": 3}]}))
@@ -124,11 +132,11 @@ def test_cpu_config_pipeline_runs_seeds_of_two_methods_and_reports_them(tmp_path
     # the correlation figure: one scatter of the first seed's sampled cells, titled with its tau
     corr = nb201_report.correlations(methods, nb201_report.load_benchmark(str(table)), 50)
     assert set(corr) == set(result["correlation"])
-    np.testing.assert_equal(corr["Shapley-NAS"]["taus"], result["correlation"]["Shapley-NAS"]["taus"])  # NaN-safe
+    np.testing.assert_equal(corr["Shapley-NAS (paper)"]["taus"], result["correlation"]["Shapley-NAS (paper)"]["taus"])  # NaN-safe
     (ax,) = nb201_report.plot_correlation(corr, tmp_path / "corr.png").axes
-    first = corr["Shapley-NAS"]["first_seed"]
-    assert ax.get_title() == "Shapley-NAS"
-    assert [t.get_text() for t in ax.texts] == [f"tau = {corr['Shapley-NAS']['taus'][0]:.3f}"]
+    first = corr["Shapley-NAS (paper)"]["first_seed"]
+    assert ax.get_title() == "Shapley-NAS (paper)"
+    assert [t.get_text() for t in ax.texts] == [f"tau = {corr['Shapley-NAS (paper)']['taus'][0]:.3f}"]
     (points,) = ax.collections
     np.testing.assert_allclose(points.get_offsets(), np.stack([first["strengths"], first["accuracies"]], 1))
     assert ax.get_xlabel() == "Shapley value, mean over the cell's ops"

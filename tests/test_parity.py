@@ -91,6 +91,18 @@ def test_parity_supernet_logits_train_mode(orig, formulation, scan_edges):
     assert_checks(checks)
 
 
+@pytest.mark.parametrize("bn_mode", ["running", "batch"])
+def test_parity_imagenet_search_supernet_logits(orig, bn_mode):
+    """``model_search_imagenet.Network`` (the original ImageNet search's supernet: the 3C-channel stride-2 stem,
+    K=4, no post-pool BN) == our supernet with ``model.stem="imagenet"``, as configs/darts_imagenet.py builds it."""
+    from shapley_nas_jax.interop import parity
+
+    checks = parity.supernet_checks(orig, stem="imagenet", image_size=32, bn_modes=(bn_mode,), num_random_masks=1)
+    assert [c.name.split("mask ")[1] for c in checks if c.name.startswith("imagenet supernet logits")] == [
+        "full", "random0"]
+    assert_checks(checks)
+
+
 @pytest.mark.parametrize("network,genotype", [("cifar", "shapley_nas_cifar10"), ("imagenet", "shapley_nas_imagenet")])
 def test_parity_darts_evaluation_network(orig, network, genotype):
     """NetworkCIFAR / NetworkImageNet of a published genotype: eval logits, and train-mode logits with the

@@ -77,3 +77,31 @@ def test_update_signal_of_identical_estimates_is_infinite_and_bad_input_is_named
         update_signal(same[:1])
     with pytest.raises(ValueError, match="constant over the ops"):
         update_signal(np.ones((3, 2, 4)))
+
+
+def test_estimate_agreement_is_the_cosine_of_the_per_edge_centred_estimates():
+    from shapley_nas_jax.analysis.ranking import estimate_agreement
+
+    rng = np.random.default_rng(0)
+    previous = rng.normal(size=(3, 2, 4, 5))
+    estimate = rng.normal(size=(2, 4, 5))
+    players = np.ones(5, bool)
+    players[0] = False  # a null op: out of every edge's centring and of the cosine
+
+    def centred(x):  # by hand, edge by edge
+        out = np.zeros_like(x)
+        for index in np.ndindex(x.shape[:-1]):
+            row = x[index][1:]
+            out[index][1:] = row - row.mean()
+        return out.ravel()
+
+    a, b = centred(estimate), centred(previous.mean(axis=0))
+    expected = a @ b / np.linalg.norm(a) / np.linalg.norm(b)
+    assert estimate_agreement(previous, estimate, players) == pytest.approx(expected, abs=1e-12)
+    # the same order of ops (any positive scale, any per-edge offset) agrees fully; the reverse order fully not
+    assert estimate_agreement(previous[:1], 3 * previous[0] + 7.0, players) == pytest.approx(1.0)
+    assert estimate_agreement(previous[:1], -previous[0], players) == pytest.approx(-1.0)
+    assert np.isnan(estimate_agreement(np.zeros((0, 2, 4, 5)), estimate, players))  # nothing earlier
+    # independent noise agrees about 0 on average
+    noise = [estimate_agreement(rng.normal(size=(4, 30, 5)), rng.normal(size=(30, 5))) for _ in range(200)]
+    assert abs(np.mean(noise)) < 0.03

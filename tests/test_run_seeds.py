@@ -56,18 +56,19 @@ def test_table5_and_table1_layouts():
 def test_method_labels():
     cfg = lambda **s: {"search": {"method": "darts_1st", "final_shapley": False, "derive_from": "alpha",
                                   "freeze_alpha": False, **s}}
-    assert tables.method_label(cfg(method="shapley")) == "Shapley-NAS"
-    assert tables.method_label({**cfg(method="shapley"), "alpha_rule": {"name": "paper"}}) == "Shapley-NAS (paper rule)"
-    assert tables.method_label({**cfg(method="shapley"), "alpha_rule": {"name": "reference"}}) == "Shapley-NAS"
+    assert tables.method_label(cfg(method="shapley")) == "Shapley-NAS (reference)"  # the schema's defaults
+    assert tables.method_label({**cfg(method="shapley"), "alpha_rule": {"name": "paper"}}) == \
+        "Shapley-NAS (mean minus std, eqs. 6-7)"
     shapley = lambda **o: {**cfg(method="shapley"), "shapley": {"estimator": "permutation",
                                                                  "aggregate": "mean_minus_std", "budget": 0, **o}}
-    assert tables.method_label(shapley()) == "Shapley-NAS"
-    assert tables.method_label(shapley(aggregate="mean")) == "Shapley-NAS (mean)"
-    assert tables.method_label({**shapley(aggregate="mean"), "alpha_rule": {"name": "paper"}}) == \
-        "Shapley-NAS (paper rule, mean)"
-    assert tables.method_label(shapley(estimator="stratified_neyman", budget=96)) == \
-        "Shapley-NAS (stratified_neyman, 96 evaluations)"
-    assert tables.method_label(shapley(estimator="kernelshap_paired")) == "Shapley-NAS (kernelshap_paired)"
+    assert tables.method_label(shapley()) == "Shapley-NAS (reference)"
+    assert tables.method_label(shapley(aggregate="mean")) == "Shapley-NAS (mean, z-score rule)"
+    assert tables.method_label({**shapley(aggregate="mean"), "alpha_rule": {"name": "paper"}}) == "Shapley-NAS (paper)"
+    assert tables.method_label({**shapley(aggregate="mean"), "alpha_rule": {"name": "mine"}}) == \
+        "Shapley-NAS (mean, mine rule)"
+    assert tables.method_label({**shapley(estimator="stratified_neyman", budget=96), "alpha_rule": {"name": "paper"}}) \
+        == "Shapley-NAS (stratified_neyman, 96 evaluations, eqs. 6-7)"
+    assert tables.method_label(shapley(estimator="kernelshap_paired")) == "Shapley-NAS (kernelshap_paired, z-score rule)"
     assert tables.method_label(cfg(method="rsps")) == "RSPS"
     assert tables.method_label(cfg()) == "DARTS (1st)"
     assert tables.method_label(cfg(method="darts_2nd", final_shapley=True, derive_from="shapley")) == \

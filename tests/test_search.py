@@ -439,6 +439,6 @@ def test_plots_hook_draws_the_runs_figures_every_nth_epoch(uninterrupted, tmp_pa
     drawn = sorted(p.name for p in (run / "plots").iterdir())
     # the space names the figures as the final draw will (no numbered cell types left behind)
     assert drawn == ["alpha_curves_normal.png", "alpha_curves_reduce.png", "alpha_heatmap.png", "cell.png",
-                     "shapley_heatmap.png"]
+                     "estimate_diagnostics.png", "shapley_heatmap.png"]
     with pytest.raises(ConfigError, match="search.plot_every_epochs=-1 must be >= 0"):
         validate(tiny_config(**{"search.plot_every_epochs": -1}))

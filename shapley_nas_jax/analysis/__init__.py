@@ -12,6 +12,7 @@ _PLOT_NAMES = (
     "plot_benchmark_curve",
     "plot_cell",
     "plot_correlation",
+    "plot_estimate_diagnostics",
     "plot_run",
     "plot_search_history",
     "plot_shapley_heatmap",

@@ -125,29 +125,39 @@ DATASET_LABELS: dict[str, str] = {"cifar10": "C10", "cifar100": "C100", "svhn_cr
                                   "imagenet2012": "ImageNet", "imagenet16_120": "ImageNet16-120"}
 
 
-def method_label(config: Mapping[str, Any]) -> str:
-    """The paper's name for the method a search config runs (Tables 1 and 5).
+RULE_NAMES = {"paper": "eqs. 6-7", "reference": "z-score rule", "frozen": "alpha frozen"}
+AGGREGATE_NAMES = {"mean": "mean", "mean_minus_std": "mean minus std"}
 
-    ``shapley`` -> "Shapley-NAS"; ``darts_1st``/``darts_2nd`` -> "DARTS (1st)"/"DARTS (2nd)", with
-    "+Shapley" when the genotype comes from final Shapley values and "*" when alpha is frozen;
-    ``random`` -> "Random (baseline)"; ``rsps`` -> "RSPS" (random search with weight sharing). A Shapley-NAS
-    run that departs from the reference's alpha rule or estimate names how: "Shapley-NAS (paper rule)",
-    "Shapley-NAS (mean)" (``shapley.aggregate``), "Shapley-NAS (stratified_neyman, 96 evaluations)"
-    (a budgeted ``shapley.estimator``), joined by commas when several apply.
+
+def method_label(config: Mapping[str, Any]) -> str:
+    """The name of the method a search config runs (Tables 1 and 5), saying whose algorithm it is.
+
+    ``shapley`` -> "Shapley-NAS (paper)" for the paper's algorithm (the plain Monte-Carlo mean with eqs.
+    6-7), "Shapley-NAS (reference)" for the original code's (mean minus std, the z-score rule), and for a mix
+    what ran: "Shapley-NAS (mean minus std, eqs. 6-7)", "Shapley-NAS (mean, z-score rule)",
+    "Shapley-NAS (stratified_neyman, 96 evaluations, eqs. 6-7)" (a budgeted ``shapley.estimator``; any other
+    registered rule by its name). ``darts_1st``/``darts_2nd`` -> "DARTS (1st)"/"DARTS (2nd)", with "+Shapley"
+    when the genotype comes from final Shapley values and "*" when alpha is frozen; ``random`` -> "Random
+    (baseline)"; ``rsps`` -> "RSPS" (random search with weight sharing).
     """
+    from shapley_nas_jax.config import algorithm_of
+
     search = config["search"]
     method = search["method"]
     if method == "shapley":
-        rule = config.get("alpha_rule", {}).get("name", "reference")
+        algorithm = algorithm_of(config)
+        if algorithm is not None:
+            return f"Shapley-NAS ({algorithm})"
         shapley = config.get("shapley", {})
+        rule = config.get("alpha_rule", {}).get("name", "reference")
         estimator = shapley.get("estimator", "permutation")
-        departures = [] if rule == "reference" else [f"{rule} rule"]
-        if estimator != "permutation":
+        if estimator == "permutation":
+            aggregate = shapley.get("aggregate", "mean_minus_std")
+            estimate = AGGREGATE_NAMES.get(aggregate, aggregate)
+        else:
             budget = shapley.get("budget", 0)
-            departures.append(f"{estimator}, {budget} evaluations" if budget else estimator)
-        elif shapley.get("aggregate", "mean_minus_std") != "mean_minus_std":
-            departures.append(shapley["aggregate"])
-        return f"Shapley-NAS ({', '.join(departures)})" if departures else "Shapley-NAS"
+            estimate = f"{estimator}, {budget} evaluations" if budget else estimator
+        return f"Shapley-NAS ({estimate}, {RULE_NAMES.get(rule, f'{rule} rule')})"
     if method == "random":
         return "Random (baseline)"
     if method == "rsps":

@@ -334,11 +334,15 @@ def _check_supernet(model) -> None:
             if tuple(ops) != tuple(REFERENCE_OPS):
                 raise ValueError(f"space {space.name!r} has ops {list(ops)} on edge {e} of cell type {ct}; the "
                                  f"original's Network has {list(REFERENCE_OPS)} (use space 'darts_reference')")
-    if model.stem != "cifar":
-        raise ValueError(f"stem={model.stem!r}: only the CIFAR stem (model_search.Network) is supported")
+    if model.stem not in SUPERNET_INPUTS:
+        raise ValueError(f"stem={model.stem!r}: the original's supernets have the stems {', '.join(SUPERNET_INPUTS)}")
     if model.edge_normalization or model.pool_bn:
         raise ValueError("the original's Network has no edge normalisation and no BN after pools; build the "
                          "supernet with edge_normalization=False, pool_bn=False")
+
+
+# The least input each stem's supernet traces with: the ImageNet stem divides by 8 before two reductions.
+SUPERNET_INPUTS = {"cifar": (8, 8, 3), "imagenet": (32, 32, 3)}
 
 
 @functools.lru_cache(maxsize=16)
@@ -346,12 +350,14 @@ def _supernet_entries(model) -> tuple[Entry, ...]:
     """The entries of ``model``'s per-edge layout (tracing a model takes seconds: cached per model)."""
     per_edge = model.clone(scan_edges=False, remat=False, skip_absent_ops=False)
     shape = model.space.alpha_shape
-    template = _template(per_edge, lambda: (jnp.zeros((1, 8, 8, 3)), jnp.zeros(shape), None), {"train": False})
+    template = _template(per_edge, lambda: (jnp.zeros((1, *SUPERNET_INPUTS[model.stem])), jnp.zeros(shape), None),
+                         {"train": False})
     return tuple(entries_of(template))
 
 
 def supernet_from_torch(state_dict: Mapping[str, Any], model, *, alphas=None):
-    """``(variables, alpha)`` for our DARTS supernet ``model`` from a ``model_search.Network`` state dict.
+    """``(variables, alpha)`` for our DARTS supernet ``model`` from a ``model_search.Network`` state dict
+    (``model.stem="imagenet"``: ``model_search_imagenet.Network``, whose alphas are not in its state dict).
 
     ``variables = {"params", "batch_stats"}`` in ``model``'s layout (stacked edges when it was built with
     ``scan_edges=True``); ``alpha [2, 14, 7]`` from the state dict's ``alphas_normal`` / ``alphas_reduce``,

@@ -88,7 +88,9 @@ class DartsSupernet(nn.Module):
     ``edge_normalization``, ``beta [2, 14]`` (None = zeros, i.e. uniform over each node's inputs).
 
     Cells at ``layers//3`` and ``2*layers//3`` reduce (channels double). ``stem="cifar"``: conv3x3 to
-    ``stem_multiplier*C`` + BN; ``stem="imagenet"``: three stride-2 3x3 convs (PC-DARTS ImageNet search, /8).
+    ``stem_multiplier*C`` + BN; ``stem="imagenet"``: three stride-2 3x3 convs to ``stem_multiplier*C`` channels
+    (``stem_multiplier*C/2`` after the first; /8), as the ImageNet search supernets of PC-DARTS and of the
+    original code (``model_search_imagenet.py``) build it (the evaluation network's stem has ``C``).
     The Shapley-NAS reference uses ``partial_channels=4``, no ``pool_bn``, no edge normalisation.
     """
 
@@ -189,7 +191,7 @@ class DartsSupernet(nn.Module):
             s0 = s1 = BatchNorm(affine=True, name="stem_bn")(s, train)
             reduction_prev = False
         elif self.stem == "imagenet":
-            s0, s1 = imagenet_stem(x, C, train)
+            s0, s1 = imagenet_stem(x, self.stem_multiplier * C, train)
             reduction_prev = True
         else:
             raise UnknownNameError(f"unknown stem {self.stem!r}; expected 'cifar' or 'imagenet'")

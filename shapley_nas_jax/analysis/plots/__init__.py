@@ -17,20 +17,24 @@ from shapley_nas_jax.analysis.plots.common import edge_labels, softmax
 from shapley_nas_jax.analysis.plots.run import plot_run, run_figures
 from shapley_nas_jax.analysis.plots.scatter import plot_correlation
 from shapley_nas_jax.analysis.plots.search import (
+    estimate_records,
     plot_alpha_curves,
     plot_alpha_grid,
     plot_benchmark_curve,
+    plot_estimate_diagnostics,
     plot_search_history,
     plot_shapley_heatmap,
 )
 
 __all__ = [
     "edge_labels",
+    "estimate_records",
     "plot_alpha_curves",
     "plot_alpha_grid",
     "plot_benchmark_curve",
     "plot_cell",
     "plot_correlation",
+    "plot_estimate_diagnostics",
     "plot_run",
     "plot_search_history",
     "plot_shapley_heatmap",

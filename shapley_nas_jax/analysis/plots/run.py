@@ -16,7 +16,9 @@ from shapley_nas_jax.errors import InvalidInputError, PathNotFoundError
 from shapley_nas_jax.analysis.plots.search import (
     alpha_records,
     plot_alpha_grid,
+    estimate_records,
     plot_benchmark_curve,
+    plot_estimate_diagnostics,
     plot_search_history,
     plot_shapley_heatmap,
     record_weights,
@@ -63,7 +65,9 @@ def run_figures(workdir: PathLike, space: Mapping[str, Any] | None = None) -> di
     * ``cell.png`` - the final genotype's cell diagram;
     * ``alpha_heatmap.png`` - final softmax(alpha) ``[edges x ops]`` per cell type;
     * ``shapley_heatmap.png`` - the last Shapley values, when any were recorded;
-    * ``benchmark.png`` - benchmark accuracy over epochs, when records have ``benchmark``.
+    * ``benchmark.png`` - benchmark accuracy over epochs, when records have ``benchmark``;
+    * ``estimate_diagnostics.png`` - each Shapley update's agreement with the earlier ones, standard errors,
+      players per chain and full-supernet value, when the update records carry them.
 
     A run without alpha records (random search) gets ``cell.png`` and ``search_history.png``
     (from ``results.json``'s ``history``) instead.
@@ -132,6 +136,9 @@ def run_figures(workdir: PathLike, space: Mapping[str, Any] | None = None) -> di
     if any(r.get("benchmark") for r in records):
         path = out_dir / "benchmark.png"
         figures[path] = plot_benchmark_curve(records, path=path)
+    if estimate_records(records):
+        path = out_dir / "estimate_diagnostics.png"
+        figures[path] = plot_estimate_diagnostics(records, path=path)
     return figures
 
 

@@ -18,9 +18,11 @@ from shapley_nas_jax.analysis.plots.common import PathLike, edge_labels, op_labe
 
 __all__ = [
     "alpha_records",
+    "estimate_records",
     "plot_alpha_curves",
     "plot_alpha_grid",
     "plot_benchmark_curve",
+    "plot_estimate_diagnostics",
     "plot_search_history",
     "plot_shapley_heatmap",
     "record_epochs",
@@ -213,6 +215,65 @@ def plot_benchmark_curve(records: Sequence[Mapping[str, Any]], path: PathLike | 
     ax.set_title("benchmark accuracy of the derived architecture")
     ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
+    save_png(fig, path)
+    return fig
+
+
+def estimate_records(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Shapley update records (``kind == "alpha_update"``) that carry the estimate's diagnostics."""
+    return [r for r in records if r.get("kind") == "alpha_update" and r.get("shapley_se") is not None]
+
+
+def plot_estimate_diagnostics(records: Sequence[Mapping[str, Any]], path: PathLike | None = None) -> Figure:
+    """How noisy each Shapley update's estimate was, over the updates (``metrics.jsonl`` records):
+
+    * ``estimate_agreement``: agreement with the mean of the earlier estimates (0: what noise gives);
+    * the estimate's size against its noise: the mean over players of |estimate - its edge's mean| beside the
+      mean standard error ``shapley_se`` (a signal below its standard error cannot order the ops);
+    * ``chain_players_mean``: players scored per chain before it truncated;
+    * ``value_full``: the full supernet's value on the update's batches.
+    """
+    rows = estimate_records(records)
+    if not rows:
+        raise ValueError("no Shapley update records with shapley_se to plot (runs before these diagnostics)")
+    updates = np.arange(1, len(rows) + 1)
+    fig = Figure(figsize=(9, 6))
+    axes = fig.subplots(2, 2, sharex=True)
+
+    def series(key):
+        return np.array([np.nan if r.get(key) is None else float(r[key]) for r in rows])
+
+    agreement = axes[0, 0]
+    agreement.plot(updates, series("estimate_agreement"), marker="o", markersize=3)
+    agreement.axhline(0, color="grey", lw=0.8, ls="--", label="independent noise")
+    agreement.set_ylabel("agreement with earlier estimates")
+    agreement.set_ylim(-1.05, 1.05)
+    agreement.legend(fontsize=7)
+
+    noise = axes[0, 1]
+    se = [np.asarray(r["shapley_se"], np.float64) for r in rows]
+    phi = [np.asarray(r["shapley"], np.float64) for r in rows]
+    # players: entries that ever had an error or a value (the records hold 0 at non-players)
+    players = np.any([(s > 0) | (p != 0) for s, p in zip(se, phi)], axis=0)
+    size = [np.mean(np.abs(p - p.mean(axis=-1, keepdims=True))[players]) for p in phi]
+    noise.plot(updates, size, marker="o", markersize=3, label="|estimate - edge mean|")
+    noise.plot(updates, [np.nanmean(s[players]) for s in se], marker="s", markersize=3, label="standard error")
+    noise.set_ylabel("mean over players")
+    noise.legend(fontsize=7)
+
+    chains = axes[1, 0]
+    chains.plot(updates, series("chain_players_mean"), marker="o", markersize=3)
+    chains.set_ylabel("players per chain")
+
+    full = axes[1, 1]
+    full.plot(updates, series("value_full"), marker="o", markersize=3)
+    full.set_ylabel("full supernet's value")
+    for ax in axes.ravel():
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
+    for ax in axes[1]:
+        ax.set_xlabel("Shapley update")
+    fig.suptitle("the estimate's noise over the search", fontsize=10)
     save_png(fig, path)
     return fig
 

@@ -17,7 +17,7 @@ import numpy as np
 
 __all__ = ["ORIGINAL_MODULES", "Batches", "check_checkout", "load_original"]
 
-ORIGINAL_MODULES = ("genotypes", "operations", "utils", "model_search", "model")
+ORIGINAL_MODULES = ("genotypes", "operations", "utils", "model_search", "model_search_imagenet", "model")
 
 
 def check_checkout(path: str | None) -> str:
@@ -69,7 +69,8 @@ def _functions_from(path: str, names: Sequence[str], namespace: dict) -> dict:
 
 @functools.lru_cache(maxsize=4)
 def load_original(checkout: str) -> types.SimpleNamespace:
-    """The original's modules (``genotypes``, ``operations``, ``utils``, ``model_search``, ``model``) and its
+    """The original's modules (``genotypes``, ``operations``, ``utils``, ``model_search``,
+    ``model_search_imagenet``, ``model``) and its
     ``shap_estimation`` from ``train_search.py``, imported from ``checkout``."""
     checkout = check_checkout(checkout)
     with _importing_from(checkout):

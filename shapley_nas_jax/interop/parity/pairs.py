@@ -37,7 +37,7 @@ def randomize_state(module, seed: int) -> None:
                     m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g))
         for key in ALPHA_KEYS:
             if hasattr(module, key):
-                getattr(module, key).copy_(torch.randn(getattr(module, key).shape, generator=g))
+                getattr(module, key).data.copy_(torch.randn(getattr(module, key).shape, generator=g))
 
 
 @contextlib.contextmanager
@@ -99,22 +99,41 @@ def example_masks(seed: int, shape=(2, 14, 7), num_random: int = 3) -> dict[str,
 
 
 def build_supernet_pair(orig, *, C: int, layers: int, k: int, num_classes: int = 10, scan_edges: bool = False,
-                        seed: int = 0):
-    """``(torch_net, model, variables, alpha)``: the original's ``Network`` (seeded, randomised BN statistics
-    and alphas) and our supernet with its converted variables."""
+                        seed: int = 0, stem: str = "cifar"):
+    """``(torch_net, model, variables, alpha)``: the original's search supernet (seeded, randomised BN
+    statistics and alphas) and ours with its converted variables. ``stem="cifar"``: ``model_search.Network``;
+    ``"imagenet"``: ``model_search_imagenet.Network`` (three stride-2 convs to 3C channels; its alphas are plain
+    tensors outside the state dict, built with ``.cuda()``, which is a no-op here)."""
     import torch
 
     from shapley_nas_jax.models import build_supernet
     from shapley_nas_jax.spaces import get_space
 
     torch.manual_seed(seed)
-    net = orig.model_search.Network(C, num_classes, layers, torch.nn.CrossEntropyLoss(), k=k)
+    original = {"cifar": orig.model_search, "imagenet": orig.model_search_imagenet}[stem]
+    with _cuda_is_a_no_op():
+        net = original.Network(C, num_classes, layers, torch.nn.CrossEntropyLoss(), k=k)
     randomize_state(net, seed + 1)
     model = build_supernet(get_space("darts_reference"), channels=C, layers=layers, num_classes=num_classes,
                            partial_channels=k, edge_normalization=False, pool_bn=False, renormalize=False,
-                           stem="cifar", remat=False, scan_edges=scan_edges)
-    variables, alpha = supernet_from_torch(net.state_dict(), model)
+                           stem=stem, remat=False, scan_edges=scan_edges)
+    alphas = [getattr(net, key).detach() for key in ALPHA_KEYS]
+    variables, alpha = supernet_from_torch(net.state_dict(), model, alphas=alphas)
     return net, model, variables, alpha
+
+
+@contextlib.contextmanager
+def _cuda_is_a_no_op():
+    """``Tensor.cuda()`` returns the tensor itself while the block runs (the original moves its ImageNet
+    supernet's alphas to the GPU when it builds them)."""
+    import torch
+
+    cuda = torch.Tensor.cuda
+    torch.Tensor.cuda = lambda self, *args, **kwargs: self
+    try:
+        yield
+    finally:
+        torch.Tensor.cuda = cuda
 
 
 def build_network_pair(orig, genotype: str, *, network: str = "cifar", C: int = 8, layers: int = 4,
