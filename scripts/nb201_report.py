@@ -159,28 +159,46 @@ def current_cell_path(seed: dict) -> dict | None:
     return {"first": path[0][1], "best": best, "best_epoch": best_epoch, "last": path[-1][1]}
 
 
-def plot_curves(methods: list[dict], path: Path):
+def _two_panels(ylabels: tuple[str, str]):
+    """A figure of two side-by-side panels with these y labels."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(11, 4), layout="constrained")
-    panels = [(fig.add_subplot(1, 2, 1), cifar10_test, "CIFAR-10 test accuracy of the current cell (%)"),
-              (fig.add_subplot(1, 2, 2), lambda r: r.get("skip_count"), "skip connections in the current cell")]
-    for ax, value, ylabel in panels:
+    axes = [fig.add_subplot(1, 2, k + 1) for k in range(2)]
+    for ax, ylabel in zip(axes, ylabels):
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    return fig, axes
+
+
+def _mean_band(ax, x, values: np.ndarray, label: str, **style):
+    """The mean over the rows of ``values [seeds, x]`` as a line, their min to max as a band (NaN skipped)."""
+    with warnings.catch_warnings():  # a column of NaN (e.g. the first update's agreement) draws nothing
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean, low, high = np.nanmean(values, 0), np.nanmin(values, 0), np.nanmax(values, 0)
+    line, = ax.plot(x, mean, label=f"{label} (n={len(values)})", **style)
+    ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
+
+
+def _save_panels(fig, axes, xlabel: str, path: Path):
+    for ax in axes:
+        ax.set_xlabel(xlabel)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8)
+    fig.savefig(path, dpi=110)
+    return fig
+
+
+def plot_curves(methods: list[dict], path: Path):
+    values_of = (cifar10_test, lambda r: r.get("skip_count"))
+    fig, axes = _two_panels(("CIFAR-10 test accuracy of the current cell (%)", "skip connections in the current cell"))
+    for ax, value in zip(axes, values_of):
         for method in methods:
             if not method["seeds"] or not cell_follows_alpha(method["seeds"][0]):
                 continue
             epochs, values = epoch_series(method["seeds"], value)
-            if not np.isfinite(values).any():
-                continue
-            mean = np.nanmean(values, 0)
-            line, = ax.plot(epochs, mean, label=f"{method['label']} (n={len(values)})")
-            ax.fill_between(epochs, np.nanmin(values, 0), np.nanmax(values, 0), color=line.get_color(), alpha=0.2)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-    fig.legend(*panels[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8)
-    fig.savefig(path, dpi=110)
-    return fig
+            if np.isfinite(values).any():
+                _mean_band(ax, epochs, values, method["label"])
+    return _save_panels(fig, axes, "epoch", path)
 
 
 def correlations(methods: list[dict], benchmark, num_archs: int) -> dict:
@@ -268,31 +286,16 @@ def estimate_noise(seed: dict) -> dict | None:
 def plot_estimate_noise(methods: list[dict], path: Path):
     """Per method, mean over its seeds (band: min to max) of each update's agreement with the earlier ones and
     of its noise ratio (mean standard error / mean |centred estimate|)."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11, 4), layout="constrained")
-    panels = [(fig.add_subplot(1, 2, 1), "agreement", "agreement with the earlier estimates"),
-              (fig.add_subplot(1, 2, 2), "noise_ratio", "standard error / |centred estimate|")]
-    for ax, key, ylabel in panels:
+    fig, axes = _two_panels(("agreement with the earlier estimates", "standard error / |centred estimate|"))
+    for ax, key, reference in zip(axes, ("agreement", "noise_ratio"), (0, 1)):
         for method in methods:
             series = [n[key] for s in method["seeds"] if (n := estimate_noise(s))]
-            if not series:
-                continue
-            count = min(map(len, series))
-            values = np.asarray([v[:count] for v in series], float)
-            updates = np.arange(1, count + 1)
-            with warnings.catch_warnings():  # the first update has no agreement: an all-NaN column
-                warnings.simplefilter("ignore", RuntimeWarning)
-                mean, low, high = np.nanmean(values, 0), np.nanmin(values, 0), np.nanmax(values, 0)
-            line, = ax.plot(updates, mean, marker="o", markersize=3, label=f"{method['label']} (n={len(values)})")
-            ax.fill_between(updates, low, high, color=line.get_color(), alpha=0.2)
-        ax.axhline(0 if key == "agreement" else 1, color="grey", lw=0.8, ls="--")
-        ax.set_xlabel("Shapley update")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-    fig.legend(*panels[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8)
-    fig.savefig(path, dpi=110)
-    return fig
+            if series:
+                count = min(map(len, series))
+                values = np.asarray([v[:count] for v in series], float)
+                _mean_band(ax, np.arange(1, count + 1), values, method["label"], marker="o", markersize=3)
+        ax.axhline(reference, color="grey", lw=0.8, ls="--")
+    return _save_panels(fig, axes, "Shapley update", path)
 
 
 def benchmark_op_means(benchmark, ops) -> dict[str, float]:

@@ -125,8 +125,11 @@ def test_darts_variants_by_shape():
     assert out.shape == (2, 5)
     v = jax.eval_shape(m.init, key, x, alpha, None, beta)
     assert "op0_avg_pool_3x3" in v["batch_stats"]["cell0"]["input_edges"]["mixed"]  # pool_bn, edges scanned
-    assert v["params"]["stem1_conv"]["kernel"].shape == (3, 3, 8, 8)
-    assert v["params"]["cell0"]["preprocess0"]["conv1"]["kernel"].shape == (8, 8)  # FactorizedReduce after stem
+    # the ImageNet search supernet's stem (model_search_imagenet.py): 3 -> 3C/2 -> 3C, then 3C -> 3C
+    assert v["params"]["stem0_conv1"]["kernel"].shape == (3, 3, 3, 12)
+    assert v["params"]["stem1_conv"]["kernel"].shape == (3, 3, 24, 24)
+    # FactorizedReduce after the stem, 3C -> half of the reduction cell's 2C
+    assert v["params"]["cell0"]["preprocess0"]["conv1"]["kernel"].shape == (24, 8)
 
 
 def test_edge_normalization_changes_output():
