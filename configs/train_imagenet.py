@@ -7,9 +7,14 @@
 Network: C=48, 14 cells, two-stage stride-2 stem, auxiliary head (weight 0.4), no drop path, 224x224.
 250 epochs, batch 1024, SGD lr 0.5 decayed linearly (smaller slope for the last 5 epochs) after a 5-epoch
 linear warm-up, momentum 0.9, weight decay 3e-5, label smoothing 0.1, gradient clipping 5.
-Augmentation here is a random crop with 28 pixels of zero padding plus flip (the data layer has no
-RandomResizedCrop / ColorJitter, which the reference uses). Needs tfds `imagenet2012` (manual download) or an
-image folder with train/ and val/ splits.
+Augmentation as the original ImageNet training (``train_imagenet.py`` of DARTS and of the Shapley-NAS code):
+``data.resized_crop`` (torchvision's RandomResizedCrop: a box of 8-100% of the area, aspect ratio 3/4-4/3,
+resized back to 224x224) plus flip; ``crop_padding`` is then unused. Two differences remain: every image is
+first scaled (shorter side) and centre-cropped to 224x224 as it is loaded, so the random box is drawn from
+that image rather than the full-size one (test images get the same scaling, where the original resizes to
+256 and centre-crops 224), and there is no ColorJitter. ``--config.data.resized_crop=False`` gives the padded
+random crop (28 pixels) instead. Needs tfds `imagenet2012` (manual download) or an image folder with train/
+and val/ splits.
 """
 
 from shapley_nas_jax.evaluation.config import base_train_config
@@ -19,7 +24,8 @@ def get_config():
     c = base_train_config()
     c.data.name = "imagenet2012"
     c.data.image_size = 224
-    c.data.crop_padding = 28
+    c.data.resized_crop = True
+    c.data.crop_padding = 28  # only with --config.data.resized_crop=False
     c.data.cutout = 0
     c.model.network = "imagenet"
     c.model.channels = 48

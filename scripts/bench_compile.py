@@ -13,12 +13,17 @@ of ``eval20``: ``train_step``, ``eval_step``. Each is lowered from abstract inpu
 lowering to StableHLO) and compiled by XLA (``compile_s``) with the persistent compilation cache off, i.e.
 what a new user waits for on an empty cache. ``--json FILE`` writes the rows and the machine (CPU, ISA).
 ``--layers N`` builds the DARTS search setups with N cells instead of their configs' (tests: a smaller supernet).
+
+``--seeds N`` times instead, per search setup, the first weight step (initialisation included) of seeds 0..N-1
+of its config one after another in one process, through the public API (``Search.from_config``), with the
+persistent cache off: the seeds share one compiled program, so seed 1 onwards should only run the step.
+
+    .venv/bin/python scripts/bench_compile.py --setups demo --seeds 2 --json seeds.json
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -30,7 +35,8 @@ REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, REPO)
 from shapley_nas_jax.compilation_cache import add_compile_options, apply_compile_options  # noqa: E402
 from shapley_nas_jax.config import load_config_file  # noqa: E402
-from shapley_nas_jax.hardware import machine_info  # noqa: E402
+from shapley_nas_jax.hardware import machine_info, write_benchmark_json  # noqa: E402
+from shapley_nas_jax.search.state import Hyperparameters  # noqa: E402
 from shapley_nas_jax.search.steps import SearchProgram  # noqa: E402
 from shapley_nas_jax.spaces import get_space  # noqa: E402
 
@@ -65,17 +71,17 @@ def search_step(config, image_shape, num_classes, step: str):
             config.shapley.bn_mode = "running"                   # time the running-statistics one
     if step.startswith("darts_"):
         config.search.method = step
-    program = SearchProgram(config, get_space(config.space), image_shape=image_shape, num_classes=num_classes,
-                            steps_per_epoch=100)
-    state = jax.eval_shape(program.init_state)
+    program = SearchProgram(config, get_space(config.space), image_shape=image_shape, num_classes=num_classes)
+    state = jax.eval_shape(program.init_state, jax.random.PRNGKey(0))
+    hyper = jax.eval_shape(lambda: Hyperparameters.create(epochs=config.train.epochs, steps_per_epoch=100))
     train = _batch(config.train.batch_size, image_shape)
     if step == "weight_step":
-        return program.weight_step, (state, train)
+        return program.weight_step, (state, train, hyper)
     if step.startswith("shapley_"):
         s = config.shapley
         return program.shapley_step, (state, _batch(s.value_batch_size, image_shape, (s.samples,)))
     if step.startswith("darts_"):
-        return program.darts_step, (state, train, train)
+        return program.arch_step, (state, train, train, hyper)
     if step == "evaluate":
         return program.evaluate, (state, train)
     raise ValueError(f"unknown search step {step!r}; known: {', '.join(SEARCH_STEPS)}")
@@ -99,6 +105,22 @@ def train_step(step: str):
     raise ValueError(f"unknown training step {step!r}; known: {', '.join(TRAIN_STEPS)}")
 
 
+def seed_first_steps(config, seeds: int) -> list[dict]:
+    """Seconds to the end of the first weight step (initialisation, data, trace, compile, run) of each seed."""
+    from shapley_nas_jax import Search
+
+    rows = []
+    for seed in range(seeds):
+        config = config.copy_and_resolve_references()
+        config.seed = seed
+        t0 = time.perf_counter()
+        search = Search.from_config(config)
+        state = search.weight_step(search.init_state(), search.train_batch(0))
+        jax.block_until_ready(state)
+        rows.append({"seed": seed, "first_weight_step_s": time.perf_counter() - t0})
+    return rows
+
+
 def time_compile(fn, args) -> tuple[float, float]:
     t0 = time.perf_counter()
     lowered = fn.lower(*args)
@@ -113,6 +135,7 @@ def main(argv=None):
     ap.add_argument("--setups", default="demo,reference,nb201,eval20")
     ap.add_argument("--steps", default="", help="comma-separated step names (default: every step of each setup)")
     ap.add_argument("--layers", type=int, default=0, help="DARTS cells of the search setups (default: the config's)")
+    ap.add_argument("--seeds", type=int, default=0, help="time the first weight step of this many seeds instead")
     add_compile_options(ap)
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
@@ -129,6 +152,17 @@ def main(argv=None):
         if setup not in ("demo", "reference", "nb201", "eval20"):
             ap.error(f"unknown setup {setup!r}; choose from demo, reference, nb201, eval20")
     rows = []
+    if args.seeds:
+        for setup in setups:
+            if setup == "eval20":
+                ap.error("--seeds times search setups: demo, reference, nb201")
+            for row in seed_first_steps(search_setup(setup, args.layers)[0], args.seeds):
+                rows.append({"setup": setup, **row})
+                print(f"{setup:<11}{'seed ' + str(row['seed']):<20}{'':>9}{row['first_weight_step_s']:11.1f}",
+                      flush=True)
+        if args.json:
+            write_benchmark_json(args.json, {"machine": machine, "rows": rows})
+        return rows
     for setup in setups:
         steps = TRAIN_STEPS if setup == "eval20" else SEARCH_STEPS
         for step in steps:
@@ -139,8 +173,7 @@ def main(argv=None):
             rows.append({"setup": setup, "step": step, "trace_s": trace_s, "compile_s": compile_s})
             print(f"{setup:<11}{step:<20}{trace_s:9.1f}{compile_s:11.1f}", flush=True)
             if args.json:
-                with open(args.json, "w") as f:
-                    json.dump({"machine": machine, "rows": rows}, f, indent=2)
+                write_benchmark_json(args.json, {"machine": machine, "rows": rows})
     return rows
 
 

@@ -1,6 +1,7 @@
 """Micro-benchmark of the primitives and the DARTS ops under each formulation (PC-DARTS shapes).
 
     .venv/bin/python scripts/bench_ops.py [--batch 256] [--repeats 20] [--formulations lax,shifted] [--fast-compile]
+        [--json FILE]
 
 Median of ``--repeats`` jitted calls (after a compile call), in ms, for batch x 32 x 32 x 4 inputs (one
 PC-DARTS partial-channel slice of the first cells), plus whole ops (with BN) and a whole MixedOp with K=4.
@@ -8,7 +9,9 @@ Then the horizontal-fusion experiment (BENCHMARKS.md, lever 8): the first stages
 an edge's four conv ops computed separately, as the supernet does, against one shared padded input.
 Compiles go through JAX's persistent compilation cache (compile times are not reported, so it changes no number).
 ``--fast-compile`` (``jax_disable_most_optimizations``) compiles quicker but times unoptimised programs: for
-checking that the script runs (tests), not for its figures.
+checking that the script runs (tests), not for its figures. ``--json FILE`` writes the settings, the machine
+(CPU, ISA: ``shapley_nas_jax.hardware.machine_info``), ``rows`` (block, ms per formulation) and ``fusion``
+(shape, ms separate and shared), rewritten after every row.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, ".")
 from shapley_nas_jax.compilation_cache import add_compile_options, apply_compile_options  # noqa: E402
+from shapley_nas_jax.hardware import write_benchmark_json  # noqa: E402
 from shapley_nas_jax.models import MixedOp  # noqa: E402
 from shapley_nas_jax.ops import make_op, primitives as P  # noqa: E402
 from shapley_nas_jax.spaces import get_space  # noqa: E402
@@ -59,10 +63,10 @@ def edge_first_stages(x, kernels, dilations, shared: bool):
     return outputs
 
 
-def horizontal_fusion(key, batch, repeats):
+def horizontal_fusion(key, batch, repeats, record):
+    """Times the experiment, printing each shape's row and passing it to ``record``."""
     print("\nhorizontal fusion, shifted: first stages of an edge's 4 conv ops (ms, median)")
     print(f"{'shape (PC-DARTS slice)':<28}{'separate':>12}{'shared':>12}")
-    P.set_formulation("shifted")
     dilations = (1, 1, 2, 2)
     for hw, c in ((32, 4), (16, 8), (8, 16)):
         x = jax.random.normal(key, (batch, hw, hw, c))
@@ -71,6 +75,7 @@ def horizontal_fusion(key, batch, repeats):
             np.testing.assert_allclose(separate, shared, rtol=1e-4, atol=1e-4)
         cells = [median_ms(lambda x, s=s: edge_first_stages(x, kernels, dilations, s), x, repeats) for s in (False, True)]
         print(f"{f'{hw}x{hw}x{c}':<28}" + "".join(f"{t:>12.2f}" for t in cells), flush=True)
+        record({"shape": f"{hw}x{hw}x{c}", "separate_ms": cells[0], "shared_ms": cells[1]})
 
 
 def main(argv=None):
@@ -79,6 +84,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--formulations", default="lax,shifted")
     add_compile_options(ap)
+    ap.add_argument("--json", default="", help="write the figures and the machine to this file")
     args = ap.parse_args(argv)
     apply_compile_options(args, cache=True)
     b, forms = args.batch, args.formulations.split(",")
@@ -105,14 +111,23 @@ def main(argv=None):
     mixed = MixedOp(space.edge_ops[0][0], 1, 4)
     mv = mixed.init(key, x16[:2], weights)
     rows.append(("MixedOp (7 ops, K=4, C=16)", lambda x: mixed.apply(mv, x, weights), x16))
+    out = {"settings": {k: v for k, v in vars(args).items() if k != "json"}, "rows": [], "fusion": []}
+
+    def record(table, row):
+        out[table].append(row)
+        if args.json:
+            write_benchmark_json(args.json, out)
+
     for name, fn, x in rows:
         cells = []
         for f in forms:
-            P.set_formulation(f)
-            cells.append(median_ms(fn, x, args.repeats))
+            with P.formulation(f):  # traced (and timed) inside the block
+                cells.append(median_ms(fn, x, args.repeats))
         print(f"{name:<28}" + "".join(f"{c:>12.2f}" for c in cells), flush=True)
-    horizontal_fusion(key, b, args.repeats)
-    P.set_formulation("auto")
+        record("rows", {"block": name, "ms": dict(zip(forms, cells))})
+    with P.formulation("shifted"):
+        horizontal_fusion(key, b, args.repeats, lambda row: record("fusion", row))
+    return out
 
 
 if __name__ == "__main__":

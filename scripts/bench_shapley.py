@@ -68,8 +68,6 @@ to iterate on the timed calls without recompiling; ``compile s`` then measures c
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import resource
 import sys
 import time
@@ -80,10 +78,9 @@ import numpy as np
 
 sys.path.insert(0, ".")
 from shapley_nas_jax.compilation_cache import add_compile_options, apply_compile_options  # noqa: E402
-from shapley_nas_jax.hardware import machine_info  # noqa: E402
+from shapley_nas_jax.hardware import machine_info, write_benchmark_json  # noqa: E402
 from shapley_nas_jax.memory import activation_bytes  # noqa: E402
 from shapley_nas_jax.models import build_supernet, per_edge_variables, scoring_defaults  # noqa: E402
-from shapley_nas_jax.ops import primitives as P  # noqa: E402
 from shapley_nas_jax.search.game import SupernetGame, player_positions  # noqa: E402
 from shapley_nas_jax.sharding import coalition_sharding, make_mesh  # noqa: E402
 from shapley_nas_jax.spaces import get_space  # noqa: E402
@@ -169,7 +166,8 @@ def main(argv=None):
     args.scan_edges = defaults.scan_edges if args.scan_edges == "auto" else args.scan_edges == "on"
     model = build_supernet(args.space, channels=args.channels, layers=args.layers, cells_per_stage=args.cells,
                            partial_channels=args.partial_channels, scan_edges=args.scan_edges)
-    P.set_formulation(defaults.formulation if args.formulation == "auto" else args.formulation)
+    formulation = defaults.formulation if args.formulation == "auto" else args.formulation
+    model = model.clone(formulation=formulation)  # the scoring supernet's op arithmetic, as the search sets it
     space = model.space
     shape = tuple(space.alpha_shape)
     x = jax.random.normal(jax.random.key(1), (args.batch, IMAGE_SIZE, IMAGE_SIZE, 3))
@@ -263,7 +261,7 @@ def main(argv=None):
     machine = machine_info()
     settings_line = (f"{args.space} C={args.channels} layers={args.layers} batch={args.batch} K={args.partial_channels} "
                      f"M={m} prefixes={args.prefixes} start={args.start} players={n} "
-                     f"formulation={P.get_formulation(resolved=True)} device={jax.devices()[0].device_kind} "
+                     f"formulation={formulation} device={jax.devices()[0].device_kind} "
                      f"x{device_count} isa={machine['isa']} scan_edges={args.scan_edges}" + (" (quick)" if args.quick else ""))
 
     walls, cpus = {c[0]: [] for c in candidates}, {c[0]: [] for c in candidates}
@@ -325,14 +323,12 @@ def write_json(args, rows, skipped, complete, device_count, num_players, machine
     peak, peak_kind = peak_memory_bytes()
     out = dict(evals_per_s=best["evals_per_s"], s_per_update=best["s_per_update"], strategy=best["strategy"],
                device_kind=jax.devices()[0].device_kind, device_count=device_count, peak_memory_bytes=peak,
-               peak_memory_kind=peak_kind, formulation=P.get_formulation(resolved=True), jax=jax.__version__,
+               peak_memory_kind=peak_kind, formulation=formulation, jax=jax.__version__,
                settings=vars(args), num_players=num_players, strategies=rows, skipped=skipped, complete=complete,
                machine=machine)
     if ref_s_per_eval is not None:
         out["ref_s_per_eval"] = ref_s_per_eval
-    with open(args.json + ".tmp", "w") as f:
-        json.dump(out, f, indent=2)
-    os.replace(args.json + ".tmp", args.json)  # a kill mid-write leaves the previous round's file
+    write_benchmark_json(args.json, out)  # a kill mid-write leaves the previous round's file
 
 
 if __name__ == "__main__":

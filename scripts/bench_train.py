@@ -23,7 +23,6 @@ Each row records the CPU's vector ISA (``isa``: avx512 / avx2, from /proc/cpuinf
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -36,7 +35,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from shapley_nas_jax.compilation_cache import add_compile_options, apply_compile_options  # noqa: E402
 from shapley_nas_jax.config import base_config  # noqa: E402
-from shapley_nas_jax.hardware import machine_info  # noqa: E402
+from shapley_nas_jax.hardware import machine_info, write_benchmark_json  # noqa: E402
+from shapley_nas_jax.search.state import Hyperparameters  # noqa: E402
 from shapley_nas_jax.search.steps import SearchProgram  # noqa: E402
 from shapley_nas_jax.spaces import get_space  # noqa: E402
 
@@ -66,20 +66,21 @@ def random_batch(batch: int, image_size: int, num_classes: int, seed: int = 0) -
 def time_jax_step(args, formulation: str, batch: int) -> dict:
     space = get_space(args.space)
     program = SearchProgram(program_config(args, formulation, batch), space, image_shape=(args.image_size,) * 2 + (3,),
-                            num_classes=10, steps_per_epoch=100)
-    state = program.init_state()
+                            num_classes=10)
+    state = program.init_state(jax.random.PRNGKey(0))
     data = random_batch(batch, args.image_size, 10)
+    hyper = Hyperparameters.create(epochs=50, steps_per_epoch=100)
     t0 = time.perf_counter()
-    lowered = program.weight_step.lower(state, data)
+    lowered = program.weight_step.lower(state, data, hyper)
     trace_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     step = lowered.compile()
     compile_s = time.perf_counter() - t0
-    state = jax.block_until_ready(step(state, data))  # warm-up
+    state = jax.block_until_ready(step(state, data, hyper))  # warm-up
     times = []
     for _ in range(args.steps):
         t0 = time.perf_counter()
-        state = jax.block_until_ready(step(state, data))
+        state = jax.block_until_ready(step(state, data, hyper))
         times.append(time.perf_counter() - t0)
     loss = float(state.epoch_sums[0] / state.epoch_sums[2])
     return {"formulation": program.plan.training_formulation, "trace_s": trace_s, "compile_s": compile_s,
@@ -133,8 +134,7 @@ def main(argv=None):
             print(f"{row['formulation']:<12}{batch:>6}{row['trace_s']:9.1f}{row['compile_s']:11.1f}{row['step_s']:9.3f}"
                   f"{ref_text}", flush=True)
             if args.json:
-                with open(args.json, "w") as f:
-                    json.dump({"settings": settings, "machine": machine, "rows": rows}, f, indent=2)
+                write_benchmark_json(args.json, {"settings": settings, "machine": machine, "rows": rows})
     return rows
 
 

@@ -6,7 +6,7 @@
 #   scripts/device_check.sh             # ON THE DEVICE (carry build/device_pylib): benchmarks + sharding checks
 #
 # The device has jax, flax, optax, chex, orbax and absl. The search code also imports ml_collections
-# (config.py, steps.py, loop.py; it needs PyYAML) and tqdm (driver.py) at module level; they are pure Python,
+# (config.py, steps.py, run.py; it needs PyYAML) and tqdm (driver.py) at module level; they are pure Python,
 # so --prepare copies them from the local venv (or `pip download ml-collections PyYAML tqdm -d DIR` and
 # `pip install --no-index --find-links DIR ...` where wheels are preferred). sklearn (only the embedded
 # digits data set), tensorflow_datasets (only tfds data), matplotlib (only plots) and scipy (only

@@ -1,6 +1,6 @@
-"""Build real supernet games with exact ground truth (shapley_nas_jax.benchmarks.supernet_games).
+"""Build real supernet games with exact ground truth (shapley_nas_jax.exact_games).
 
-    python scripts/make_supernet_games.py --games nb201_ops4,darts_ops2,darts_edges --out benchmarks/supernet_games
+    python scripts/make_supernet_games.py --games nb201_ops4,darts_ops2,darts_edges --out exact_games
     python scripts/make_supernet_games.py --dataset folder:/data/cifar10 --image-size 8 --games nb201_ops4
 
 For each game: train a small supernet (weights only, alpha at its init: a warm-up-only search), enumerate
@@ -32,7 +32,7 @@ def cpu_isa() -> str:
 
 
 def main(argv=None) -> int:
-    from shapley_nas_jax.benchmarks import supernet_games as sg
+    from shapley_nas_jax import exact_games as sg
     from shapley_nas_jax.compilation_cache import enable_compilation_cache
     from shapley_nas_jax.errors import UserError
 
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=64, help="images per weight step")
     p.add_argument("--train-fraction", type=float, default=0.5, help="share of the split that trains the weights")
     p.add_argument("--learning-rate", type=float, default=0.1)
-    p.add_argument("--out", default="benchmarks/supernet_games")
+    p.add_argument("--out", default="exact_games")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--value-batch", type=int, default=64, help="images of the one fixed value batch")
     p.add_argument("--chunk", type=int, default=16, help="coalitions per jitted, vmapped call")

@@ -6,8 +6,10 @@
 #   scripts/nb201_cpu_results.sh IMAGES BENCHMARK ROOT [SEEDS [--config.KEY=VALUE ...]]
 #
 # IMAGES: CIFAR-10 as an image folder (train/<class>/*.jpg); BENCHMARK: the NB201 table; ROOT: where the runs
-# go (outside the repository); SEEDS: default 0-3; further options go to every search (e.g. smaller sizes). Seed by seed, every method of that seed in turn (so an
-# unfinished set still compares all methods on the seeds it has). After each seed's DARTS searches, the paper's
+# go (outside the repository); SEEDS: default 0-3; further options go to every search (e.g. smaller sizes).
+# Every search gets --config.model.init=torch first (classifiers initialised like torch.nn.Linear), as
+# RESULTS.md's rows ran; an option given here overrides it. Seed by seed, every method of that seed in turn
+# (so an unfinished set still compares all methods on the seeds it has). After each seed's DARTS searches, the paper's
 # DARTS+Shapley ablation of both orders (scripts/darts_plus_shapley.py: one Shapley estimate on the DARTS run's
 # final supernet, a few minutes). The report goes to ROOT/report (report.md, report.json and the PNGs).
 set -euo pipefail
@@ -32,12 +34,12 @@ declare -A methods=(
   [rsps]="--config.search.method=rsps"
 )
 order=(shapley_paper shapley_reference darts_1st darts_2nd rsps)
-for seed in $(python -c "import sys; sys.path.insert(0, '$here/scripts'); from run_seeds import parse_seeds; \
-print(*parse_seeds('$seeds'))"); do
+for seed in $(python -c "from shapley_nas_jax.experiments import parse_seeds; print(*parse_seeds('$seeds'))"); do
   for method in "${order[@]}"; do
     # shellcheck disable=SC2086  # the method's options are separate words
     python "$here/scripts/run_seeds.py" --config "$config:$images,${algorithms[$method]}" --seeds "$seed" \
-      --workdir "$root/$method" --config.search.benchmark="$benchmark" ${methods[$method]} "$@"
+      --workdir "$root/$method" --config.search.benchmark="$benchmark" --config.model.init=torch \
+      ${methods[$method]} "$@"
   done
   for darts in darts_1st darts_2nd; do
     python "$here/scripts/darts_plus_shapley.py" --run "$root/$darts/seed$seed" \

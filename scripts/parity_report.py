@@ -1,6 +1,6 @@
 """Compare this project with the original PyTorch code of Shapley-NAS and print the differences.
 
-Runs the checks of ``shapley_nas_jax.interop.parity`` (the ones ``tests/test_parity.py`` asserts, and more:
+Runs the checks of ``tests/parity`` (the parity harness; the ones ``tests/test_parity.py`` asserts, and more:
 every mask in both BN modes, the Shapley estimate at the original's threshold in both BN modes and with
 both ways of scoring chains) for each op formulation of ours, and prints one row per check: the largest
 absolute and relative difference, the tolerance and the outcome. Exits 1 if any check fails (known
@@ -14,13 +14,17 @@ differences are listed but do not fail), 2 if the checkout or torch is missing.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+
+# the parity harness is test code (not installed with the package): tests/parity
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 
 
 def run_checks(orig, formulations, quick: bool):
     """Yields ``(formulation, check)`` for every check."""
-    from shapley_nas_jax.interop import parity
+    import parity
 
     for f in formulations:
         yield from ((f, c) for c in parity.supernet_checks(orig, formulation=f))
@@ -43,7 +47,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="skip the weight step and Shapley estimates")
     args = parser.parse_args(argv)
 
-    from shapley_nas_jax.interop import parity
+    import parity
 
     try:
         orig = parity.load_original(args.original)

@@ -1,6 +1,6 @@
 """What the search's truncation (eta) and mean-minus-std aggregate do to Shapley estimates on real supernet games.
 
-For each game in benchmarks/supernet_games (or --games-dir) and each value metric, estimates the Shapley values
+For each game in exact_games (or --games-dir) and each value metric, estimates the Shapley values
 with many permutations (so that the sampling error is small next to the bias) under four settings: the
 unbiased estimate (no truncation, mean), truncation only, mean-minus-std only, and both (the search's
 default: eta = 0.5, truncated players count 0). Prints and writes, per setting, the bias against the exact
@@ -9,6 +9,8 @@ chain, and what decides an architecture: the rank correlation with the exact val
 players: each node) and how often each edge's top op (each node's top two edges) is right.
 
     python scripts/truncation_bias.py [--permutations 2000] [--eta 0.5] [--json bias.json]
+
+The work is ``shapley_nas_jax.analysis.estimator_comparison.truncation_bias``.
 """
 
 from __future__ import annotations
@@ -17,45 +19,15 @@ import argparse
 import json
 import pathlib
 
-import jax
-import numpy as np
-
-from shapley_nas_jax.analysis.ranking import rank_agreement
-from shapley_nas_jax.benchmarks.supernet_games import load_game, ranking_groups
-from shapley_nas_jax.shapley import permutation_shapley
+from shapley_nas_jax.analysis.estimator_comparison import truncation_bias
+from shapley_nas_jax.exact_games import load_game, ranking_groups
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SETTINGS = (("unbiased", None, "mean"), ("truncated", "eta", "mean"), ("mean_minus_std", None, "mean_minus_std"),
-            ("search_default", "eta", "mean_minus_std"))
-
-
-def measure(game, groups, permutations: int, eta: float, seed: int = 0, top: int = 1):
-    n = game.num_players
-    exact = game.shapley_values
-    rows = []
-    for label, truncation, aggregate in SETTINGS:
-        est = permutation_shapley(game.value_fn, n, jax.random.PRNGKey(seed), num_permutations=permutations,
-                                  truncation=eta if truncation else None, aggregate=aggregate,
-                                  shared=game.shared, chunk_size=n + 1)
-        values = np.asarray(est.values, np.float64)
-        # Sampling error of the bias: the estimate over ten disjoint blocks of chains.
-        blocks = np.asarray(est.marginals, np.float64).reshape(10, -1, n)
-        block_means = blocks.mean(axis=1)
-        if aggregate == "mean_minus_std":
-            block_means = block_means - blocks.std(axis=1)
-        bias_rms = float(np.sqrt(np.mean((values - exact) ** 2)))
-        se = float(np.sqrt(np.mean(block_means.var(axis=0, ddof=1) / 10)))
-        agreement = rank_agreement(values, exact, groups, top=top)
-        rows.append(dict(setting=label, eta=eta if truncation else None, aggregate=aggregate,
-                         bias_rms=bias_rms, bias_relative=bias_rms / float(np.sqrt(np.mean(exact ** 2))),
-                         sampling_se=se, evaluations_per_chain=float(est.num_evaluations) / permutations,
-                         spearman_within_groups=agreement["spearman"], top_accuracy=agreement["top_accuracy"], top=top))
-    return rows
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--games-dir", default=str(REPO / "benchmarks" / "supernet_games"))
+    parser.add_argument("--games-dir", default=str(REPO / "exact_games"))
     parser.add_argument("--permutations", type=int, default=2000, help="chains per estimate (a multiple of 10)")
     parser.add_argument("--eta", type=float, default=0.5)
     parser.add_argument("--json", default=None)
@@ -76,7 +48,7 @@ def main():
         for metric in ("accuracy", "neg_ce"):
             game = file.table_game(metric)
             groups, top = ranking_groups(file.edge, file.node)
-            for row in measure(game, groups, args.permutations, args.eta, top=top):
+            for row in truncation_bias(game, groups, args.permutations, args.eta, top=top):
                 row.update(game=game.name, players=game.num_players)
                 rows.append(row)
                 print(f"{game.name:<44} {row['setting']:<15} {row['bias_relative']:>10.3f} {row['bias_rms']:>9.5f} "

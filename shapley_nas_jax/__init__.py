@@ -8,6 +8,8 @@ not import JAX)::
     sn.shapley_values(lambda m: m @ w, num_players=5)          # any game, exact or Monte-Carlo
     sn.register_space("toy", factory); sn.register_op("my_op", builder)
     sn.register_value_metric("latency_acc", fn); sn.register_alpha_rule("my_rule", factory)
+    sn.register_estimator("my_estimator", fn)                  # fn(game, budget, key) -> sn.Estimate
+    sn.register_method("my_method", MyMethod())                # a SearchMethod subclass
     search = sn.Search.from_config(sn.base_config()); state = search.init_state()
 
 See ``docs/extending.md`` and ``docs/shapley_games.md``.
@@ -28,7 +30,9 @@ _EXPORTS: dict[str, str] = {
     "mask_game": "shapley_nas_jax.api",
     "shapley_values": "shapley_nas_jax.api",
     # Shapley machinery
-    "ShapleyEstimate": "shapley_nas_jax.shapley",
+    "Estimate": "shapley_nas_jax.shapley",
+    "available_estimators": "shapley_nas_jax.shapley",
+    "register_estimator": "shapley_nas_jax.shapley",
     "exact_shapley": "shapley_nas_jax.shapley",
     "permutation_shapley": "shapley_nas_jax.shapley",
     "sample_permutations": "shapley_nas_jax.shapley",
@@ -54,6 +58,10 @@ _EXPORTS: dict[str, str] = {
     "paper_rule": "shapley_nas_jax.alpha_rules",
     "reference_rule": "shapley_nas_jax.alpha_rules",
     "register_alpha_rule": "shapley_nas_jax.alpha_rules",
+    # search methods
+    "SearchMethod": "shapley_nas_jax.search.methods",
+    "register_method": "shapley_nas_jax.search.methods",
+    "list_methods": "shapley_nas_jax.search.methods",
     # search loop, config, genotypes
     "SearchResult": "shapley_nas_jax.search",
     "SearchState": "shapley_nas_jax.search",
@@ -65,8 +73,8 @@ _EXPORTS: dict[str, str] = {
     "parse_genotype": "shapley_nas_jax.genotypes",
 }
 
-_SUBMODULES = ("alpha_rules", "analysis", "api", "benchmarks", "config", "data", "evaluation", "genotypes", "models",
-               "ops", "search", "shapley", "spaces", "value")
+_SUBMODULES = ("alpha_rules", "analysis", "api", "benchmarks", "config", "data", "evaluation", "exact_games",
+               "genotypes", "models", "ops", "search", "shapley", "spaces", "value")
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
@@ -97,6 +105,8 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from shapley_nas_jax.models import build_supernet, mixing_weights
     from shapley_nas_jax.ops import known_ops, make_op, register_op
     from shapley_nas_jax.search import SearchResult, SearchState, run_search
-    from shapley_nas_jax.shapley import ShapleyEstimate, exact_shapley, permutation_shapley, sample_permutations
+    from shapley_nas_jax.search.methods import SearchMethod, list_methods, register_method
+    from shapley_nas_jax.shapley import (Estimate, available_estimators, exact_shapley, permutation_shapley,
+                                         register_estimator, sample_permutations)
     from shapley_nas_jax.spaces import SearchSpace, get_space, list_spaces, register_space, uniform_darts_space
     from shapley_nas_jax.value import available_value_metrics, get_value_metric, make_value_fn, register_value_metric

@@ -6,7 +6,7 @@ Two entry points, both pure-functional underneath:
   enumeration for small games, truncated / variance-reduced Monte-Carlo permutation sampling otherwise),
   with the same chunked, vmapped evaluation the architecture search uses. :func:`mask_game` adapts such a
   function to the full game interface ``value_fn(shared, mask, sample)`` of :mod:`shapley_nas_jax.shapley`
-  when you want the whole :class:`~shapley_nas_jax.shapley.ShapleyEstimate` (marginals, chain values, counts).
+  when you want the whole :class:`~shapley_nas_jax.shapley.Estimate` (marginals, chain values, counts).
 * :class:`Search` exposes one search as pure steps (``init_state``, ``weight_step``, ``shapley_step``,
   ``genotype``) plus the data each step of the schedule uses (``train_batch(step)``,
   ``value_batches(update)``), so a notebook can run, inspect or alter a search one step at a time;

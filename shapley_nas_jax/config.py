@@ -3,20 +3,22 @@
 Experiment files in ``configs/`` hold the experiments' values: each starts from :func:`base_config` (or
 from another experiment file, loaded with :func:`load_config_file`) and overrides what it changes, so the
 set of keys is defined in one place and a mistyped ``--config.x.y=...`` override is refused by
-ml_collections before anything runs.
+:func:`override` before anything runs.
 """
 
 from __future__ import annotations
 
+import ast
+import difflib
 import importlib.util
 import os
 import re
+from collections.abc import Mapping
 
 import ml_collections
 
 from shapley_nas_jax.errors import ConfigError
 
-SEARCH_METHODS = ("shapley", "darts_1st", "darts_2nd", "rsps", "random")
 ALPHA_CADENCES = ("epoch", "steps")
 
 
@@ -66,6 +68,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.clip_with_alpha_grad = False  # reference: alpha's never-zeroed gradient sum counts in the clipping
     c.train.lr_warmup_epochs = 0  # linear LR warm-up (the ImageNet search uses 5)
     c.train.lr_epoch_offset = 0  # epoch e trains at the cosine rate of epoch e + offset (reference code: 1)
+    c.train.lr_schedule = "cosine"  # cosine (per epoch, to learning_rate_min) | linear (PC-DARTS ImageNet)
+    c.train.nesterov = False
     c.train.eval_batches = 2  # value-split batches scored each epoch to report value accuracy
 
     c.search = ml_collections.ConfigDict()
@@ -81,8 +85,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.search.benchmark = ""  # NB201 table or nats_bench file: log the benchmark accuracy every epoch
 
     c.shapley = ml_collections.ConfigDict()
-    c.shapley.estimator = "permutation"  # permutation (M truncated chains) | a budgeted estimator: stratified_neyman, kernelshap_paired, ... (shapley.estimators)
-    c.shapley.budget = 0  # budgeted estimators: value evaluations per update; 0 = what M whole chains cost, 2 + M(n-1)
+    c.shapley.estimator = "permutation"  # a registered estimator: permutation (M truncated chains) | stratified_neyman | kernelshap_paired | ... (shapley.available_estimators())
+    c.shapley.budget = 0  # estimators at a budget (not permutation): value evaluations per update; 0 = what M whole chains cost, 2 + M(n-1)
     c.shapley.samples = 10  # M permutations per estimate (permutation: chains; budgeted: sets the default budget)
     c.shapley.truncation = 0.5  # eta: a chain stops once v < eta * v(full); 1.0 = stop at the first drop
     c.shapley.truncated = "zero"  # zero: truncated players count as 0 (reference) | exclude
@@ -92,7 +96,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.shapley.chunk_size = 8  # batched scoring: most prefixes per chain per call (fewer if over budget); 0 = as many as fit
     c.shapley.memory_budget_mb = 0  # per-device budget sizing batched chunks (0 = 60% of GPU memory, min(4 GiB, RAM/2) on CPU)
     c.shapley.value_batch_size = 1024  # images per permutation (a fresh batch each)
-    c.shapley.metric = "accuracy"  # accuracy | neg_cross_entropy
+    c.shapley.metric = "accuracy"  # accuracy | neg_cross_entropy | a registered metric
+    c.shapley.metric_kwargs = ml_collections.ConfigDict()  # the metric's own parameters (its keyword arguments)
     c.shapley.bn_mode = "running"  # running | batch (each coalition's own statistics) | reference_cifar | reference_imagenet
     c.shapley.keep_last_op = False  # never remove an edge's last remaining op (reference ImageNet search)
     c.shapley.players = "all"  # all | normal | reduce (restrict the game to one cell type)
@@ -103,6 +108,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.alpha_rule.momentum = 0.8
     c.alpha_rule.step_size = 0.1
     c.alpha_rule.init_scale = 1e-3  # reference: momentum buffer starts at init_scale * N(0, 1)
+    c.alpha_rule.kwargs = ml_collections.ConfigDict()  # the rule factory's own parameters (its keyword arguments)
 
     c.darts = ml_collections.ConfigDict()
     c.darts.learning_rate = 3e-4
@@ -119,6 +125,24 @@ def base_config() -> ml_collections.ConfigDict:
     return c
 
 
+def complete(config, defaults: ml_collections.ConfigDict | None = None) -> ml_collections.ConfigDict:
+    """A copy of ``config`` (a ConfigDict or the plain dict of a stored ``config.json``) with every option of
+    the schema (``defaults``, default :func:`base_config`) that it lacks set to its default: the one place a
+    config's missing options are filled in, so code reads ``config.a.b`` and never restates a default.
+    Options the schema does not know (an extension's ``kwargs``) are kept."""
+    merged = (defaults if defaults is not None else base_config()).to_dict()
+
+    def merge(target: dict, source: dict) -> None:
+        for key, value in source.items():
+            if isinstance(value, dict) and isinstance(target.get(key), dict):
+                merge(target[key], value)
+            else:
+                target[key] = value
+
+    merge(merged, config.to_dict() if isinstance(config, ml_collections.ConfigDict) else dict(config))
+    return ml_collections.ConfigDict(merged)
+
+
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
@@ -129,11 +153,13 @@ def _one_of(value, choices, key: str) -> None:
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-    """Raise ConfigError (one line: what is wrong, what would be right) for any invalid option."""
-    from shapley_nas_jax.alpha_rules import available_alpha_rules
+    """Raise ConfigError (one line: what is wrong, what would be right) for any invalid option (options the
+    config lacks are checked at their defaults, :func:`complete`)."""
+    config = complete(config)
+    from shapley_nas_jax.alpha_rules import available_alpha_rules, check_alpha_rule_kwargs
     from shapley_nas_jax.shapley import SCORINGS
     from shapley_nas_jax.spaces import list_spaces
-    from shapley_nas_jax.value import BN_SCHEDULES, available_value_metrics
+    from shapley_nas_jax.value import BN_SCHEDULES, available_value_metrics, get_value_metric
 
     _one_of(config.space, list_spaces(), "space")
     _require(0 < config.data.train_fraction < 1, f"data.train_fraction={config.data.train_fraction} must lie in (0, 1)")
@@ -156,11 +182,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _one_of(config.model.stem, ("cifar", "imagenet"), "model.stem")
     from shapley_nas_jax.ops.layers import CLASSIFIER_INITS
 
-    _one_of(config.model.get("init", "flax"), CLASSIFIER_INITS, "model.init")
+    _one_of(config.model.init, CLASSIFIER_INITS, "model.init")
     _require(config.train.epochs >= 1, f"train.epochs={config.train.epochs} must be >= 1")
     _require(config.train.batch_size >= 1, f"train.batch_size={config.train.batch_size} must be >= 1")
     _require(config.train.learning_rate > 0, "train.learning_rate must be > 0")
-    _one_of(config.search.method, SEARCH_METHODS, "search.method")
+    from shapley_nas_jax.search.methods import get_method, list_methods
+
+    _one_of(config.search.method, list_methods(), "search.method")  # built-ins + registered
+    method = get_method(config.search.method)
     _require(
         0 <= config.search.warmup_epochs <= config.train.epochs,
         f"search.warmup_epochs={config.search.warmup_epochs} must lie in [0, train.epochs={config.train.epochs}]",
@@ -169,20 +198,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.search.alpha_cadence == "steps":
         _require(config.search.alpha_every_steps >= 1, "search.alpha_every_steps must be >= 1 with alpha_cadence='steps'")
     _one_of(config.search.derive_from, ("alpha", "shapley"), "search.derive_from")
-    _require(config.search.get("plot_every_epochs", 0) >= 0,
-             f"search.plot_every_epochs={config.search.get('plot_every_epochs')} must be >= 0 (0 = no figures while searching)")
-    if config.search.method == "rsps":
-        from shapley_nas_jax.spaces import get_space
-
-        _require(get_space(config.space).topology == "nb201",
-                 f"search.method='rsps' draws cells with one op per edge (NB201 topology); space={config.space!r} "
-                 "derives cells by keeping two edges per node: use an nb201 space")
-        _require(config.search.derive_from == "alpha", "search.method='rsps' keeps the best drawn cell as alpha: "
-                 "use search.derive_from='alpha'")
-        _require(config.search.random_samples >= 1, "search.random_samples must be >= 1 (cells drawn by rsps)")
+    _require(config.search.plot_every_epochs >= 0,
+             f"search.plot_every_epochs={config.search.plot_every_epochs} must be >= 0 (0 = no figures while searching)")
+    method.validate(config)
     if config.search.derive_from == "shapley":
         _require(
-            config.search.method == "shapley" or config.search.final_shapley,
+            method.estimates_shapley or config.search.final_shapley,
             "search.derive_from='shapley' needs Shapley values: use search.method='shapley' or search.final_shapley=True",
         )
     _require(config.shapley.samples >= 1, f"shapley.samples={config.shapley.samples} must be >= 1 (M permutations)")
@@ -191,7 +212,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f"shapley.truncation={config.shapley.truncation} must lie in (0, 1] (eta, relative to the full supernet's value)",
     )
     _one_of(config.shapley.truncated, ("zero", "exclude"), "shapley.truncated")
-    _check_budgeted_estimator(config.shapley)
+    _check_estimator(config.shapley)
     _one_of(config.shapley.aggregate, ("mean", "mean_minus_std"), "shapley.aggregate")
     _one_of(config.shapley.sampling, ("uniform", "antithetic", "stratified"), "shapley.sampling")
     if config.shapley.sampling == "antithetic":
@@ -201,8 +222,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _require(config.shapley.memory_budget_mb >= 0, "shapley.memory_budget_mb must be >= 0 (0 = default per backend)")
     _require(config.shapley.value_batch_size >= 1, "shapley.value_batch_size must be >= 1")
     _one_of(config.shapley.metric, available_value_metrics(), "shapley.metric")  # built-ins + registered
+    _check_kwargs("shapley.metric_kwargs", lambda kwargs: get_value_metric(config.shapley.metric, **kwargs),
+                  config.shapley.metric_kwargs)
     _one_of(config.shapley.bn_mode, BN_SCHEDULES, "shapley.bn_mode")
-    _require(not config.train.get("clip_with_alpha_grad", False) or config.search.method == "shapley",
+    _require(not config.train.clip_with_alpha_grad or method.estimates_shapley,
              f"train.clip_with_alpha_grad reproduces the original Shapley search; search.method="
              f"{config.search.method!r} needs train.clip_with_alpha_grad=False")
     _one_of(config.shapley.players, ("all", "normal", "reduce"), "shapley.players")
@@ -211,6 +234,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _one_of(config.shapley.formulation, list_formulations(), "shapley.formulation")
     _one_of(config.model.formulation, list_formulations(), "model.formulation")
     _one_of(config.alpha_rule.name, available_alpha_rules(), "alpha_rule.name")  # built-ins + registered
+    _check_kwargs("alpha_rule.kwargs", lambda kwargs: check_alpha_rule_kwargs(config.alpha_rule.name, kwargs),
+                  config.alpha_rule.kwargs)
     _require(0 <= config.alpha_rule.momentum < 1, "alpha_rule.momentum must lie in [0, 1)")
     _require(config.alpha_rule.step_size > 0, "alpha_rule.step_size must be > 0")
     _require(config.checkpoint.keep >= 1, "checkpoint.keep must be >= 1")
@@ -252,10 +277,10 @@ def set_algorithm(config: ml_collections.ConfigDict, algorithm: str, warmup_epoc
 def algorithm_of(config) -> str | None:
     """``paper`` or ``reference`` when a Shapley search's aggregate and alpha rule are exactly one of them, else
     None (a mix, another rule or a budgeted estimator)."""
-    shapley = config.get("shapley", {})
-    if shapley.get("estimator", "permutation") != "permutation":
+    config = complete(config)
+    if config.shapley.estimator != "permutation":
         return None
-    pair = (shapley.get("aggregate", "mean_minus_std"), config.get("alpha_rule", {}).get("name", "reference"))
+    pair = (config.shapley.aggregate, config.alpha_rule.name)
     return {("mean", "paper"): "paper", ("mean_minus_std", "reference"): "reference"}.get(pair)
 
 
@@ -326,18 +351,100 @@ def moved_config_hint(path: str) -> str | None:
             f"use --config {replacement}")
 
 
-def _check_budgeted_estimator(shapley) -> None:
-    """``shapley.estimator``: the search's permutation chains or a budgeted estimator it can run (no control)."""
-    from shapley_nas_jax.shapley.estimators import ESTIMATORS
+def _check_estimator(shapley) -> None:
+    """``shapley.estimator``: a registered estimator a search can run (one needing no control metric)."""
+    from shapley_nas_jax.shapley.estimators import available_estimators, get_estimator
 
-    name = shapley.get("estimator", "permutation")
-    usable = ["permutation"] + [n for n, e in ESTIMATORS.items() if not e.needs_control]
-    if name in ESTIMATORS and ESTIMATORS[name].needs_control:
+    name = shapley.estimator
+    usable = tuple(n for n in available_estimators() if not get_estimator(n).needs_control)
+    if name in available_estimators() and get_estimator(name).needs_control:
         raise ConfigError(f"shapley.estimator={name} needs a control metric's mask derivatives, which a search does "
                           f"not compute; choose one of {', '.join(usable)}")
-    _one_of(name, tuple(usable), "shapley.estimator")
-    _require(shapley.get("budget", 0) >= 0, f"shapley.budget={shapley.get('budget')} must be >= 0 value evaluations "
-                                            f"per update (0 = what shapley.samples whole chains cost)")
-    if name != "permutation" and shapley.get("keep_last_op", False):
-        raise ConfigError(f"shapley.keep_last_op guards permutation chains; with shapley.estimator={name} set it "
+    _one_of(name, usable, "shapley.estimator")  # built-ins + registered
+    _require(shapley.budget >= 0, f"shapley.budget={shapley.budget} must be >= 0 value evaluations per update "
+                                  f"(0 = what shapley.samples whole chains cost)")
+    if shapley.keep_last_op and "keep_last" not in (get_estimator(name).options() or ()):
+        raise ConfigError(f"shapley.keep_last_op guards removal chains; shapley.estimator={name} has none: set it "
                           f"to False or use shapley.estimator=permutation")
+
+
+def _check_kwargs(key: str, build, kwargs) -> None:
+    """``build(kwargs)`` (a registered factory given its parameters from the config section ``key``) without an
+    InvalidInputError, else a ConfigError with its one line."""
+    from shapley_nas_jax.errors import InvalidInputError
+
+    try:
+        build(kwargs.to_dict() if isinstance(kwargs, ml_collections.ConfigDict) else dict(kwargs))
+    except InvalidInputError as error:
+        raise ConfigError(f"{key}: {error}") from None
+
+
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+def _parse_value(key: str, text: str, current):
+    """``text`` read as the type of the value ``key`` holds now (``current``)."""
+    try:
+        if isinstance(current, bool):
+            if text.lower() not in _TRUE + _FALSE:
+                raise ValueError(f"{text!r} is no bool; write true or false")
+            return text.lower() in _TRUE
+        if isinstance(current, (int, float)):
+            return type(current)(text)
+        if current is None or isinstance(current, (tuple, list)):
+            try:
+                return ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                return text  # a key holding None may take a string
+    except ValueError as error:
+        raise ConfigError(f"{key}={text}: {error}") from None
+    return text
+
+
+def override(config: ml_collections.ConfigDict, assignments) -> ml_collections.ConfigDict:
+    """Set dotted keys of ``config`` (in place) and return it: ``override(config, ["shapley.samples=3"])``.
+
+    ``assignments`` is a sequence of ``"key=value"`` strings, as ``--config.key=value`` gives them on a command
+    line: each value is read as the type the key holds (a bool from true/false/1/0/yes/no, an int, a float, a
+    string as written; a key holding None or a tuple takes a Python literal). A mapping ``{"key": value}`` sets
+    values as they are. A key the config does not have is a ConfigError naming the closest keys there are.
+    """
+    parse = not isinstance(assignments, Mapping)
+    for key, value in ([_split_assignment(text) for text in assignments] if parse else assignments.items()):
+        node, leaf = _section_of(config, key)
+        if isinstance(node[leaf], ml_collections.ConfigDict):
+            raise ConfigError(f"{key} is a section of the config; set one of its keys ({key}.KEY=VALUE)")
+        if parse:
+            value = _parse_value(key, value, node[leaf])
+        try:
+            node[leaf] = value
+        except TypeError as error:  # ml_collections refuses a value of another type
+            raise ConfigError(f"{key}={value!r}: {error}") from None
+    return config
+
+
+def _split_assignment(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"config override {text!r} is not KEY=VALUE (e.g. shapley.samples=3)")
+    return key.strip(), value
+
+
+def _section_of(config: ml_collections.ConfigDict, key: str):
+    """(the section holding the dotted ``key``, its last part); ConfigError where the config has no such key."""
+    node, parts = config, key.split(".")
+    for depth, name in enumerate(parts):
+        if not isinstance(node, ml_collections.ConfigDict) or name not in node:
+            _unknown_key(".".join(parts[:depth + 1]), node)
+        if depth == len(parts) - 1:
+            return node, name
+        node = node[name]
+
+
+def _unknown_key(key: str, node) -> None:
+    parent, _, name = key.rpartition(".")
+    if not isinstance(node, ml_collections.ConfigDict):
+        raise ConfigError(f"unknown config key {key!r}: {parent} is a value, not a section")
+    close = difflib.get_close_matches(name, list(node.keys()), n=3)
+    hint = f"; did you mean {' or '.join(repr('.'.join(filter(None, [parent, c]))) for c in close)}?" if close else ""
+    raise ConfigError(f"unknown config key {key!r}{hint}")

@@ -116,6 +116,7 @@ def drive(schedule: Schedule, state: State, hooks: Sequence[Hook] = (), *, progr
                     status.running(label, compiling=status.first_call(compile_key, label or "architecture step"))
                     t0 = time.perf_counter()
                     state, metrics = schedule.arch_step(state)
+                    jax.block_until_ready(state.step)  # the update's compute counts here, not in the next step
                     seconds["arch"] += time.perf_counter() - t0
                     for hook in hooks:
                         status.show(hook.arch_update(state, step, metrics))

@@ -15,13 +15,78 @@ import ast
 import dataclasses
 import json
 import os
+import re
 from typing import Any, Sequence
 
 import numpy as np
 
 from shapley_nas_jax.errors import InvalidInputError, UnknownNameError, UserError
-from shapley_nas_jax.spaces.base import DARTS_STEPS
-from shapley_nas_jax.spaces.nb201 import NB201_EDGES, format_arch, parse_arch
+
+# The cells' structure and string forms (search spaces build on these; this module imports no space).
+DARTS_STEPS = 4  # intermediate nodes of a DARTS cell
+NB201_NODES = 4  # nodes of a NAS-Bench-201 cell, node 0 = input, node 3 = output
+NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+"""Candidate operations of an NB201 edge, in the index order of the last axis of alpha."""
+NB201_EDGES: tuple[tuple[int, int], ...] = tuple((node, src) for node in range(1, NB201_NODES)
+                                                 for src in range(node))
+"""The 6 edges as ``(node, input)``, in edge-index (arch-string) order: 1<-0, 2<-0, 2<-1, 3<-0, ..."""
+
+EXAMPLE_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+"""A well-formed arch string, quoted in error messages."""
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def normalize_arch(arch_str: str) -> str:
+    """Return ``arch_str`` with all whitespace removed (arch strings never contain any)."""
+    if not isinstance(arch_str, str):
+        raise TypeError(f"an NB201 arch string must be a str, got {type(arch_str).__name__}")
+    return _WHITESPACE.sub("", arch_str)
+
+
+def arch_format_hint() -> str:
+    """One-line description of what a valid NB201 arch string looks like."""
+    return f"a valid arch string looks like {EXAMPLE_ARCH} with ops from {', '.join(NB201_OPS)}"
+
+
+def format_arch(ops: Sequence[str]) -> str:
+    """The arch string of one op name per edge, in edge order (the names are not checked)."""
+    if len(ops) != len(NB201_EDGES):
+        raise InvalidInputError(f"an NB201 cell has {len(NB201_EDGES)} edges, got {len(ops)} ops")
+    groups: dict[int, list[str]] = {}
+    for (node, src), op in zip(NB201_EDGES, ops):
+        groups.setdefault(node, []).append(f"{op}~{src}")
+    return "+".join("|" + "|".join(parts) + "|" for parts in groups.values())
+
+
+def parse_arch(arch_str: str) -> tuple[str, ...]:
+    """The op names of an arch string, one per edge in edge order; whitespace is ignored.
+
+    Only the structure is checked (the op names may be any string); ValueError if it is malformed.
+    """
+    arch = normalize_arch(arch_str)
+
+    def malformed(what: str) -> InvalidInputError:
+        return InvalidInputError(f"malformed NB201 arch string {arch_str!r}: {what}; {arch_format_hint()}")
+
+    nodes = arch.split("+")
+    if len(nodes) != 3:
+        raise malformed("expected 3 '+'-separated nodes")
+    ops = []
+    for node, chunk in enumerate(nodes, start=1):
+        if not (chunk.startswith("|") and chunk.endswith("|")):
+            raise malformed(f"node {node} must look like |op~0|...|")
+        parts = chunk[1:-1].split("|")
+        if len(parts) != node:
+            raise malformed(f"node {node} needs {node} inputs")
+        for src, part in enumerate(parts):
+            op, sep, index = part.partition("~")
+            if not sep or index != str(src):
+                raise malformed(f"expected 'op~{src}', got {part!r}")
+            ops.append(op)
+    return tuple(ops)
+
+
 
 
 def _known_ops() -> tuple[str, ...]:
@@ -280,10 +345,12 @@ def resolve_genotype(spec) -> Genotype:
         if isinstance(spec, str):
             path = spec.strip()
             if os.path.isdir(path):
-                if not os.path.isfile(os.path.join(path, "results.json")):
+                from shapley_nas_jax.runs import RunRecord  # jax and the run files only for a workdir
+
+                spec = RunRecord(path).results
+                if spec is None:
                     raise ValueError(f"directory {path!r} has no results.json (is it a finished search workdir?)")
-                path = os.path.join(path, "results.json")
-            if os.path.isfile(path):
+            elif os.path.isfile(path):
                 try:
                     with open(path) as f:
                         spec = json.load(f)

@@ -10,6 +10,7 @@ is the place for a future CPU where they differ.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import platform
 import re
@@ -94,6 +95,16 @@ def machine_info() -> dict:
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
     }
+
+
+def write_benchmark_json(path: str, payload: dict) -> None:
+    """Writes a benchmark script's ``payload`` to ``path`` as JSON, with :func:`machine_info` under ``machine``
+    unless the payload holds one. Through a temporary file: a run killed mid-write keeps the previous file,
+    so scripts that rewrite it after every row leave the rows they finished."""
+    record = {**payload, "machine": payload.get("machine") or machine_info()}
+    with open(f"{path}.tmp", "w") as f:
+        json.dump(record, f, indent=2)
+    os.replace(f"{path}.tmp", path)
 
 
 def xla_isa_flag(isa: str) -> str:

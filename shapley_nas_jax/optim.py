@@ -1,8 +1,8 @@
 """The optimizers and learning-rate schedules of searches and of training from scratch.
 
 Both read a config's ``train`` block: ``learning_rate``, ``learning_rate_min``, ``epochs``, ``lr_warmup_epochs``,
-``momentum``, ``weight_decay``, ``grad_clip`` and, where the block has them, ``lr_schedule`` (training:
-``cosine`` or ``linear``), ``lr_epoch_offset`` (search) and ``nesterov`` (training).
+``momentum``, ``weight_decay``, ``grad_clip``, ``lr_schedule`` (``cosine`` or ``linear``), ``lr_epoch_offset``
+and ``nesterov`` (both schemas hold every one).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import optax
 LR_SCHEDULES = ("cosine", "linear")  # the values of a training config's train.lr_schedule
 
 
-def learning_rate_schedule(train: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.Schedule:
+def learning_rate_schedule(train: ml_collections.ConfigDict, steps_per_epoch, epochs=None) -> optax.Schedule:
     """The learning rate of a step count, constant within an epoch (PyTorch schedulers stepped per epoch).
 
-    For epoch ``e`` of ``E`` (``e = step // steps_per_epoch``):
+    For epoch ``e`` of ``E`` (``e = step // steps_per_epoch``, ``E = epochs``, default ``train.epochs``):
 
     * ``cosine``: ``lr_min + (lr - lr_min) * (1 + cos(pi * e' / E)) / 2`` with ``e' = min(e + offset, E)``:
       ``train.lr_epoch_offset`` shifts the cosine by whole epochs, capped at its minimum (the reference
@@ -25,11 +25,18 @@ def learning_rate_schedule(train: ml_collections.ConfigDict, steps_per_epoch: in
     * ``linear`` (PC-DARTS' ImageNet ``adjust_lr``): ``lr * (E - 5 - e) / (E - 5)`` while ``E - e > 5``, then
       ``lr * (E - e) / (5 * (E - 5))`` (a smaller slope for the last 5 epochs).
     * a warm-up of ``W = train.lr_warmup_epochs`` epochs multiplies either by ``min(1, (e + 1) / W)``.
+
+    ``steps_per_epoch`` and ``epochs`` may be traced scalars: a search passes them into its compiled steps as
+    values, so one compiled step serves searches of any length.
     """
-    kind = train.get("lr_schedule", "cosine")
-    lr, lr_min, total = train.learning_rate, train.learning_rate_min, train.epochs
-    offset, warmup = train.get("lr_epoch_offset", 0), train.lr_warmup_epochs
-    cosine = optax.cosine_decay_schedule(lr, decay_steps=total, alpha=lr_min / lr)  # counted in epochs
+    kind = train.lr_schedule
+    lr, lr_min = train.learning_rate, train.learning_rate_min
+    total = train.epochs if epochs is None else epochs
+    offset, warmup = train.lr_epoch_offset, train.lr_warmup_epochs
+
+    def cosine(epoch):  # optax.cosine_decay_schedule's arithmetic, with a decay length that may be traced
+        decay = 0.5 * (1 + jnp.cos(jnp.pi * epoch / total))
+        return lr * ((1 - lr_min / lr) * decay + lr_min / lr)
 
     def linear(epoch):
         early = lr * (total - 5 - epoch) / (total - 5)
@@ -47,13 +54,13 @@ def learning_rate_schedule(train: ml_collections.ConfigDict, steps_per_epoch: in
     return schedule
 
 
-def weight_optimizer(train: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.GradientTransformation:
+def weight_optimizer(train: ml_collections.ConfigDict, schedule: optax.Schedule) -> optax.GradientTransformation:
     """Global-norm clipping (``grad_clip``, 0 = off), then SGD with momentum and L2 weight decay on every
-    parameter (PyTorch SGD semantics), at :func:`learning_rate_schedule`'s rate."""
+    parameter (PyTorch SGD semantics), at the learning rate ``schedule`` gives (:func:`learning_rate_schedule`).
+    The optimizer's state does not depend on the schedule."""
     parts = [optax.clip_by_global_norm(train.grad_clip)] if train.grad_clip > 0 else []
     parts += [optax.add_decayed_weights(train.weight_decay),
-              optax.sgd(learning_rate_schedule(train, steps_per_epoch), momentum=train.momentum,
-                        nesterov=train.get("nesterov", False))]
+              optax.sgd(schedule, momentum=train.momentum, nesterov=train.nesterov)]
     return optax.chain(*parts)
 
 

@@ -11,15 +11,19 @@ Layout of a workdir:
     plots/             figures written by ``shapley-nas plot`` (and during a search with ``search.plot_every_epochs``)
 
 The workdir may be a local path or a URL ``etils.epath`` opens (``gs://bucket/run``). On several hosts only
-process 0 writes these files; every process reads them and calls orbax for the checkpoints.
+process 0 writes these files; every process reads them and calls orbax for the checkpoints. ``RunDir`` and
+``MetricsLog`` write a run; ``RunRecord`` is the one reader of a finished (or running) run's files, for the CLI,
+the analyses and the experiment scripts.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import json
 import os
 import platform
+import re
 import sys
 from typing import Any, Iterable
 
@@ -28,7 +32,7 @@ import ml_collections
 from etils import epath
 
 from shapley_nas_jax import hardware
-from shapley_nas_jax.errors import UserError, WorkdirConflictError
+from shapley_nas_jax.errors import InvalidInputError, PathNotFoundError, UserError, WorkdirConflictError
 
 _VERSIONED_PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "chex", "numpy", "ml-collections",
                        "tensorflow-datasets", "shapley-nas-jax")
@@ -65,11 +69,17 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: tree}
 
 
-def config_differences(old: dict, new: dict, defaults: dict | None = None) -> list[str]:
+def _as_dict(config: ml_collections.ConfigDict | dict | None) -> dict:
+    if isinstance(config, ml_collections.ConfigDict):
+        return json.loads(config.to_json_best_effort())
+    return config or {}
+
+
+def config_differences(old: dict, new, defaults=None) -> list[str]:
     """Human-readable `key: old -> new` lines for every differing leaf. A key absent from ``old`` (a run
     started before the key existed) whose new value is its value in ``defaults`` is no difference: a new key's
-    default keeps the behaviour it had before."""
-    flat_old, flat_new, flat_defaults = _flatten(old), _flatten(new), _flatten(defaults or {})
+    default keeps the behaviour it had before. ``new`` and ``defaults`` may be ConfigDicts."""
+    flat_old, flat_new, flat_defaults = _flatten(old), _flatten(_as_dict(new)), _flatten(_as_dict(defaults))
     keys = sorted(set(flat_old) | set(flat_new))
     return [f"{k}: {flat_old.get(k, '<absent>')!r} -> {flat_new.get(k, '<absent>')!r}"
             for k in keys if flat_old.get(k, "<absent>") != flat_new.get(k, "<absent>")
@@ -92,8 +102,8 @@ def is_writer() -> bool:
     return jax.process_index() == 0
 
 
-class RunDir:
-    """Reads and writes the files of one run's workdir (a local path or a URL that ``etils.epath`` opens)."""
+class _Workdir:
+    """A run's workdir: a local path (made absolute) or a URL that ``etils.epath`` opens."""
 
     def __init__(self, workdir: str | os.PathLike):
         self.root = absolute_path(workdir)
@@ -106,6 +116,10 @@ class RunDir:
     def checkpoint_dir(self) -> str:
         return self.file("checkpoints")
 
+
+class RunDir(_Workdir):
+    """Writes the files of one run's workdir (process 0 only) and refuses to mix two configs in it."""
+
     def prepare(self, config: ml_collections.ConfigDict, defaults: ml_collections.ConfigDict | None = None) -> None:
         """Create the workdir, or check that an existing one was started with the same config (keys added to
         the schema since then count as equal where they hold their ``defaults`` value)."""
@@ -114,18 +128,16 @@ class RunDir:
                 self.root.mkdir(parents=True, exist_ok=True)
             except OSError as error:
                 raise UserError(f"cannot create workdir {self.path}: {error}; pass a writable --workdir") from None
-        resolved = json.loads(config.to_json_best_effort())
-        if (self.root / "config.json").exists():
-            saved = self.read_json("config.json")
-            diffs = config_differences(saved, resolved,
-                                       None if defaults is None else json.loads(defaults.to_json_best_effort()))
+        saved = RunRecord(self.root).config
+        if saved is not None:
+            diffs = config_differences(saved, config, defaults)
             if diffs:
                 raise WorkdirConflictError(
                     f"workdir {self.path} holds a run with a different config ({'; '.join(diffs[:3])}"
                     f"{'; ...' if len(diffs) > 3 else ''}); use a new --workdir or the same config to resume"
                 )
         else:
-            self.write_json("config.json", resolved)
+            self.write_json("config.json", _as_dict(config))
         self.write_json("environment.json", environment(config.seed))
 
     def write_json(self, name: str, payload: Any) -> None:
@@ -135,8 +147,80 @@ class RunDir:
         tmp.write_text(json.dumps(payload, indent=1))
         tmp.replace(self.root / name)  # a reader never sees half a file
 
-    def read_json(self, name: str) -> Any:
-        return json.loads((self.root / name).read_text())
+
+def read_records(file: epath.Path) -> list[dict]:
+    """The JSON objects of a ``.jsonl`` file, one per non-empty line; [] where the file does not exist."""
+    if not file.exists():
+        return []
+    records = []
+    for number, line in enumerate(file.read_text().splitlines(), start=1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise InvalidInputError(f"{file}:{number} is not valid JSON ({error.msg})") from None
+    return records
+
+
+class RunRecord(_Workdir):
+    """What one run's workdir holds, each file read on first use: ``config`` (config.json), ``environment``,
+    ``results`` (results.json: None until the run has finished) and ``metrics`` (metrics.jsonl's records);
+    each is None where its file does not exist. The one reader of run directories: the CLI, the analyses and
+    the experiment scripts read runs through it, local or at a URL (``gs://bucket/run``)."""
+
+    @classmethod
+    def load(cls, workdir: str | os.PathLike) -> RunRecord:
+        """The run in ``workdir``; PathNotFoundError where there is no such directory."""
+        record = cls(workdir)
+        if not record.root.is_dir():
+            raise PathNotFoundError(f"run directory not found: {workdir}")
+        return record
+
+    def _json(self, name: str) -> Any:
+        file = self.root / name
+        if not file.exists():
+            return None
+        try:
+            return json.loads(file.read_text())
+        except json.JSONDecodeError as error:
+            raise InvalidInputError(f"{file} is not valid JSON ({error.msg})") from None
+
+    @functools.cached_property
+    def config(self) -> dict | None:
+        return self._json("config.json")
+
+    @functools.cached_property
+    def environment(self) -> dict | None:
+        return self._json("environment.json")
+
+    @functools.cached_property
+    def results(self) -> dict | None:
+        return self._json("results.json")
+
+    @functools.cached_property
+    def metrics(self) -> list[dict] | None:
+        file = self.root / "metrics.jsonl"
+        return read_records(file) if file.exists() else None
+
+    def records(self, kind: str) -> list[dict]:
+        """The metrics records of one kind (``epoch``, ``alpha_update``, ...), in the order written."""
+        return [r for r in self.metrics or [] if r.get("kind") == kind]
+
+    def config_differences(self, config, defaults=None) -> list[str]:
+        """`key: stored -> given` for every leaf where ``config`` differs from the run's config, keys the run
+        predates counting as equal at their ``defaults`` value (see ``config_differences``)."""
+        return config_differences(self.config or {}, config, defaults)
+
+
+def seed_runs(root: str | os.PathLike) -> dict[int, RunRecord]:
+    """The ``seed<k>`` run directories under ``root`` (a multi-seed root, as ``scripts/run_seeds.py`` writes),
+    by seed in increasing order; {} where ``root`` does not exist."""
+    root = absolute_path(root)
+    if not root.is_dir():
+        return {}
+    found = {int(match[1]): RunRecord(path) for path in root.iterdir()
+             if (match := re.fullmatch(r"seed(\d+)", path.name)) and path.is_dir()}
+    return dict(sorted(found.items()))
 
 
 class MetricsLog:
@@ -160,9 +244,7 @@ class MetricsLog:
             pass
 
     def records(self) -> list[dict]:
-        if not self._file.exists():
-            return []
-        return [json.loads(line) for line in self._file.read_text().splitlines() if line.strip()]
+        return read_records(self._file)
 
     def truncate_after(self, step: int, alpha_updates: int) -> None:
         """Drop records of points after (step, alpha_updates)."""

@@ -10,9 +10,10 @@ The score of the logits is a *value metric*, looked up by name in a registry (or
   Shapley values come out 100x smaller (z-scoring in the reference alpha rule removes that too).
 * ``metric="neg_cross_entropy"``: minus the mean softmax cross-entropy (higher is better, like accuracy).
 * any name registered with :func:`register_value_metric`, or a callable. A metric is called as
-  ``fn(logits [B, classes], labels [B] int32, **extra) -> scalar`` where ``extra`` holds those of
+  ``fn(logits [B, classes], labels [B] int32, **extra, **params) -> scalar`` where ``extra`` holds those of
   ``mask`` (the coalition, float32 ``[cell_types, edges, ops]``, 1 = op present; all ones for the full
-  supernet) and ``alpha`` (``[cell_types, edges, ops]``) that its signature names (or all, with ``**kwargs``).
+  supernet) and ``alpha`` (``[cell_types, edges, ops]``) that its signature names (or all, with ``**kwargs``),
+  and ``params`` its own parameters as given to :func:`make_value_fn` (a search's ``shapley.metric_kwargs``).
   It must be a pure jnp function (it is jitted and vmapped over coalitions); higher must mean better.
 
 BatchNorm mode (explicit, never inherited):
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from collections.abc import Mapping
 from typing import Callable, Union
 
 import flax.linen as nn
@@ -40,7 +42,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from shapley_nas_jax.errors import UnknownNameError
+from shapley_nas_jax.errors import InvalidInputError, UnknownNameError
 from shapley_nas_jax.registry import Registry
 
 METRICS = ("accuracy", "neg_cross_entropy")  # the built-in metrics; see available_value_metrics() for all
@@ -106,17 +108,50 @@ def neg_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return -jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class _Metric:
-    """A metric with the extras (``mask``, ``alpha``) its signature asks for; call with all of them."""
+    """A metric with the extras (``mask``, ``alpha``) its signature asks for and its bound parameters; call
+    with all the extras."""
 
     name: str
     fn: ValueMetric
     extras: tuple[str, ...]
+    params: dict = dataclasses.field(default_factory=dict)  # the metric's own parameters, bound
 
     def __call__(self, logits, labels, mask=None, alpha=None):
         given = {"mask": mask, "alpha": alpha}
-        return self.fn(logits, labels, **{k: given[k] for k in self.extras})
+        return self.fn(logits, labels, **{k: given[k] for k in self.extras}, **self.params)
+
+    def with_params(self, params: dict) -> "_Metric":
+        """This metric with ``params`` bound; an InvalidInputError (one line naming the metric's parameters) for
+        one its signature does not take, or for a parameter without default left out."""
+        own = _own_parameters(self.fn)
+        unknown = [] if own is None else sorted(set(params) - set(own))
+        if unknown:
+            reserved = set(unknown) & {"logits", "labels", *METRIC_EXTRAS}
+            raise InvalidInputError(
+                f"value metric {self.name!r} takes no parameter {', '.join(map(repr, unknown))}; its parameters: "
+                f"{', '.join(own) or 'none'}" + (" (logits, labels, mask and alpha come from the supernet)"
+                                                  if reserved else ""))
+        missing = [k for k, has_default in (own or {}).items() if not has_default and k not in params]
+        if missing:
+            raise InvalidInputError(f"value metric {self.name!r} needs its parameter(s) {', '.join(missing)} "
+                                    f"(no default)")
+        return dataclasses.replace(self, params=dict(params)) if params else self
+
+
+def _own_parameters(fn: ValueMetric) -> dict[str, bool] | None:
+    """``{name: has a default}`` of the keyword parameters a metric takes besides ``(logits, labels)`` and the
+    extras; None where it takes any (``**kwargs``)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # builtins / C callables: logits and labels only
+        return {}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    keywords = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {p.name: p.default is not inspect.Parameter.empty for p in params[2:]
+            if p.kind in keywords and p.name not in METRIC_EXTRAS}
 
 
 def _wanted_extras(fn: ValueMetric) -> tuple[str, ...]:
@@ -133,12 +168,15 @@ _METRICS: Registry[_Metric] = Registry("metric")
 
 
 def register_value_metric(name: str, fn: ValueMetric, *, overwrite: bool = False) -> None:
-    """Register ``fn(logits [B, classes], labels [B], *, mask=..., alpha=...) -> scalar`` as metric ``name``.
+    """Register ``fn(logits [B, classes], labels [B], *, mask=..., alpha=..., **params) -> scalar`` as metric
+    ``name``.
 
     ``fn`` receives ``mask`` / ``alpha`` (float32 ``[cell_types, edges, ops]``) only if its signature names
-    them (or has ``**kwargs``). After registration ``make_value_fn(model, metric=name)`` and the config
-    option ``shapley.metric=name`` use it. Re-registering a name raises unless ``overwrite=True`` (search
-    programs compiled with the old function are not reused: their cache follows the registries).
+    them (or has ``**kwargs``). Its other keyword parameters are the metric's own: ``make_value_fn(model,
+    metric=name, metric_kwargs={...})`` binds them, and a search takes them from ``shapley.metric_kwargs``.
+    After registration ``make_value_fn(model, metric=name)`` and the config option ``shapley.metric=name``
+    use it. Re-registering a name raises unless ``overwrite=True`` (search programs compiled with the old
+    function are not reused: their cache follows the registries).
     """
     if not callable(fn):
         raise TypeError(f"value metric {name!r} must be callable, got {type(fn).__name__}")
@@ -150,13 +188,16 @@ def available_value_metrics() -> tuple[str, ...]:
     return _METRICS.names()
 
 
-def get_value_metric(metric: str | ValueMetric) -> Callable[..., jax.Array]:
-    """The metric registered as ``metric`` (or the callable itself), as ``score(logits, labels, mask=None,
-    alpha=None) -> scalar``; an error (a ValueError) listing the known names for an unknown name."""
+def get_value_metric(metric: str | ValueMetric, **params) -> Callable[..., jax.Array]:
+    """The metric registered as ``metric`` (or the callable itself) with its parameters ``params`` bound, as
+    ``score(logits, labels, mask=None, alpha=None) -> scalar``; an error (a ValueError) listing the known names
+    for an unknown name, or the metric's parameters for a parameter it does not take."""
     if callable(metric) and not isinstance(metric, str):
-        return metric if isinstance(metric, _Metric) else _Metric(getattr(metric, "__name__", "custom"), metric,
-                                                                   _wanted_extras(metric))
-    return _METRICS.get(metric)
+        found = metric if isinstance(metric, _Metric) else _Metric(getattr(metric, "__name__", "custom"), metric,
+                                                                    _wanted_extras(metric))
+    else:
+        found = _METRICS.get(metric)
+    return found.with_params(params)
 
 
 register_value_metric("accuracy", accuracy)
@@ -170,11 +211,12 @@ def score_logits(logits, labels, metric: Union[str, ValueMetric] = "accuracy", *
 
 
 def make_value_fn(model: nn.Module, metric: Union[str, ValueMetric] = "accuracy",
-                  bn_mode: str = "running") -> Callable:
+                  bn_mode: str = "running", metric_kwargs: Mapping | None = None) -> Callable:
     """Build ``value(params, batch_stats, alpha, mask, batch, rng=None, beta=None) -> scalar``.
 
     ``metric``: a registered name (``accuracy``, ``neg_cross_entropy``, or one added with
-    :func:`register_value_metric`) or a callable ``fn(logits, labels[, mask=, alpha=])``.
+    :func:`register_value_metric`) or a callable ``fn(logits, labels[, mask=, alpha=], **params)``;
+    ``metric_kwargs``: its ``params`` (a search's ``shapley.metric_kwargs``).
     ``rng`` feeds the ``"noise"`` stream (required when the model's space has a ``noise`` op, e.g. S4);
     ``beta [cell_types, edges]`` is passed on only when given (PC-DARTS edge normalisation).
 
@@ -184,7 +226,7 @@ def make_value_fn(model: nn.Module, metric: Union[str, ValueMetric] = "accuracy"
     beta=None)`` (the value from it) and ``value.prefix_cell_types`` (the cell types whose mask the prefix
     reads), so sequential scoring can reuse a prefix across coalitions that agree on those cell types.
     """
-    score = get_value_metric(metric)
+    score = get_value_metric(metric, **dict(metric_kwargs or {}))
     if bn_mode not in BN_MODES:
         raise UnknownNameError(f"unknown bn_mode {bn_mode!r}; known: {', '.join(BN_MODES)}")
     needs_rng = _uses_noise(model)

@@ -3,7 +3,7 @@ experiment files of configs/."""
 
 import os
 
-from shapley_nas_jax.config import load_config_file, small_cpu_config
+from shapley_nas_jax.config import load_config_file, override, small_cpu_config
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
@@ -37,10 +37,4 @@ def tiny_config(space: str = "s2", **overrides):
     # Training steps with lax: at 8x8 pixels XLA compiles lax's convolutions and their autodiff faster than
     # the shifted formulation's custom VJPs, which test_formulations.py and test_supernet.py check instead.
     c.model.formulation = "lax"
-    for key, value in overrides.items():
-        node = c
-        *path, leaf = key.split(".")
-        for part in path:
-            node = node[part]
-        node[leaf] = value
-    return c
+    return override(c, overrides)

@@ -74,6 +74,8 @@ def tiny_config(devices: int, **overrides):
     (Search.from_config and run_search share one program per config)."""
     from search_configs import tiny_config as search_config
 
+    from shapley_nas_jax.config import override
+
     c = search_config(SPACE)
     c.data.train_fraction = 0.05  # 89 digits: 5 weight steps per epoch in the loop
     c.train.batch_size = 16
@@ -86,10 +88,7 @@ def tiny_config(devices: int, **overrides):
     # default), whose values test_formulations.py checks; on accelerators "auto" is lax anyway.
     c.shapley.formulation = "lax"
     c.mesh.devices = devices
-    for key, value in overrides.items():
-        section, leaf = key.split(".")
-        c[section][leaf] = value
-    return c
+    return override(c, overrides)
 
 
 def tiny_search(devices: int, **overrides):
@@ -106,7 +105,7 @@ def host(tree):
     return jax.tree.map(lambda x: None if x is None else np.array(x), tree)
 
 
-STEP_KWARGS = dict(image_shape=(8, 8, 1), num_classes=10, steps_per_epoch=4)  # the digits' shapes
+STEP_KWARGS = dict(image_shape=(8, 8, 1), num_classes=10)  # the digits' shapes
 
 
 def step_data():
@@ -121,12 +120,13 @@ def step_data():
 
 def single_device_steps() -> dict:
     """The reference: one weight step then one Shapley step without a mesh."""
-    single = tiny_search(1).program
+    search = tiny_search(1)
+    single = search.program
     assert single.mesh is None
     batch, value = step_data()
-    state0 = host(single.init_state())
+    state0 = host(search.init_state())
     t0 = time.perf_counter()
-    s1 = single.weight_step(jax.tree.map(jnp.asarray, state0), batch)
+    s1 = search.weight_step(jax.tree.map(jnp.asarray, state0), batch)
     s1, m1 = single.shapley_step(s1, value)
     jax.block_until_ready(s1)
     return {"state0": state0, "state": s1, "metrics": m1, "seconds": time.perf_counter() - t0}
@@ -134,21 +134,22 @@ def single_device_steps() -> dict:
 
 def check_steps(num_devices: int, shard_coalitions: bool, reference: dict) -> dict:
     """One weight step and one Shapley step on the mesh vs the single-device reference (same state, data)."""
-    sharded = tiny_search(num_devices, **{"mesh.shard_coalitions": shard_coalitions}).program
+    search = tiny_search(num_devices, **{"mesh.shard_coalitions": shard_coalitions})
+    sharded = search.program
     assert sharded.mesh is not None
     batch, value = step_data()
     state0, s1, m1, t_single = reference["state0"], reference["state"], reference["metrics"], reference["seconds"]
 
     t0 = time.perf_counter()
     placed_batch = sharded.put_train_batch(batch)
-    s8 = sharded.weight_step(sharded.place_state(state0), placed_batch)
+    s8 = search.weight_step(sharded.place_state(state0), placed_batch)
     weight_alpha_ok = replicated_everywhere(s8.alpha)
     params_replicated = all(replicated_everywhere(x) for x in jax.tree.leaves(s8.params))
     s8, m8 = sharded.shapley_step(s8, sharded.put_value_batches(value))
     jax.block_until_ready(s8)
     t_sharded = time.perf_counter() - t0
 
-    fresh = sharded.init_state()  # the jitted, replicated init equals the eager single-device one
+    fresh = search.init_state()  # the jitted, replicated init equals the eager single-device one
     return {
         "devices": int(sharded.mesh.devices.size),
         "batch_shard_rows": sorted({int(s.data.shape[0]) for s in placed_batch["image"].addressable_shards}),

@@ -119,7 +119,7 @@ def test_registry():
         get_alpha_rule("nope")
 
 
-def test_rules_share_keyword_arguments():
+def test_rules_are_offered_the_search_arguments():
     phi = np.random.default_rng(4).normal(size=SHAPE)
     kwargs = dict(momentum=0.8, step_size=0.1, init_scale=1e-3, key=jax.random.PRNGKey(0),
                   player_mask=np.ones(SHAPE, bool))
@@ -140,3 +140,55 @@ def test_the_frozen_rule_never_moves_alpha_whatever_the_estimate():
         assert not np.any(np.asarray(updates))
     config = {"search": {"method": "shapley"}, "shapley": {"aggregate": "mean"}, "alpha_rule": {"name": "frozen"}}
     assert method_label(config) == "Shapley-NAS (mean, alpha frozen)"
+
+
+def test_a_rule_gets_the_search_arguments_it_names_and_its_own_parameters():
+    seen = []
+
+    def decayed(step_size, decay=0.5):  # names step_size only: no **unused needed for the others
+        seen.append({"step_size": step_size, "decay": decay})
+        return optax.scale(step_size * decay)
+
+    register_alpha_rule("test_decayed", decayed, overwrite=True)
+    offered = dict(momentum=0.8, step_size=0.2, init_scale=1e-3, key=jax.random.PRNGKey(0), player_mask=None)
+    rule = get_alpha_rule("test_decayed", **offered, decay=0.25)
+    assert seen == [{"step_size": 0.2, "decay": 0.25}]
+    np.testing.assert_allclose(rule.update(jnp.ones(SHAPE), rule.init(jnp.zeros(SHAPE)))[0], 0.05)
+    with pytest.raises(TypeError, match="decay2"):
+        get_alpha_rule("test_decayed", **offered, decay2=0.25)  # a parameter it does not take
+
+
+def test_a_rule_parameter_without_default_must_be_given():
+    from shapley_nas_jax.alpha_rules import check_alpha_rule_kwargs
+    from shapley_nas_jax.errors import InvalidInputError
+
+    register_alpha_rule("test_needs_decay", lambda step_size, decay: optax.scale(step_size * decay), overwrite=True)
+    check_alpha_rule_kwargs("test_needs_decay", {"decay": 0.5})
+    with pytest.raises(InvalidInputError, match=r"'test_needs_decay' needs its parameter\(s\) decay \(no default\)$"):
+        check_alpha_rule_kwargs("test_needs_decay", {})
+
+
+def test_alpha_rule_kwargs_are_validated_and_reach_the_factory_of_a_search():
+    from search_configs import tiny_config
+    from shapley_nas_jax import Search
+    from shapley_nas_jax.config import validate
+    from shapley_nas_jax.errors import ConfigError
+
+    seen = []
+
+    def recording(step_size, player_mask, decay=0.5):
+        seen.append((step_size, decay, np.shape(player_mask)))
+        return optax.scale(step_size * decay)
+
+    register_alpha_rule("test_recording", recording, overwrite=True)
+    config = tiny_config("nb201", **{"alpha_rule.name": "test_recording"})
+    for kwargs, message in (({"decy": 0.1}, "alpha rule 'test_recording' takes no parameter 'decy'; its parameters: "
+                                            "decay$"),
+                            ({"momentum": 0.1}, "alpha rule 'test_recording' gets momentum from the search")):
+        config.alpha_rule.kwargs = kwargs
+        with pytest.raises(ConfigError, match=f"^alpha_rule.kwargs: {message}"):
+            validate(config)
+    config.alpha_rule.kwargs = {"decay": 0.25}
+    search = Search.from_config(config)
+    search.program.alpha_rule(None)  # the rule as the search's steps build it
+    assert seen[-1] == (0.1, 0.25, (1, 6, 5))  # step_size, the config's decay, the player mask

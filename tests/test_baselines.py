@@ -5,18 +5,23 @@ import csv
 import functools
 import json
 import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from repo_files import load_script
+from repo_files import REPO
 from search_configs import quick_darts_space, tiny_config
+from shapley_nas_jax import experiments
+from shapley_nas_jax.errors import UserError
 from shapley_nas_jax.search import run_search
 from shapley_nas_jax.search.schedule import Search
 from shapley_nas_jax.rng import STREAM_ALPHA, STREAM_SHAPLEY, stream_key
 from shapley_nas_jax.search.steps import SearchProgram
+from shapley_nas_jax.search.state import Hyperparameters
 from shapley_nas_jax.spaces import get_space
 
 IMAGE_SHAPE = (8, 8, 1)
@@ -25,8 +30,11 @@ IMAGE_SHAPE = (8, 8, 1)
 def tiny_program(**overrides):
     """A program on the two-op DARTS test space (the steps' logic is the space's; its ops compile fast)."""
     config = tiny_config(quick_darts_space(), **overrides)
-    return SearchProgram(config, get_space(config.space), image_shape=IMAGE_SHAPE, num_classes=10,
-                         steps_per_epoch=4)
+    return SearchProgram(config, get_space(config.space), image_shape=IMAGE_SHAPE, num_classes=10)
+
+
+def hyperparameters(program) -> Hyperparameters:
+    return Hyperparameters.create(epochs=program.config.train.epochs, steps_per_epoch=4)
 
 
 def random_batch(seed, size=16):
@@ -54,9 +62,9 @@ def _darts_case(method, initial_state):
     train_batch, value_batch = random_batch(0), random_batch(1)
     params, stats = state.params, state.batch_stats
     rng = stream_key(state.rng, STREAM_SHAPLEY, state.alpha_updates)
-    lr, wd = float(program.lr_schedule(state.step)), program.config.train.weight_decay
+    lr, wd = float(program.schedule(hyperparameters(program))(state.step)), program.config.train.weight_decay
 
-    def loss(p, alpha, batch):  # written independently of SearchProgram._loss
+    def loss(p, alpha, batch):  # written independently of SearchProgram.loss
         logits = program.model.apply({"params": p, "batch_stats": stats}, batch["image"], alpha, None,
                                      train=True, rngs={"noise": rng}, mutable=["batch_stats"])[0]
         logp = jax.nn.log_softmax(logits)
@@ -69,7 +77,8 @@ def _darts_case(method, initial_state):
             p = jax.tree.map(lambda w, gw: w - lr * (gw + wd * w), params, g)
         return loss(p, alpha, value_batch)
 
-    new_state, metrics = program.darts_step(jax.tree.map(jnp.copy, state), train_batch, value_batch)
+    new_state, metrics = program.arch_step(jax.tree.map(jnp.copy, state), train_batch, value_batch,
+                                            hyperparameters(program))
     basis = np.zeros((len(FD_COORDS), state.alpha.size), np.float32)
     basis[np.arange(len(FD_COORDS)), FD_COORDS] = FD_EPS
     basis = jnp.asarray(basis.reshape(len(FD_COORDS), *state.alpha.shape))
@@ -83,7 +92,7 @@ def darts_initial_state():
     """The initial state of a DARTS program with ``layers`` cells, compiled once per depth: 1st and 2nd order
     build the same one."""
     return functools.cache(lambda layers: tiny_program(**{"search.method": "darts_1st",
-                                                          "model.layers": layers}).init_state())
+                                                          "model.layers": layers}).init_state(jax.random.PRNGKey(0)))
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +101,7 @@ def darts_case(darts_initial_state):
     return functools.cache(functools.partial(_darts_case, initial_state=darts_initial_state))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["darts_1st", "darts_2nd"])
 def test_darts_step_descends_the_value_loss(method, darts_case):
     """The DARTS step is Adam on dL_val/dalpha (2nd order: L_val at the weights after one unrolled SGD step
@@ -107,6 +117,7 @@ def test_darts_step_descends_the_value_loss(method, darts_case):
     assert float(values[1]) < expected_loss - 1e-6  # value_loss(new_alpha)
 
 
+@pytest.mark.slow
 def test_darts_first_order_direction_matches_finite_differences(darts_case):
     """-sign of the DARTS update == sign of dL_val/dalpha (+ wd alpha) by central differences, on the
     coordinates whose finite-difference derivative is clearly above round-off."""
@@ -123,14 +134,15 @@ def test_darts_first_order_direction_matches_finite_differences(darts_case):
     np.testing.assert_array_equal(np.sign(delta[clear]), -np.sign(target[clear]))
 
 
+@pytest.mark.slow
 def test_shapley_step_moves_alpha_toward_larger_shapley_values(darts_initial_state):
     program = tiny_program(**{"shapley.samples": 4, "shapley.value_batch_size": 48})
-    # program.init_state() without compiling another initialisation: the first-order DARTS program's initial
+    # program.init_state(key) without compiling another initialisation: the first-order DARTS program's initial
     # state (the same supernet, seed and weight optimizer: the same weights and alpha) with this program's
     # alpha-rule state in place of DARTS' Adam state (a copy: the shared state must outlive the donation)
     darts_state = jax.tree.map(jnp.copy, darts_initial_state(3))
     assert program.config.model.layers == 3
-    state = darts_state.replace(arch_state=program.arch_tx.init(darts_state.alpha))
+    state = darts_state.replace(arch_state=program.init_arch_state(darts_state.alpha, None, darts_state.rng))
     alpha0 = np.asarray(state.alpha)
     batches = jax.tree.map(lambda *x: jnp.stack(x), *[random_batch(10 + i, 48) for i in range(4)])
     key = stream_key(state.rng, STREAM_SHAPLEY, state.alpha_updates)
@@ -175,6 +187,7 @@ def _init_alpha(config):
                                                space.alpha_shape))
 
 
+@pytest.mark.slow
 def test_darts_plus_shapley_derives_genotype_from_shapley_values(darts_shapley_run):
     result, workdir = darts_shapley_run
     results = _results(workdir)
@@ -190,6 +203,7 @@ def test_darts_plus_shapley_derives_genotype_from_shapley_values(darts_shapley_r
     assert any(r["kind"] == "final_shapley" for r in final)
 
 
+@pytest.mark.slow
 def test_darts_plus_shapley_star_keeps_alpha_at_init(tmp_path, darts_shapley_run):
     config = _ablation_config(**{"search.freeze_alpha": True})
     # freezing alpha changes the schedule only: this search reuses the compiled steps of the run above
@@ -208,33 +222,46 @@ def test_darts_plus_shapley_star_keeps_alpha_at_init(tmp_path, darts_shapley_run
     assert result.genotype == get_space(config.space).genotype(shapley)
 
 
-def test_darts_plus_shapley_script_finishes_a_darts_run_as_the_full_search_does(tmp_path, darts_shapley_run, capsys):
-    """A plain DARTS run, then the script: the same Shapley values, alpha and cell as the search that ran
-    DARTS+Shapley from the start (the fixture), to the bit."""
-    script = load_script("darts_plus_shapley")
+@pytest.mark.slow
+def test_darts_plus_shapley_finishes_a_darts_run_as_the_full_search_does(tmp_path, darts_shapley_run):
+    """A plain DARTS run in a run_seeds root, then experiments.darts_plus_shapley (scripts/darts_plus_shapley.py):
+    the same Shapley values, alpha and cell as the search that ran DARTS+Shapley from the start (the fixture),
+    to the bit."""
     darts = tmp_path / "runs" / "seed0"
     run_search(_ablation_config(**{"search.final_shapley": False, "search.derive_from": "alpha"}), str(darts),
                progress=False)
-    assert script.main(["--run", str(tmp_path / "runs"), "--workdir", str(tmp_path / "out"), "--no-progress"])
-    full, posthoc = _results(darts_shapley_run[1]), _results(str(tmp_path / "out" / "seed0"))
+    assert experiments.finished_runs(str(tmp_path / "runs")) == {"seed0": str(darts)}
+    assert experiments.finished_runs(str(darts)) == {"": str(darts)}
+    out = str(tmp_path / "out" / "seed0")
+    posthoc = experiments.darts_plus_shapley(str(darts), out, progress=False)
+    full = _results(darts_shapley_run[1])
+    assert posthoc == _results(out)
     np.testing.assert_array_equal(posthoc["shapley"], full["shapley"])
     np.testing.assert_array_equal(posthoc["alpha"], full["alpha"])
     assert posthoc["genotype_str"] == full["genotype_str"] and posthoc["derived_from"] == "shapley"
-    assert posthoc["genotype_str"] in capsys.readouterr().out
     assert posthoc["config"] == full["config"]  # the output is the DARTS+Shapley search, resumable as one
     # a rerun keeps the finished output; bad input is one line naming what to give instead
-    assert script.main(["--run", str(darts), "--workdir", str(tmp_path / "out" / "seed0")]) \
-        == {str(tmp_path / "out" / "seed0"): full["genotype_str"]}
-    shapley_run = tmp_path / "shapley"  # a Shapley-NAS run's files (the script reads no more than these)
+    stamp = os.path.getmtime(os.path.join(out, "results.json"))
+    assert experiments.darts_plus_shapley(str(darts), out) == posthoc
+    assert os.path.getmtime(os.path.join(out, "results.json")) == stamp
+    shapley_run = tmp_path / "shapley"  # a Shapley-NAS run's files (no more than these are read)
     shapley_run.mkdir()
     (shapley_run / "config.json").write_text(_ablation_config(**{"search.method": "shapley"}).to_json())
     (shapley_run / "results.json").write_text("{}")
-    for run, message in ((tmp_path / "nowhere", "is neither a search workdir (config.json) nor a run_seeds root"),
-                         (shapley_run, "is a search.method='shapley' run; give a DARTS run")):
-        with pytest.raises(SystemExit) as exit_info:
-            script.main(["--run", str(run), "--workdir", str(tmp_path / "bad")])
-        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    with pytest.raises(UserError, match="is neither a search workdir \\(config.json\\) nor a run_seeds root"):
+        experiments.finished_runs(str(tmp_path / "nowhere"))
+    with pytest.raises(UserError, match="is a search.method='shapley' run; give a DARTS run"):
+        experiments.darts_plus_shapley(str(shapley_run), str(tmp_path / "bad"))
     assert not (tmp_path / "bad").exists()  # nothing written on bad input
+
+
+@pytest.mark.slow
+def test_darts_plus_shapley_script_refuses_bad_input_in_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "scripts/darts_plus_shapley.py", "--run", str(tmp_path / "nowhere"),
+                           "--workdir", str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith(
+        f"darts_plus_shapley: --run {tmp_path / 'nowhere'} is neither a search workdir")
+    assert not (tmp_path / "out").exists()
 
 
 def write_nb201_table(path, num_archs, seed=0):
@@ -277,6 +304,7 @@ def test_random_search_finds_the_best_arch_when_the_budget_covers_the_table(tmp_
     assert small.genotype_str == max(sampled, key=by_arch.get)
 
 
+@pytest.mark.slow
 def test_plot_command_on_a_real_tiny_run(darts_shapley_run, capsys):
     from shapley_nas_jax import cli
 

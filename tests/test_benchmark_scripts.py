@@ -12,7 +12,9 @@ import textwrap
 
 import pytest
 
-from repo_files import REPO, load_script
+from repo_files import REPO
+
+pytestmark = pytest.mark.slow  # every test runs a script in a subprocess
 
 TINY = ["--channels", "4", "--batch", "8", "--samples", "2", "--prefixes", "3", "--start", "1", "--repeats", "1",
         "--fast-compile"]
@@ -146,23 +148,12 @@ def test_bench_scripts_time_a_checkout_of_the_original_code(darts_full, tmp_path
     assert abs(row["speedup"] * row["step_s"] - row["ref_step_s"]) < 1e-9 * row["ref_step_s"]
 
 
-def run_main(script, argv, capsys, monkeypatch):
-    """``scripts/<script>.py``'s main(argv) in this process (scripts/ on sys.path, as when it runs as a script):
-    the exit status it stops with (argparse's SystemExit; any other exception fails the test) and its stderr."""
-    monkeypatch.syspath_prepend(os.path.join(REPO, "scripts"))
-    main = load_script(script).main
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as stop:
-        main(argv)
-    return stop.value.code, capsys.readouterr().err
-
-
 @pytest.mark.parametrize("script", ["bench_shapley", "bench_train"])
-def test_bench_scripts_reject_a_bad_reference_in_one_line(tmp_path, script, capsys, monkeypatch):
-    # In-process: the arguments are checked before anything is built or compiled (both scripts run as scripts in
-    # the tests above); argparse's error is the last line of stderr, and no exception but its SystemExit escapes.
+def test_bench_scripts_reject_a_bad_reference_in_one_line(tmp_path, script):
+    # The arguments are checked before anything is built or compiled; argparse's error is the last line of stderr.
     for args, message in (((), "has no model_search.py"), (("--space", "nb201"), "is not a DARTS space")):
-        code, stderr = run_main(script, ["--reference", str(tmp_path / "missing"), *args], capsys, monkeypatch)
+        proc = run_script(f"{script}.py", "--reference", str(tmp_path / "missing"), *args)
+        code, stderr = proc.returncode, proc.stderr
         assert code == 2 and "Traceback" not in stderr, stderr[-2000:]
         errors = [line for line in stderr.splitlines() if "error:" in line]
         assert len(errors) == 1 and message in errors[0] and errors[0] == stderr.splitlines()[-1]
@@ -219,7 +210,7 @@ def test_device_check_script_end_to_end_on_tiny_shapes(tmp_path):
     assert "[sharded_checks] rc=124" in table and table.rstrip().endswith("no results")
 
 
-def test_bench_compile_times_the_steps_it_is_asked_for(tmp_path, capsys, monkeypatch):
+def test_bench_compile_times_the_steps_it_is_asked_for(tmp_path):
     """scripts/bench_compile.py lowers and compiles the named steps of a setup and writes one row each with
     the machine's ISA; an unknown step is a one-line error."""
     out = tmp_path / "compile.json"
@@ -232,9 +223,10 @@ def test_bench_compile_times_the_steps_it_is_asked_for(tmp_path, capsys, monkeyp
     assert [row["step"] for row in result["rows"]] == ["weight_step", "evaluate"]
     assert all(row["setup"] == "demo" and row["trace_s"] > 0 and row["compile_s"] > 0 for row in result["rows"])
     assert result["machine"]["isa"] in ("avx512", "avx2", "other")
-    code, stderr = run_main("bench_compile", [*command[2:], "--steps", "warp_step"], capsys, monkeypatch)
-    assert code == 2 and "unknown step(s) warp_step" in stderr
-    assert "Traceback" not in stderr
+    bad = subprocess.run([*command, "--steps", "warp_step"], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert bad.returncode == 2 and "unknown step(s) warp_step" in bad.stderr
+    assert "Traceback" not in bad.stderr
 
 
 def test_compare_estimators_runs_as_a_script(tmp_path):

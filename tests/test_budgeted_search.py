@@ -1,4 +1,4 @@
-"""A search whose Shapley step runs a budgeted estimator of shapley.estimators (shapley.estimator)."""
+"""A search whose Shapley step runs an estimator at a budget of the registry (shapley.estimator)."""
 
 import jax
 import jax.numpy as jnp
@@ -15,16 +15,17 @@ def _search(**overrides):
     return Search.from_config(tiny_config("nb201", **overrides))
 
 
+@pytest.mark.slow
 def test_kernelshap_step_is_efficient_on_the_updates_first_value_batch():
     search = _search(**{"shapley.estimator": "kernelshap_paired", "shapley.budget": 120})
     state = search.init_state()
     batches = search.value_batches(0)
     key = jax.random.PRNGKey(5)
     phi, estimate = search.estimate_shapley(state, batches, key)
-    assert int(estimate.evaluations) == 120
+    assert int(estimate.num_evaluations) == 120
     # KernelSHAP's values sum to v(all ops) - v(no op) on the batch the step scores every coalition on.
     program = search.program
-    game = program.games[program.bn_mode_at(state)]
+    game = program.games[search.bn_mode_at(state)]
     shared = (program.scoring_variables(state.params), program.scoring_variables(state.batch_stats), state.alpha,
               jax.random.fold_in(key, 1))
     batch = jax.tree.map(lambda x: jnp.asarray(x)[0], dict(batches))
@@ -39,12 +40,13 @@ def test_kernelshap_step_is_efficient_on_the_updates_first_value_batch():
     assert not np.allclose(np.asarray(moved.alpha), alpha)
 
 
+@pytest.mark.slow
 def test_default_budget_is_what_whole_chains_cost():
     search = _search(**{"shapley.estimator": "stratified_neyman", "shapley.samples": 5})
     state = search.init_state()
     _, estimate = search.estimate_shapley(state, search.value_batches(0), jax.random.PRNGKey(0))
     n = search.program.game.num_players
-    assert int(estimate.evaluations) == 2 + 5 * (n - 1)
+    assert int(estimate.num_evaluations) == 2 + 5 * (n - 1)
 
 
 def test_budgeted_search_loads_only_the_value_batch_it_scores():
@@ -57,7 +59,8 @@ def test_budgeted_search_loads_only_the_value_batch_it_scores():
 
 @pytest.mark.parametrize("overrides, message", [
     ({"shapley.estimator": "permutation_taylor_cv"}, "mask derivatives"),
-    ({"shapley.estimator": "kernel"}, "shapley.estimator"),
+    ({"shapley.estimator": "kernel"},  # the registry's names, in one line
+     "shapley.estimator='kernel' is not valid; choose one of kernelshap_paired, permutation, .*stratified_neyman"),
     ({"shapley.estimator": "kernelshap_paired", "shapley.keep_last_op": True}, "keep_last_op"),
     ({"shapley.budget": -1}, "shapley.budget"),
 ])

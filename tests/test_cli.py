@@ -6,12 +6,14 @@ import sys
 
 import pytest
 
-from shapley_nas_jax.cli import COMMANDS, main
+from shapley_nas_jax.cli import COMMANDS, info, main, plot, query, search, train
+from shapley_nas_jax.cli.common import split_overrides
 from shapley_nas_jax.errors import UsageError, UserError
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["search", "--config.shapley.sampels=3"], "unknown config key 'sampels' Did you mean \"samples\""),
+    (["search", "--config.shapley.sampels=3"], "unknown config key 'shapley.sampels'; did you mean 'shapley.samples'"),
+    (["search", "--config.shapley.samples"], "--config.shapley.samples needs a value"),
     (["search", "--config.alpha.rule=nope"], "unknown config key 'alpha'"),
     (["search", "--config.shapley.samples=abc"], "invalid literal for int()"),
     (["search", "--config.shapley.truncation=1.5"], "shapley.truncation=1.5 must lie in (0, 1]"),
@@ -62,6 +64,20 @@ def test_help_lists_a_commands_flags(command, flags, help_flag, capsys, tmp_path
     assert list(tmp_path.iterdir()) == []  # nothing ran
 
 
+def test_every_command_is_its_modules_entry_point():
+    assert COMMANDS == {"search": search.search_command, "query": query.query_command, "train": train.train_command,
+                        "info": info.info_command, "plot": plot.plot_command}
+
+
+def test_config_overrides_are_split_off_by_their_flag():
+    argv = ["run", "--config", "c.py", "--config.seed=1", "--train-config.train.epochs=2", "--config.data.name=a=b"]
+    assert split_overrides(argv) == (["seed=1", "data.name=a=b"], ["run", "--config", "c.py",
+                                                                   "--train-config.train.epochs=2"])
+    assert split_overrides(argv, "train-config") == (["train.epochs=2"], [a for a in argv if "train-config" not in a])
+    with pytest.raises(UsageError, match="--config.seed needs a value: write --config.seed=VALUE"):
+        split_overrides(["--config.seed", "1"])
+
+
 def test_top_level_usage_names_every_command(capsys):
     assert main(["shapley-nas", "--help"]) == 0
     out = capsys.readouterr().out
@@ -96,6 +112,7 @@ def test_interrupt_exits_130(tmp_path, monkeypatch, capsys):
     assert "rerun the same command to resume" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_python_dash_m_runs_the_command():
     done = subprocess.run([sys.executable, "-m", "shapley_nas_jax.cli", "query", "--help"],
                           capture_output=True, text=True, timeout=300)

@@ -1,7 +1,7 @@
-"""scripts/compare_estimators.py and shapley_nas_jax.interop.shapiq_games: shapiq's approximators on this
-library's games (evaluations counted, exact at a budget of 2^n), the script's rows and metrics."""
+"""shapley_nas_jax.analysis.estimator_comparison (scripts/compare_estimators.py, scripts/truncation_bias.py) and
+shapley_nas_jax.interop.shapiq_games: shapiq's approximators on this library's games (evaluations counted, exact
+at a budget of 2^n), the comparison's rows and metrics, the truncation bias."""
 
-import json
 import math
 import sys
 
@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from repo_files import load_script
+from shapley_nas_jax.analysis import estimator_comparison as comparison
+from shapley_nas_jax.errors import UnknownNameError
 from shapley_nas_jax.shapley import games as G
 from shapley_nas_jax.shapley import shapley_from_coalition_values
 
@@ -88,16 +89,15 @@ def test_shapiq_counts_its_evaluations_and_is_exact_at_the_full_budget():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# the script
+# the comparison
 
 
 def test_metrics_match_a_hand_computation():
-    script = load_script("compare_estimators")
     exact = np.array([1.0, 2.0, 3.0, 0.0, 0.5])
     values = np.array([[1.0, 2.0, 4.0, 0.0, 0.5],     # squared errors 0, 0, 1, 0, 0 -> 0.2
                        [2.0, 1.0, 3.0, 2.5, 0.5]])    # 1, 1, 0, 6.25, 0 -> 1.65
     groups = (np.array([0, 1, 2]), np.array([3, 4]))
-    m = script.metrics(values, exact, groups=groups, top_k=1)
+    m = comparison.metrics(values, exact, groups=groups, top_k=1)
     assert math.isclose(m["mse"], (0.2 + 1.65) / 2)
     assert math.isclose(m["mse_se"], np.std([0.2, 1.65], ddof=1) / math.sqrt(2))
     # group [0, 1, 2]: rho 1 (seed 0), 1 - 6 * 2 / 24 = 0.5 (seed 1); groups of two players are left out
@@ -106,57 +106,64 @@ def test_metrics_match_a_hand_computation():
     assert math.isclose(m["top_op_accuracy"], 3 / 4)
     # top two (edge players of a node): groups of two left out; exact top two of [0, 1, 2] is {1, 2}:
     # seed 0 picks {2, 1}, seed 1 picks {2, 0}
-    assert math.isclose(script.metrics(values, exact, groups=groups, top_k=2)["top_op_accuracy"], 0.5)
+    assert math.isclose(comparison.metrics(values, exact, groups=groups, top_k=2)["top_op_accuracy"], 0.5)
     # ties in the exact values: any of the tied best players counts
     tied = np.array([1.0, 1.0, 0.0])
-    assert script.metrics(np.array([[0.0, 1.0, 0.5]]), tied)["top_op_accuracy"] == 1.0
-    assert script.metrics(np.array([[0.0, 0.4, 0.5]]), tied)["top_op_accuracy"] == 0.0
+    assert comparison.metrics(np.array([[0.0, 1.0, 0.5]]), tied)["top_op_accuracy"] == 1.0
+    assert comparison.metrics(np.array([[0.0, 0.4, 0.5]]), tied)["top_op_accuracy"] == 0.0
 
 
 def test_player_groups_of_op_and_edge_players():
-    script = load_script("compare_estimators")
-    groups, grouping, k = script.player_groups([0, 0, 1, 1, 1], [2, 2, 3, 3, 3])
+    groups, grouping, k = comparison.player_groups([0, 0, 1, 1, 1], [2, 2, 3, 3, 3])
     assert grouping == "edge" and k == 1 and [g.tolist() for g in groups] == [[0, 1], [2, 3, 4]]
-    groups, grouping, k = script.player_groups([0, 1, 2, 3, 4], [2, 2, 3, 3, 3])
+    groups, grouping, k = comparison.player_groups([0, 1, 2, 3, 4], [2, 2, 3, 3, 3])
     assert grouping == "node" and k == 2 and [g.tolist() for g in groups] == [[0, 1], [2, 3, 4]]
 
 
-def test_script_rows_on_tiny_games(tmp_path):
-    script = load_script("compare_estimators")
-    out = tmp_path / "rows.json"
-    rows = script.main(["--tiny", "--games", "synthetic", "--seeds", "3", "--budgets", "16", "32",
-                        "--estimators", "permutation_uniform", "stratified_neyman", "--json", str(out),
-                        "--supernet-dir", str(tmp_path / "none")])
-    data = json.loads(out.read_text())
-    assert len(data["rows"]) == len(rows) and data["settings"]["seeds"] == 3
-    games = {r["game"] for r in data["rows"]}
+def test_rows_on_tiny_games(tmp_path):
+    specs = comparison.select_games("synthetic", True, tmp_path / "none", "true_prob", quick=False)
+    rows, skipped = comparison.run(specs, 3, lambda n: [16, 32], ["permutation_uniform", "stratified_neyman"])
+    games = {r["game"] for r in rows}
     assert len(games) == 4 and not any(g.startswith("supernet_") for g in games)
-    for row in data["rows"]:
+    for row in rows:
         assert REQUIRED <= set(row)
         assert row["library"] == ("shapiq" if row["estimator"].startswith("shapiq_") else "shapley_nas_jax")
         assert row["evaluations"] <= row["budget"] and row["seeds"] == 3
-    ours = {(r["estimator"], r["budget"]) for r in data["rows"] if r["library"] == "shapley_nas_jax"}
+    ours = {(r["estimator"], r["budget"]) for r in rows if r["library"] == "shapley_nas_jax"}
     assert {name for name, _ in ours} == {"permutation_uniform", "stratified_neyman"}
     # stratified_neyman needs 2 + 4(n - 1) = 18 evaluations for 5 players: skipped at 16, and said so
     assert ("stratified_neyman", 16) not in ours and ("stratified_neyman", 32) in ours
-    assert ("stratified_neyman", 16) in {(s["estimator"], s["budget"]) for s in data["skipped"]}
+    assert ("stratified_neyman", 16) in {(s["estimator"], s["budget"]) for s in skipped}
     try:
         import shapiq  # noqa: F401
     except ImportError:
-        assert all(r["library"] == "shapley_nas_jax" for r in data["rows"])
+        assert all(r["library"] == "shapley_nas_jax" for r in rows)
     else:
-        theirs = {r["estimator"] for r in data["rows"] if r["library"] == "shapiq"}
+        theirs = {r["estimator"] for r in rows if r["library"] == "shapiq"}
         assert {"shapiq_KernelSHAP", "shapiq_PermutationSamplingSV", "shapiq_SVARM"} <= theirs
         # n=5: a budget of 32 = 2^n enumerates every coalition, so KernelSHAP is exact
-        kernel = next(r for r in data["rows"] if r["estimator"] == "shapiq_KernelSHAP" and r["budget"] == 32)
+        kernel = next(r for r in rows if r["estimator"] == "shapiq_KernelSHAP" and r["budget"] == 32)
         assert kernel["mse"] < 1e-10 and kernel["top_op_accuracy"] == 1.0
-    assert data["throughput"]["budget"] == 32
+    assert comparison.throughput(rows, out=lambda line: None)["budget"] == 32
+    with pytest.raises(UnknownNameError, match="unknown estimator"):
+        comparison.run(specs, 3, lambda n: [16], ["no_such_estimator"])
 
 
-def test_script_runs_supernet_games_with_their_controls(tmp_path, monkeypatch, capsys):
+def test_every_registered_estimator_is_compared_by_the_name_a_search_takes(tmp_path, monkeypatch):
+    from shapley_nas_jax.shapley import available_estimators
+
+    monkeypatch.setattr(comparison, "shapiq_table", lambda names: {})  # this library's rows only
+    specs = comparison.select_games("synthetic", True, tmp_path / "none", "true_prob", quick=False)[:1]
+    rows, skipped = comparison.run(specs, 3, lambda n: [32])
+    ours = {r["estimator"] for r in rows} | {s["estimator"] for s in skipped}
+    assert ours == set(available_estimators()) - {"permutation_taylor_cv"}  # no control data on synthetic games
+    chains = next(r for r in rows if r["estimator"] == "permutation")  # the search's truncated chains
+    assert 0 < chains["evaluations"] <= chains["budget"] == 32
+
+
+def test_supernet_games_with_their_controls(tmp_path, monkeypatch):
     """A fake supernet game file and loader (the real loader's contract): edge players, node groups, the
-    Taylor control chosen by metric; --games supernet keeps only supernet_ games."""
-    script = load_script("compare_estimators")
+    Taylor control chosen by metric; the supernet games only, without the synthetic ones."""
     folder = tmp_path / "games"
     folder.mkdir()
     (folder / "a.npz").write_bytes(b"")
@@ -177,27 +184,29 @@ def test_script_runs_supernet_games_with_their_controls(tmp_path, monkeypatch, c
             asked.append(control_metric)
             return 0.0, np.zeros(5), np.zeros((5, 5))
 
-    from shapley_nas_jax.benchmarks import supernet_games
+    from shapley_nas_jax import exact_games as supernet_games
 
     monkeypatch.setattr(supernet_games, "load_game", lambda path: Loaded())
-    rows = script.main(["--games", "supernet", "--seeds", "2", "--budgets", "24", "--supernet-dir", str(folder),
-                        "--estimators", "permutation_uniform", "permutation_taylor_cv", "--shapiq", "KernelSHAP",
-                        "--control-metric", "neg_ce"])
+    specs = comparison.select_games("supernet", False, folder, "neg_ce", quick=False)
+    rows, skipped = comparison.run(specs, 2, lambda n: [24], ["permutation_uniform", "permutation_taylor_cv"],
+                                   ["KernelSHAP"])
     assert asked == ["neg_ce", "neg_ce"]
     assert {r["game"] for r in rows} == {"supernet_fake_accuracy", "supernet_fake_neg_ce"}
     assert all(r["grouping"] == "node" and r["top_k"] == 2 for r in rows)
     ours = {r["estimator"] for r in rows if r["library"] == "shapley_nas_jax"}
     assert ours == {"permutation_uniform", "permutation_taylor_cv"}
-    assert "vs permutation_uniform" in capsys.readouterr().out
+    printed = []
+    comparison.print_table(rows, skipped, out=printed.append)
+    assert any("vs permutation_uniform" in line for line in printed)
 
 
 def test_truncation_bias_measures_each_setting_against_exact_values():
-    script = load_script("truncation_bias")
     table = np.asarray(G.random_table_game(6, seed=2).shared["table"], np.float64)
     table = table - table.min() + 0.1  # positive values: truncation relative to v(full) means what it says
     game = G.table_game(table, "positive")
     game = game._replace(shapley_values=shapley_from_coalition_values(table))
-    rows = {r["setting"]: r for r in script.measure(game, np.array([0, 0, 0, 1, 1, 1]), permutations=400, eta=0.9)}
+    rows = {r["setting"]: r for r in comparison.truncation_bias(game, np.array([0, 0, 0, 1, 1, 1]), permutations=400,
+                                                                 eta=0.9)}
     assert set(rows) == {"unbiased", "truncated", "mean_minus_std", "search_default"}
     assert rows["unbiased"]["evaluations_per_chain"] == 7.0  # every chain runs to the empty coalition
     assert rows["truncated"]["evaluations_per_chain"] < 7.0

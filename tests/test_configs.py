@@ -8,10 +8,8 @@ import re
 import sys
 
 import pytest
-from absl import flags
-from ml_collections import config_flags
-
 from shapley_nas_jax import config as config_lib
+from shapley_nas_jax.cli.common import load_config
 from shapley_nas_jax.errors import UserError
 from shapley_nas_jax.evaluation.config import validate_train_config
 
@@ -32,13 +30,6 @@ def _path(name: str) -> str:
 
 def _docstring(name: str) -> str:
     return ast.get_docstring(ast.parse(pathlib.Path(_path(name)).read_text())) or ""
-
-
-def _parse_config_flag(value: str):
-    fv = flags.FlagValues()
-    config_flags.DEFINE_config_file("config", None, "config file", flag_values=fv)
-    fv(["prog", f"--config={value}"])
-    return fv.config
 
 
 @pytest.fixture
@@ -65,7 +56,7 @@ def test_every_config_file_loads_by_path_and_validates(name, arg, monkeypatch):
         config_lib.validate(config)
     # as the CLI loads it from the repository root (a config building on another finds it beside itself)
     monkeypatch.chdir(ROOT)
-    assert _parse_config_flag(f"configs/{name}.py" + (f":{arg}" if arg else "")).to_dict() == config.to_dict()
+    assert load_config(f"configs/{name}.py" + (f":{arg}" if arg else "")).to_dict() == config.to_dict()
 
 
 def test_every_experiment_config_loads_as_a_module_of_the_installed_package_and_validates(configs_package):
@@ -98,11 +89,11 @@ def test_robust_darts_takes_space_and_dataset_and_refuses_anything_else_in_one_l
     with pytest.raises(UserError, match=rf"needs a space and a dataset: .*{usage}") as error:
         config_lib.load_config_file(_path("robust_darts"))
     assert "\n" not in str(error.value)
-    # --config path:arg (ml_collections would wrap a ValueError in a traceback; the UserError comes through as is)
-    config = _parse_config_flag(f"{_path('robust_darts')}:s3,cifar100")
+    # --config path:arg as the CLI loads it (the UserError comes through as is)
+    config = load_config(f"{_path('robust_darts')}:s3,cifar100")
     assert (config.space, config.data.name) == ("s3", "cifar100")
     with pytest.raises(UserError, match=r"^configs/robust_darts.py:s3,mnist is not a RobustDARTS experiment"):
-        _parse_config_flag(f"{_path('robust_darts')}:s3,mnist")
+        load_config(f"{_path('robust_darts')}:s3,mnist")
 
 
 @pytest.mark.parametrize("space", ["s1", "s2", "s3", "s4"])
@@ -258,3 +249,72 @@ def test_search_configs_match_the_original_scripts_source(script, config_name):
     else:
         assert "pretrain_epochs=25" in source and config["search.warmup_epochs"] == 25
     assert source.index("scheduler.step()") < source.index("train(train_queue") and config["train.lr_epoch_offset"] == 1
+
+
+def _tfds_dataset_exists(name: str) -> bool:
+    """``name`` (``builder`` or ``builder/config``) is a dataset tfds can build."""
+    import tensorflow_datasets as tfds
+
+    builder, _, variant = name.partition("/")
+    if builder not in tfds.list_builders(with_community_datasets=False):
+        return False
+    return not variant or variant in [c.name for c in tfds.builder_cls(builder).BUILDER_CONFIGS]
+
+
+def test_every_config_names_a_dataset_the_loader_accepts_and_tfds_datasets_that_exist():
+    from shapley_nas_jax.data.tfds_source import TFDS_SPECS
+
+    for name, arg in EXPERIMENTS:
+        data = config_lib.load_config_file(_path(name), arg).data.name
+        assert (data == "digits" or data.startswith("folder:") or data in TFDS_SPECS
+                or data.startswith("tfds:") and _tfds_dataset_exists(data[len("tfds:"):])), (name, arg, data)
+    # every tfds dataset the loader's names stand for, and every one a config's docstring names, exists
+    named = {spec.tfds_name for spec in TFDS_SPECS.values()}
+    for name in CONFIGS:
+        named |= set(re.findall(r"tfds\s+(?:build\s+|`+)([\w/]+)", _docstring(name)))
+    assert "imagenet_resized/16x16" in named and "imagenet16_120" not in named
+    assert [n for n in sorted(named) if not _tfds_dataset_exists(n)] == []
+
+
+def test_the_imagenet_training_config_crops_as_the_original_imagenet_training():
+    config = config_lib.load_config_file(_path("train_imagenet"))
+    assert config.data.resized_crop and config.data.image_size == 224 and config.data.flip
+    docstring = _docstring("train_imagenet")
+    assert "RandomResizedCrop" in docstring and "no RandomResizedCrop" not in docstring
+
+
+def test_override_reads_each_value_as_the_type_its_key_holds():
+    config = config_lib.base_config()
+    config.lock()
+    assert config_lib.override(config, ["shapley.samples=3", "data.flip=False", "shapley.truncation=1",
+                                        "data.name=folder:/a=b", "seed=7", "seed=8"]) is config
+    assert (config.shapley.samples, config.data.flip, config.data.name, config.seed) == (3, False, "folder:/a=b", 8)
+    assert isinstance(config.shapley.truncation, float) and config.shapley.truncation == 1.0
+    assert config_lib.override(config, {"shapley.samples": 5, "data.flip": True}).shapley.samples == 5
+    for assignment, message in (
+            ("shapley.sampels=3", "unknown config key 'shapley.sampels'; did you mean 'shapley.samples'"),
+            ("alpha.rule=x", "unknown config key 'alpha'; did you mean 'alpha_rule'?"),
+            ("seed.x=1", "unknown config key 'seed.x': seed is a value, not a section"),
+            ("shapley=1", "shapley is a section of the config"),
+            ("shapley.samples=abc", "shapley.samples=abc: invalid literal for int()"),
+            ("data.flip=maybe", "data.flip=maybe: 'maybe' is no bool"),
+            ("no_value", "config override 'no_value' is not KEY=VALUE")):
+        with pytest.raises(config_lib.ConfigError, match=re.escape(message)):
+            config_lib.override(config, [assignment])
+    with pytest.raises(config_lib.ConfigError, match="shapley.samples=1.5: Could not override"):
+        config_lib.override(config, {"shapley.samples": 1.5})
+
+
+def test_complete_fills_what_a_config_lacks_from_the_schema_and_keeps_the_rest():
+    from shapley_nas_jax.config import base_config, complete
+
+    stored = {"seed": 7, "train": {"epochs": 3}, "alpha_rule": {"name": "paper", "kwargs": {"decay": 0.5}}}
+    filled = complete(stored)
+    assert filled.seed == 7 and filled.train.epochs == 3 and filled.alpha_rule.name == "paper"
+    assert filled.alpha_rule.kwargs.to_dict() == {"decay": 0.5}  # an extension's option, kept
+    defaults = base_config()
+    assert filled.train.batch_size == defaults.train.batch_size and filled.mesh.devices == defaults.mesh.devices
+    assert filled.search.plot_every_epochs == 0 and filled.train.nesterov is False
+    assert set(filled.to_dict()) == set(defaults.to_dict())
+    assert complete(defaults).to_dict() == defaults.to_dict()  # a full config comes back unchanged
+    assert stored == {"seed": 7, "train": {"epochs": 3}, "alpha_rule": {"name": "paper", "kwargs": {"decay": 0.5}}}

@@ -566,3 +566,18 @@ def test_random_resized_crop_keeps_the_shape_and_is_a_pure_function_of_the_rng()
     augmented = augment_batch(images, np.random.default_rng(4), Augment(resized_crop=True, flip=False),
                               mean=(0.0,) * 3, std=(1.0,) * 3)
     np.testing.assert_allclose(augmented * 255, random_resized_crop(images, np.random.default_rng(4)), atol=1e-3)
+
+
+def test_resizing_scales_the_shorter_side_and_centre_crops_the_rest():
+    from shapley_nas_jax.data.images import as_size, resize_batch
+
+    assert as_size(None) is None and as_size(8) == (8, 8) and as_size((4, 6)) == (4, 6)
+    with pytest.raises(DataError, match="image_size must be a positive int or"):
+        as_size((0, 4))
+    wide = np.zeros((2, 4, 8, 1), np.uint8)
+    wide[:, :, 2:6] = 255  # the centre half of every row: what a centre crop to 4x4 keeps
+    square = resize_batch(wide, (4, 4))
+    assert square.shape == (2, 4, 4, 1) and square.dtype == np.uint8 and (square == 255).all()
+    assert resize_batch(wide, None) is wide and resize_batch(wide, (4, 8)) is wide
+    colour = resize_batch(np.full((1, 8, 8, 3), 7, np.uint8), (4, 4))
+    assert colour.shape == (1, 4, 4, 3) and (colour == 7).all()

@@ -17,7 +17,7 @@ def _bad_inputs():
     from shapley_nas_jax.genotypes import get_genotype
     from shapley_nas_jax.models.supernet import build_supernet
     from shapley_nas_jax.ops.layers import make_op
-    from shapley_nas_jax.ops.primitives import set_formulation
+    from shapley_nas_jax.ops.primitives import formulation
     from shapley_nas_jax.spaces import get_space
     from shapley_nas_jax.value import bn_mode_at_epoch, make_value_fn
 
@@ -29,7 +29,7 @@ def _bad_inputs():
         (lambda: get_alpha_rule("nope"), UnknownNameError, "unknown alpha rule 'nope'"),
         (lambda: make_value_fn(None, metric="nope"), UnknownNameError, "unknown metric 'nope'"),
         (lambda: bn_mode_at_epoch("nope", 1, 10), UnknownNameError, "unknown shapley.bn_mode 'nope'"),
-        (lambda: set_formulation("nope"), UnknownNameError, "unknown formulation 'nope'"),
+        (lambda: formulation("nope").__enter__(), UnknownNameError, "unknown formulation 'nope'"),
         (lambda: make_op("conv_9x9", 4, 1), UnknownNameError, "unknown op 'conv_9x9'"),
         (lambda: build_supernet("darts", layer=3), UnknownNameError, "unknown supernet option 'layer'"),
         (lambda: get_genotype("darts_v9"), UnknownNameError, "unknown genotype name 'darts_v9'"),

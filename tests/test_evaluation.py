@@ -16,6 +16,7 @@ import pytest
 
 from shapley_nas_jax.cli.info import info_command
 from shapley_nas_jax.cli.train import train_command
+from shapley_nas_jax.config import override
 from shapley_nas_jax.data import load_digits, normalize
 from shapley_nas_jax.errors import UserError, WorkdirConflictError
 from shapley_nas_jax.evaluation.complexity import (
@@ -35,7 +36,7 @@ from shapley_nas_jax.evaluation.networks import (
     drop_path,
 )
 from shapley_nas_jax.evaluation.program import cached_program
-from shapley_nas_jax.evaluation.train import TrainingInterrupted, run_training
+from shapley_nas_jax.evaluation.train import Training, TrainingInterrupted, run_training
 from shapley_nas_jax.genotypes import DartsGenotype, get_genotype, known_genotypes, resolve_genotype
 from shapley_nas_jax.ops import known_ops, make_op
 from shapley_nas_jax.ops.layers import Conv, DepthwiseConv
@@ -347,13 +348,19 @@ TINY = {"model.channels": 4, "model.layers": 3, "data.image_size": 8, "data.crop
 
 
 def tiny_config(**overrides):
-    c = load_config("train_demo")
-    for key, value in {**TINY, **overrides}.items():
-        section, leaf = key.split(".")
-        c[section][leaf] = value
-    return c
+    return override(load_config("train_demo"), {**TINY, **overrides})
 
 
+def test_data_resized_crop_reaches_the_training_augmentation():
+    first = {}
+    for on in (False, True):
+        training = Training(tiny_config(**{"data.resized_crop": on}), get_genotype("darts_v2"))
+        assert training.train_stream.augment.resized_crop is on
+        first[on] = next(iter(training.train_batches(0)))["image"]
+    assert first[True].shape == first[False].shape and not np.array_equal(first[True], first[False])
+
+
+@pytest.mark.slow
 def test_a_few_training_steps_reduce_the_loss():
     # The program run_training builds for tiny_config() (same cache key, so one compilation serves both tests).
     genotype = get_genotype("darts_v2")
@@ -378,6 +385,7 @@ def trained(tmp_path_factory):
     return run_training(tiny_config(), "darts_v2", workdir, progress=False), workdir
 
 
+@pytest.mark.slow
 def test_training_writes_results_metrics_and_checkpoints(trained):
     results, workdir = trained
     records = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
@@ -395,6 +403,7 @@ def test_training_writes_results_metrics_and_checkpoints(trained):
     assert os.listdir(os.path.join(workdir, "checkpoints"))
 
 
+@pytest.mark.slow
 def test_interrupted_training_resumes_to_the_same_result(trained, tmp_path):
     results, _ = trained
     workdir = str(tmp_path / "resumed")
@@ -408,6 +417,7 @@ def test_interrupted_training_resumes_to_the_same_result(trained, tmp_path):
     assert [r["epoch"] for r in records] == [0, 1]
 
 
+@pytest.mark.slow
 def test_conflicting_config_or_genotype_is_refused(trained):
     _, workdir = trained
     with pytest.raises(WorkdirConflictError, match="train.epochs"):
@@ -416,6 +426,7 @@ def test_conflicting_config_or_genotype_is_refused(trained):
         run_training(tiny_config(), "darts_v1", workdir, progress=False)
 
 
+@pytest.mark.slow
 def test_training_started_before_a_new_config_key_resumes_at_its_default(trained, tmp_path):
     import shutil
 
@@ -428,6 +439,7 @@ def test_training_started_before_a_new_config_key_resumes_at_its_default(trained
     assert run_training(tiny_config(), "darts_v2", str(old), progress=False)["test_accuracy"] == results["test_accuracy"]
 
 
+@pytest.mark.slow
 def test_train_command_runs_the_config_with_overrides(trained, tmp_path, capsys):
     results, _ = trained
     flags = [f"--config.{key}={value}" for key, value in TINY.items()]

@@ -13,6 +13,8 @@ import sys
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # the examples run in a subprocess (and search: they compile supernets)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
 SEARCH_ARGS = ["--epochs", "2", "--warmup", "1", "--fast-compile"]  # one Shapley update
@@ -43,6 +45,8 @@ EXAMPLE_ARGS = {
     "toy_space": SEARCH_ARGS,
     "latency_value": SEARCH_ARGS,
     "custom_alpha_rule": SEARCH_ARGS,
+    "custom_estimator": SEARCH_ARGS,
+    "custom_method": SEARCH_ARGS,
     "step_by_step": SEARCH_ARGS,
     "voting_game": ["--permutations", "200"],
     "data_valuation": ["--permutations", "60"],
@@ -216,6 +220,7 @@ def test_latency_value(example_outcomes):
 
     ops = ("skip_connect", "nor_conv_1x1")
     latency = {"skip_connect": 0.1, "nor_conv_1x1": 1.0}
+    assert result["op_latency_ms"] == pytest.approx(latency)  # the metric's parameters, from the config
     assert result["full_latency_ms"] == pytest.approx(2 * 14 * (0.1 + 1.0))  # every op of both cell types
     assert result["budget_ms"] == pytest.approx(0.3 * result["full_latency_ms"])
     assert result["alpha_updates"] == 1
@@ -233,19 +238,54 @@ def test_latency_value(example_outcomes):
 
 def test_custom_alpha_rule(example_outcomes):
     out, result = run_example(example_outcomes, "custom_alpha_rule")
-    assert "first update equals step_size * sign(z-scored phi): True" in out
-    assert "alpha rule: shapley_adam, alpha updates: 1" in out
+    assert "first update equals step_size * z / (|z| + eps) of the z-scored phi: True" in out
+    assert "alpha rule: shapley_adam {'b2': 0.99, 'eps': 0.1}, alpha updates: 1" in out
     assert genotype_ops(out) <= {"skip_connect", "nor_conv_1x1"}
 
     assert result["rule_check"] is True and result["alpha_rule"] == "shapley_adam" and result["alpha_updates"] == 1
+    assert result["kwargs"] == {"b2": 0.99, "eps": 0.1}  # alpha_rule.kwargs
     before, after = (np.asarray(a) for a in result["alphas"])  # alpha before the search and after its update
-    # Adam's first step is sign(g): the update moved alpha by step_size * sign(phi z-scored per cell type)
+    # Adam's first step is g / (|g| + eps): the update moved alpha by step_size * z / (|z| + eps), z = phi
+    # z-scored per cell type, with the eps of alpha_rule.kwargs (not Adam's default, 1e-8: nearly sign(z))
     phi = np.asarray(result["shapley"])
     assert phi.shape == (2, 14, 2) and np.any(phi != 0)
     z = (phi - phi.mean(axis=(1, 2), keepdims=True)) / phi.std(axis=(1, 2), ddof=1, keepdims=True)
-    np.testing.assert_allclose(after - before, result["step_size"] * np.sign(z), atol=1e-4)
+    np.testing.assert_allclose(after - before, result["step_size"] * z / (np.abs(z) + 0.1), atol=1e-4)
+    assert np.abs(after - before - result["step_size"] * np.sign(z)).max() > 1e-3
     derived = derive_darts_cells(np.exp(after) / np.exp(after).sum(-1, keepdims=True), ("skip_connect", "nor_conv_1x1"))
     assert result["genotype"] == derived
+
+
+def test_custom_method(example_outcomes):
+    out, result = run_example(example_outcomes, "custom_method")
+    assert "method: shapley_latest, alpha updates: 1" in out
+    assert "alpha equals 10 x the last Shapley estimate: True" in out
+    phi, alpha = np.asarray(result["shapley"]), np.asarray(result["alpha"])
+    assert phi.shape == (2, 14, 2) and np.any(phi != 0)
+    np.testing.assert_allclose(alpha, 10.0 * phi, atol=1e-6)  # the method's update, not the alpha rule's
+    assert result["genotype"] == derive_darts_cells(np.exp(alpha) / np.exp(alpha).sum(-1, keepdims=True),
+                                                    ("skip_connect", "nor_conv_1x1"))
+
+
+def test_custom_estimator(example_outcomes):
+    out, result = run_example(example_outcomes, "custom_estimator")
+    assert number(r"max \|marginal_sampling - exact\| = (\S+)", out) < 0.08
+    assert "value batches per update: 1" in out and "alpha updates: 1" in out
+    assert genotype_ops(out) <= {"skip_connect", "nor_conv_1x1"}
+
+    # the voting game's Shapley values from their definition, over all 2^8 coalitions
+    example = load_example("custom_estimator")
+    weights, n = np.asarray(example.WEIGHTS), len(example.WEIGHTS)
+    members = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
+    truth = shapley_from_values((members @ weights >= example.QUOTA).astype(float), n)
+    np.testing.assert_allclose(result["exact"], truth, atol=1e-6)
+    estimate, se = np.asarray(result["estimate"]), np.asarray(result["standard_errors"])
+    assert result["evaluations"] == 2 * n * (4000 // (2 * n)) <= 4000
+    assert np.all(se > 0) and np.all(np.abs(estimate - truth) < 5 * se + 1e-3)  # unbiased, its errors honest
+    assert result["value_batches"] == 1 and result["alpha_updates"] == 1
+    phi = np.asarray(result["shapley"])
+    assert phi.shape == (2, 14, 2) and np.all(np.isfinite(phi)) and np.any(phi != 0)
+    assert_valid_darts_genotype(result["genotype"], ("skip_connect", "nor_conv_1x1"), result["op_strengths"])
 
 
 def test_step_by_step(example_outcomes):

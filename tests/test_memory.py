@@ -20,6 +20,7 @@ def test_coalition_bytes_scales_with_batch():
     assert 1.8 * small < big < 2.2 * small
 
 
+@pytest.mark.slow
 def test_compiled_estimate_is_positive_and_same_order():
     compiled = coalition_bytes(MODEL, SHAPE, method="compiled")
     analytic = coalition_bytes(MODEL, SHAPE, method="analytic")
@@ -47,6 +48,7 @@ def test_default_budget():
 
 
 # DARTS cells with remat: test_search.py's test_model_remat_option_gives_the_same_weight_step (a whole weight step).
+@pytest.mark.slow
 @pytest.mark.parametrize("space,options", [("nb201", dict(C=4, N=1))])
 def test_remat_gives_identical_loss_and_gradients(space, options):
     import jax.numpy as jnp

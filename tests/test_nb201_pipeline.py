@@ -1,21 +1,27 @@
 """The NB201 CPU pipeline of RESULTS.md end to end at tiny sizes: configs/nb201_cifar10_cpu.py on an image
-folder, scripts/run_seeds.py for two methods, scripts/nb201_report.py over both."""
+folder, run_seeds (shapley_nas_jax.experiments) for two methods, the report (shapley_nas_jax.analysis.nb201_report)
+over both; and the report's parts on records written here."""
 
 import csv
 import itertools
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from repo_files import REPO, load_script
+from repo_files import REPO
+from shapley_nas_jax import experiments
+from shapley_nas_jax.analysis import nb201_report
+from shapley_nas_jax.analysis.ranking import update_signal
+from shapley_nas_jax.benchmarks.nb201 import TABLE_COLUMNS, load_benchmark
+from shapley_nas_jax.cli.common import load_config
+from shapley_nas_jax.errors import InvalidInputError, PathNotFoundError
+from shapley_nas_jax.runs import RunRecord
 from shapley_nas_jax.spaces.nb201 import NB201_OPS, arch_from_ops
-from shapley_nas_jax.benchmarks.nb201 import TABLE_COLUMNS
-
-run_seeds = load_script("run_seeds")
-nb201_report = load_script("nb201_report")
 
 
 def write_image_folder(root, classes=10, per_class=12, size=8, seed=0):
@@ -44,14 +50,22 @@ def write_full_nb201_table(path, seed=0):
     return rows
 
 
-TINY = ["--config.model.channels=4", "--config.model.cells_per_stage=1", "--config.model.formulation=lax",
-        "--config.train.epochs=2", "--config.search.warmup_epochs=1", "--config.train.batch_size=16",
-        "--config.train.eval_batches=1", "--config.data.train_fraction=0.5", "--config.data.value_fraction=0.5",
-        "--config.data.crop_padding=1", "--config.shapley.samples=2", "--config.shapley.value_batch_size=16",
-        "--config.search.random_samples=4", "--noprogress"]
+TINY = ["model.channels=4", "model.cells_per_stage=1", "model.formulation=lax", "train.epochs=2",
+        "search.warmup_epochs=1", "train.batch_size=16", "train.eval_batches=1", "data.train_fraction=0.5",
+        "data.value_fraction=0.5", "data.crop_padding=1", "shapley.samples=2", "shapley.value_batch_size=16",
+        "search.random_samples=4"]
 
 
-def test_cpu_config_pipeline_runs_seeds_of_two_methods_and_reports_them(tmp_path, capsys):
+def run_report(roots, table, out, recorded=None, num_archs=200):
+    """What scripts/nb201_report.py does with --runs ROOTS [--recorded FILE]."""
+    methods = [nb201_report.load_method(root) for root in roots]
+    if recorded is not None:
+        methods = nb201_report.add_recorded(methods, recorded)
+    return nb201_report.report(methods, str(table), out, num_archs)
+
+
+@pytest.mark.slow
+def test_cpu_config_pipeline_runs_seeds_of_two_methods_and_reports_them(tmp_path):
     write_image_folder(tmp_path / "images")
     table = tmp_path / "nb201.csv"
     rows = write_full_nb201_table(table)
@@ -59,12 +73,11 @@ def test_cpu_config_pipeline_runs_seeds_of_two_methods_and_reports_them(tmp_path
     roots = {}
     for method in ("shapley", "rsps"):
         roots[method] = str(tmp_path / "runs" / method)
-        summary = run_seeds.main(["run_seeds", "--config", config, "--seeds", "0", "--workdir", roots[method],
-                                  f"--config.search.method={method}", f"--config.search.benchmark={table}", *TINY])
+        search = load_config(config, [f"search.method={method}", f"search.benchmark={table}", *TINY])
+        summary = experiments.run_seeds(search, [0], roots[method], progress=False)
         assert summary["layout"] == "table5" and summary["dataset"] == f"folder:{tmp_path / 'images'}"
     out = tmp_path / "report"
-    result = nb201_report.main(["--runs", roots["shapley"], roots["rsps"], "--benchmark", str(table),
-                                "--out", str(out), "--num-archs", "50"])
+    result = run_report([roots["shapley"], roots["rsps"]], table, out, num_archs=50)
     assert set(result["methods"]) == {"Shapley-NAS (paper)", "RSPS"}
     for label, root in (("Shapley-NAS (paper)", roots["shapley"]), ("RSPS", roots["rsps"])):
         with open(os.path.join(root, "seed0", "results.json")) as f:
@@ -77,8 +90,7 @@ def test_cpu_config_pipeline_runs_seeds_of_two_methods_and_reports_them(tmp_path
         assert row in report
     assert "Shapley-NAS (paper)" in result["correlation"] and "RSPS" not in result["correlation"]
     assert result["methods"]["RSPS"]["seeds"][0]["current_cell"] is None
-    first_epoch = [r for r in nb201_report.read_jsonl(os.path.join(roots["shapley"], "seed0", "metrics.jsonl"))
-                   if r.get("kind") == "epoch"][0]
+    first_epoch = RunRecord.load(os.path.join(roots["shapley"], "seed0")).records("epoch")[0]
     assert result["methods"]["Shapley-NAS (paper)"]["seeds"][0]["current_cell"]["first"] == pytest.approx(
         rows[first_epoch["genotype_str"]]["cifar10_test"])  # the benchmark's figure of the epoch's cell
     assert "current cell: first / best (epoch)" in report
@@ -89,8 +101,7 @@ def test_cpu_config_pipeline_runs_seeds_of_two_methods_and_reports_them(tmp_path
     # the Shapley updates' own diagnostics, one row per seed: here one update, nothing before it to agree with
     (noise,) = result["estimate_noise"]
     assert (noise["method"], noise["seed"], noise["agreement"]) == ("Shapley-NAS (paper)", 0, [None])
-    update = [r for r in nb201_report.read_jsonl(os.path.join(roots["shapley"], "seed0", "metrics.jsonl"))
-              if r.get("kind") == "alpha_update"][0]
+    update = RunRecord.load(os.path.join(roots["shapley"], "seed0")).records("alpha_update")[0]
     assert noise["chain_players"] == [update["chain_players_mean"]] and np.isfinite(noise["noise_ratio"]).all()
     assert "The estimate's noise at each Shapley update" in report
     # what the curves draw: one line per method with a current cell each epoch (not RSPS), over 2 epochs
@@ -110,9 +121,7 @@ def test_cpu_config_pipeline_runs_seeds_of_two_methods_and_reports_them(tmp_path
     recorded = tmp_path / "recorded.json"
     recorded.write_text(json.dumps({"seeds": [{"method": "Shapley-NAS (paper)", "seed": 7, "genotype_str": cells[5]},
                                               {"method": "DARTS (1st)", "seed": 0, "genotype_str": cells[9]}]}))
-    with_recorded = nb201_report.main(["--runs", roots["shapley"], roots["rsps"], "--benchmark", str(table),
-                                       "--out", str(tmp_path / "report2"), "--num-archs", "50",
-                                       "--recorded", str(recorded)])
+    with_recorded = run_report([roots["shapley"], roots["rsps"]], table, tmp_path / "report2", recorded, num_archs=50)
     shapley_found = result["methods"]["Shapley-NAS (paper)"]["seeds"][0]["genotype_str"]
     test = with_recorded["methods"]["Shapley-NAS (paper)"]["table5"]["cifar10"]["test"]
     assert test["n"] == 2 and test["mean"] == pytest.approx(
@@ -122,15 +131,15 @@ def test_cpu_config_pipeline_runs_seeds_of_two_methods_and_reports_them(tmp_path
         rows[cells[9]]["cifar10_valid"])
     assert "recorded" in with_recorded["markdown"] and "DARTS (1st)" not in with_recorded["correlation"]
     recorded.write_text(json.dumps({"seeds": [{"method": "Shapley-NAS (paper)", "seed": 0, "genotype_str": cells[5]}]}))
-    with pytest.raises(SystemExit, match=r"seed 0 of Shapley-NAS \(paper\) is both in"):
-        nb201_report.main(["--runs", roots["shapley"], "--benchmark", str(table), "--out", str(tmp_path / "r3"),
-                           "--recorded", str(recorded)])
+    with pytest.raises(InvalidInputError, match=r"seed 0 of Shapley-NAS \(paper\) is both in"):
+        run_report([roots["shapley"]], table, tmp_path / "r3", recorded)
     recorded.write_text(json.dumps({"seeds": [{"method": "RSPS", "seed": 3}]}))
-    with pytest.raises(SystemExit, match="lacks genotype_str; each needs"):
-        nb201_report.main(["--runs", roots["shapley"], "--benchmark", str(table), "--out", str(tmp_path / "r3"),
-                           "--recorded", str(recorded)])
+    with pytest.raises(InvalidInputError, match="lacks genotype_str; each needs"):
+        run_report([roots["shapley"]], table, tmp_path / "r3", recorded)
+    with pytest.raises(PathNotFoundError, match="has no finished seed"):
+        nb201_report.load_method(str(tmp_path / "runs"))  # a folder of roots, not a root
     # the correlation figure: one scatter of the first seed's sampled cells, titled with its tau
-    corr = nb201_report.correlations(methods, nb201_report.load_benchmark(str(table)), 50)
+    corr = nb201_report.correlations(methods, load_benchmark(str(table)), 50)
     assert set(corr) == set(result["correlation"])
     np.testing.assert_equal(corr["Shapley-NAS (paper)"]["taus"], result["correlation"]["Shapley-NAS (paper)"]["taus"])  # NaN-safe
     (ax,) = nb201_report.plot_correlation(corr, tmp_path / "corr.png").axes
@@ -149,6 +158,29 @@ def test_cpu_config_pipeline_runs_seeds_of_two_methods_and_reports_them(tmp_path
     assert grid[0].get_xlabel() == "softmax(alpha), mean over the cell's ops"
 
 
+@pytest.mark.slow
+def test_report_script_over_recorded_seeds(tmp_path):
+    table = tmp_path / "nb201.csv"
+    rows = write_full_nb201_table(table)
+    cells = list(rows)[:2]
+    recorded = tmp_path / "recorded.json"
+    recorded.write_text(json.dumps({"seeds": [{"method": "RSPS", "seed": k, "genotype_str": cell}
+                                              for k, cell in enumerate(cells)]}))
+    command = [sys.executable, "scripts/nb201_report.py", "--benchmark", str(table), "--out", str(tmp_path / "out")]
+    proc = subprocess.run([*command, "--recorded", str(recorded)], cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    written = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert written["methods"]["RSPS"]["table5"]["cifar10"]["test"]["mean"] == pytest.approx(
+        np.mean([rows[cell]["cifar10_test"] for cell in cells]))
+    assert (tmp_path / "out" / "report.md").read_text() in proc.stdout + "\n"
+    assert proc.stdout.rstrip().endswith(str(tmp_path / "out" / "report.json"))
+    missing = subprocess.run([*command, "--runs", str(tmp_path / "nowhere")], cwd=REPO, capture_output=True,
+                             text=True, timeout=600)
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines()[-1] == \
+        f"nb201_report: error: {tmp_path / 'nowhere'} has no finished seed (no seed*/results.json)"
+
+
 def test_update_agreement_reads_one_estimate_per_update_over_the_players():
     ops = ["none", "skip_connect", "nor_conv_3x3"]
     rng = np.random.default_rng(0)
@@ -164,7 +196,7 @@ def test_update_agreement_reads_one_estimate_per_update_over_the_players():
     agreement = nb201_report.update_agreement(seed)
     assert agreement["updates"] == 3 and agreement["edges_changed"] == [1, 0, 2]
     assert agreement["edges_changed_late"] == pytest.approx(1.0)  # mean of the later half, [0, 2]
-    players_only = nb201_report.update_signal(estimates[..., 1:])  # `none` is no player
+    players_only = update_signal(estimates[..., 1:])  # `none` is no player
     assert agreement["consistency"] == pytest.approx(players_only["consistency"])
     assert nb201_report.update_agreement({**seed, "epochs": epochs[:2]}) is None  # one update: nothing to compare
     # per player op: mean over updates of the edge-mean estimate, with its standard error over the updates

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from shapley_nas_jax.ops import known_ops, lax_formulation, make_op, primitives as P, register_op, set_formulation
+from shapley_nas_jax.ops import known_ops, lax_formulation, make_op, primitives as P, register_op
 from shapley_nas_jax.ops.layers import FactorizedReduce, Identity
 
 C = 4
@@ -142,12 +142,10 @@ def test_bn_train_flag_and_formulation_switch():
     # running mean moved by 10% of the batch mean (PyTorch momentum 0.1)
     assert not np.allclose(updates["batch_stats"]["bn"]["bn"]["mean"], 0.0)
     with pytest.raises(ValueError, match="unknown formulation"):
-        set_formulation("cuda_magic")
-    P.register_formulation("test_naive_pool", {"max_pool": lambda x, w, s, p: lax_formulation.max_pool(x, w, s, p) * 0})
-    previous = P.get_formulation()
-    try:
-        set_formulation("test_naive_pool")
+        with P.formulation("cuda_magic"):
+            pass
+    P.register_formulation("test_naive_pool", {"max_pool": lambda x, w, s, p: lax_formulation.max_pool(x, w, s, p) * 0},
+                           overwrite=True)
+    with P.formulation("test_naive_pool"):
         assert float(jnp.abs(P.max_pool_3x3(x, 1)).max()) == 0.0
-    finally:
-        set_formulation(previous)
     assert float(jnp.abs(P.max_pool_3x3(x, 1)).max()) > 0

@@ -20,6 +20,7 @@ from shapley_nas_jax.errors import ConfigError
 from shapley_nas_jax.shapley import games
 
 
+@pytest.mark.slow
 def test_every_exported_name_resolves_and_import_is_lazy():
     for name in sn.__all__:
         assert getattr(sn, name) is not None, name
@@ -63,7 +64,8 @@ def test_shapley_values_refusals_and_mask_game():
     assert sn.mask_game(voting) == sn.mask_game(voting)  # one compiled scorer per function
     full = sn.permutation_shapley(sn.mask_game(voting), 5, jax.random.PRNGKey(1), num_permutations=6,
                                   truncation=None)
-    assert isinstance(full, sn.ShapleyEstimate) and full.marginals.shape == (6, 5)
+    assert isinstance(full, sn.Estimate) and full.marginals.shape == (6, 5) and full.standard_errors.shape == (5,)
+    assert "permutation" in sn.available_estimators()  # the same chains, registered as the search's estimator
 
 
 # -------------------------------------------------------------------------------------- registries
@@ -97,7 +99,7 @@ def test_value_metric_registry_by_name_and_callable():
 
 
 def test_registered_alpha_rule_is_accepted_by_config_and_program():
-    def sign_rule(momentum=0.9, step_size=0.1, **unused):
+    def sign_rule(momentum=0.9, step_size=0.1):  # gets what it names of the search's arguments
         return optax.chain(optax.ema(momentum, debias=False), optax.scale_by_sign(), optax.scale(step_size))
 
     sn.register_alpha_rule("test_sign", sign_rule, overwrite=True)  # test_alpha_rules.py registers one too
@@ -108,10 +110,11 @@ def test_registered_alpha_rule_is_accepted_by_config_and_program():
     from shapley_nas_jax.search.steps import SearchProgram
 
     space = sn.get_space(config.space)
-    program = SearchProgram(config, space, image_shape=(8, 8, 3), num_classes=10, steps_per_epoch=3)
+    program = SearchProgram(config, space, image_shape=(8, 8, 3), num_classes=10)
     alpha = jnp.zeros(space.alpha_shape)
     phi = jnp.linspace(-1.0, 1.0, alpha.size).reshape(alpha.shape)
-    updates, _ = program.arch_tx.update(phi, program.arch_tx.init(alpha), alpha)
+    rule = program.alpha_rule(None)
+    updates, _ = rule.update(phi, rule.init(alpha), alpha)
     np.testing.assert_allclose(updates, 0.5 * jnp.sign(phi))
 
 
@@ -158,6 +161,7 @@ def test_registered_space_and_op_build_a_supernet_and_a_genotype():
 # ----------------------------------------------------------------------------------- stepwise search
 
 
+@pytest.mark.slow
 def test_search_run_is_run_search_without_its_files(tmp_path):
     # Both go through the one driver (shapley_nas_jax.driver); run_search adds hooks that write its workdir,
     # and they must not change the numbers.

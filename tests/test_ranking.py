@@ -105,3 +105,15 @@ def test_estimate_agreement_is_the_cosine_of_the_per_edge_centred_estimates():
     # independent noise agrees about 0 on average
     noise = [estimate_agreement(rng.normal(size=(4, 30, 5)), rng.normal(size=(30, 5))) for _ in range(200)]
     assert abs(np.mean(noise)) < 0.03
+
+
+def test_estimate_size_and_error_over_the_players():
+    from shapley_nas_jax.analysis.ranking import estimate_size_and_error
+
+    # one cell type, one edge of three ops; the third op is no player (0 value, 0 error in every update)
+    phi = np.array([[[[1.0, -1.0, 0.0]]], [[[3.0, 1.0, 0.0]]]])
+    se = np.array([[[[0.5, 0.5, 0.0]]], [[[np.nan, 0.25, 0.0]]]])
+    size, error = estimate_size_and_error(phi, se)
+    # centred over the edge's three ops: [1, -1, 0] - 0 and [3, 1, 0] - 4/3, averaged over the two players
+    np.testing.assert_allclose(size, [1.0, (abs(3 - 4 / 3) + abs(1 - 4 / 3)) / 2])
+    np.testing.assert_allclose(error, [0.5, 0.25])  # NaN (no error known) skipped

@@ -7,7 +7,7 @@ import pytest
 
 from random_variables import random_variables
 from search_configs import experiment_config, quick_darts_space, tiny_config
-from shapley_nas_jax.search.state import SearchState
+from shapley_nas_jax.search.state import Hyperparameters, SearchState
 from shapley_nas_jax.search.steps import SearchProgram
 from shapley_nas_jax.spaces import get_space
 from shapley_nas_jax.value import bn_mode_at_epoch
@@ -22,7 +22,11 @@ def options_config(**overrides):
 def tiny_program(config=None, **overrides):
     """The search program of options_config(**overrides) (or of ``config``) on 8x8 single-channel images."""
     config = config or options_config(**overrides)
-    return SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10, steps_per_epoch=4)
+    return SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10)
+
+
+def hyperparameters(config=None, steps_per_epoch: int = 4) -> Hyperparameters:
+    return Hyperparameters.create(epochs=(config or options_config()).train.epochs, steps_per_epoch=steps_per_epoch)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +34,7 @@ def plain_state():
     """A fresh state of options_config()'s program: the same pytree the options tested here (BN schedule, kept
     partial batch) start from, so they share one compiled initialisation. Steps that donate
     their state get a copy."""
-    return tiny_program().init_state()
+    return tiny_program().init_state(jax.random.PRNGKey(0))
 
 
 def copied(state):
@@ -52,22 +56,31 @@ def test_reference_bn_schedules_follow_the_original_scripts():
         bn_mode_at_epoch("eval", 3, 50)
 
 
+@pytest.mark.slow
 def test_reference_bn_schedule_scores_with_the_mode_of_the_updates_epoch(plain_state):
+    from shapley_nas_jax.search.schedule import Search
+
+    options = {"shapley.samples": 2, "shapley.truncation": 0.9, "shapley.metric": "neg_cross_entropy",
+               "train.epochs": 4}
+
     def program(bn_mode):
-        return tiny_program(**{"shapley.bn_mode": bn_mode, "shapley.samples": 2, "shapley.truncation": 0.9,
-                               "shapley.metric": "neg_cross_entropy", "train.epochs": 4})
+        return tiny_program(**options, **{"shapley.bn_mode": bn_mode})
 
     batches = {"image": jax.random.uniform(jax.random.PRNGKey(1), (2, 32, 8, 8, 1)),
                "label": jax.random.randint(jax.random.PRNGKey(2), (2, 32), 0, 10)}
     key = jax.random.PRNGKey(3)
     reference, running, state = program("reference_cifar"), program("running"), plain_state
 
-    def values(prog, epoch):
-        at_epoch = state.replace(step=np.int32(epoch * 4))
-        return np.asarray(prog.estimate_shapley(at_epoch, batches, key)[0])
+    # the search's schedule picks each update's mode from its epoch (building a Search compiles nothing)
+    search = Search.from_config(options_config(**options, **{"shapley.bn_mode": "reference_cifar"}))
+    spe = search.steps_per_epoch
+    modes = {e: search.bn_mode_at(state.replace(step=np.int32(e * spe))) for e in (1, 2, 3)}
+    assert modes == {1: "running", 2: "batch", 3: "running"}
 
-    assert [reference.bn_mode_at(state.replace(step=np.int32(e * 4))) for e in (1, 2, 3)] == [
-        "running", "batch", "running"]
+    def values(prog, epoch):
+        mode = modes[epoch] if prog is reference else None
+        return np.asarray(prog.estimate_shapley(state, batches, key, bn_mode=mode)[0])
+
     np.testing.assert_allclose(values(reference, 1), values(running, 1), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(values(reference, 3), values(running, 3), rtol=1e-5, atol=1e-6)
     # at an even epoch the estimate uses each coalition's batch statistics: another game
@@ -75,27 +88,29 @@ def test_reference_bn_schedule_scores_with_the_mode_of_the_updates_epoch(plain_s
     assert np.isfinite(batch_mode).all() and np.abs(batch_mode - values(running, 2)).max() > 1e-4
 
 
+@pytest.mark.slow
 def test_clipping_with_alpha_grad_follows_torch_clip_grad_norm_over_the_never_zeroed_sum(plain_state):
     from shapley_nas_jax.rng import STREAM_WEIGHT_STEP, stream_key
 
     program = tiny_program(**{"train.clip_with_alpha_grad": True, "train.grad_clip": 0.5, "train.momentum": 0.9,
                               "train.weight_decay": 1e-3})
-    state = program.init_state()
+    state = program.init_state(jax.random.PRNGKey(0))
     summed = 0.3 * jax.random.normal(jax.random.PRNGKey(7), state.alpha.shape)  # alpha's gradient so far
     state = state.replace(alpha_grad=summed)
     batch = {"image": jax.random.uniform(jax.random.PRNGKey(1), (48, 8, 8, 1)),
              "label": jax.random.randint(jax.random.PRNGKey(2), (48,), 0, 10)}
     rng = stream_key(state.rng, STREAM_WEIGHT_STEP, state.step)
     # jitted: differentiating the supernet eagerly dispatches (and compiles) every op on its own
-    grad_w, grad_a = jax.jit(jax.grad(lambda p, a: program._loss(p, state.batch_stats, a, None, batch, rng, True)[0],
+    grad_w, grad_a = jax.jit(jax.grad(lambda p, a: program.loss(p, state.batch_stats, a, None, batch, rng, True)[0],
                                       argnums=(0, 1)))(state.params, state.alpha)
     leaves = jax.tree.leaves(grad_w)
     norm = np.sqrt(sum(float(np.sum(np.square(g))) for g in leaves) + float(np.sum(np.square(summed + grad_a))))
     factor = 0.5 / (norm + 1e-6)
     assert factor < 0.9  # the test is about clipping, so clipping must happen
-    lr = float(program.lr_schedule(np.int32(0)))
+    hyper = hyperparameters()
+    lr = float(program.schedule(hyper)(np.int32(0)))
     params = jax.tree.map(np.asarray, state.params)
-    new = program.weight_step(copied(state), batch)
+    new = program.weight_step(copied(state), batch, hyper)
 
     np.testing.assert_allclose(np.asarray(new.alpha_grad), factor * (summed + grad_a), rtol=2e-4, atol=1e-7)
     # first SGD step (empty momentum buffer): w - lr * (factor * g + wd * w)
@@ -109,6 +124,7 @@ def test_clipping_with_alpha_grad_follows_torch_clip_grad_norm_over_the_never_ze
     assert plain_state.alpha_grad is None and plain_state.clip_factors is None
 
 
+@pytest.mark.slow
 def test_kept_last_partial_batch_covers_every_training_image_each_epoch(plain_state):
     from shapley_nas_jax.search.schedule import search_data
 
@@ -125,9 +141,9 @@ def test_kept_last_partial_batch_covers_every_training_image_each_epoch(plain_st
     last = data.train_stream.batch(data.steps_per_epoch - 1)
     assert len(last["label"]) == size % batch_size
     program = SearchProgram(config, get_space(config.space), image_shape=data.image_shape,
-                            num_classes=data.num_classes, steps_per_epoch=data.steps_per_epoch)
+                            num_classes=data.num_classes)
     assert data.image_shape == (8, 8, 1) and data.num_classes == 10  # the shapes plain_state was made for
-    state = program.weight_step(copied(plain_state), last)
+    state = program.weight_step(copied(plain_state), last, hyperparameters(config, data.steps_per_epoch))
     assert float(state.epoch_sums[2]) == size % batch_size
 
 
@@ -145,6 +161,7 @@ def test_last_op_guard_groups_the_players_of_edges_that_could_empty():
     assert (nb201 == -1).all()
 
 
+@pytest.mark.slow
 def test_search_with_the_last_op_guard_keeps_each_chains_last_op_of_every_edge():
     # three cells (normal, reduce, reduce): the guard acts on the edges of both cell types
     program = tiny_program(**{"shapley.keep_last_op": True, "shapley.samples": 2, "shapley.truncation": 0.01,
@@ -215,7 +232,8 @@ def test_reference_config_initialises_the_classifier_like_torch_and_refuses_unkn
 
     assert (experiment_config("darts_cifar10_reference").model.init == "torch"
             and experiment_config("darts_cifar10_paper").model.init == "flax")
-    (kernel, bias), = _classifier_leaves(tiny_program(**{"model.init": "torch"}).init_state().params)
+    state = tiny_program(**{"model.init": "torch"}).init_state(jax.random.PRNGKey(0))
+    (kernel, bias), = _classifier_leaves(state.params)
     _assert_torch_linear(kernel, bias)
     config = tiny_config(**{"model.init": "xavier"})  # a valid search config but for its classifier init
     validate(tiny_config(**{"model.init": "torch"}))

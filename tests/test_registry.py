@@ -51,7 +51,7 @@ def test_every_registry_shares_the_rule():
                                   (P.register_formulation, "lax", {})):
         with pytest.raises(DuplicateNameError, match="already registered"):
             register(name, value)
-    for get in (get_space, get_alpha_rule, get_value_metric, P.set_formulation):
+    for get in (get_space, get_alpha_rule, get_value_metric, lambda name: P.formulation(name).__enter__()):
         with pytest.raises(UnknownNameError, match="unknown .*'nope'; known"):
             get("nope")
 
@@ -115,7 +115,8 @@ def _traced_extensions(program) -> set:
 
 def _arch_update(program) -> np.ndarray:
     alpha = jnp.zeros(program.space.alpha_shape)
-    return np.asarray(program.arch_tx.update(jnp.ones_like(alpha), program.arch_tx.init(alpha), alpha)[0])
+    rule = program.alpha_rule(None)
+    return np.asarray(rule.update(jnp.ones_like(alpha), rule.init(alpha), alpha)[0])
 
 
 def test_search_program_cache_follows_every_registry():
@@ -131,7 +132,7 @@ def test_search_program_cache_follows_every_registry():
     register_alpha_rule("test_cached_rule", _rule(1.0), overwrite=True)
     config = tiny_config("test_cached", **{"shapley.metric": "test_cached_metric",
                                            "alpha_rule.name": "test_cached_rule"})
-    args = (config.to_json_best_effort(), "test_cached", (8, 8, 1), 10, 4)
+    args = (config.to_json_best_effort(), "test_cached", (8, 8, 1), 10)
 
     program = cached_program(*args)
     assert cached_program(*args) is program

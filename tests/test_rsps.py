@@ -60,6 +60,7 @@ def _edge_groups(tree):
             yield from _edge_groups(tree[key])
 
 
+@pytest.mark.slow
 def test_rsps_weight_step_trains_one_drawn_cell_shared_by_all_cells(search):
     state = search.init_state()
     before = jax.tree.map(np.asarray, state.params)
@@ -75,12 +76,13 @@ def test_rsps_weight_step_trains_one_drawn_cell_shared_by_all_cells(search):
     assert patterns[0:3] == patterns[3:6] == patterns[6:9], "the cells trained different paths"
 
 
+@pytest.mark.slow
 def test_rsps_selection_keeps_the_best_drawn_cell_by_its_value(search):
     program = search.program
     state = search.init_state()
     batches = search.value_batches(0)
     variables = {"params": state.params, "batch_stats": state.batch_stats}
-    new_state, selection = program.select_single_path(state, batches)
+    new_state, selection = program.final_choice(state, batches)
     paths, scores = np.asarray(selection["paths"]), np.asarray(selection["scores"])
     assert paths.shape == (6, 1, 6, 5)
 
@@ -100,6 +102,7 @@ def test_rsps_needs_an_nb201_space():
         validate(tiny_config("s2", **{"search.method": "rsps"}))
 
 
+@pytest.mark.slow
 def test_rsps_search_writes_its_candidates_and_derives_the_best(search, tmp_path):
     result = run_search(rsps_config(), str(tmp_path), progress=False)  # on the program of `search`
     with open(os.path.join(tmp_path, "results.json")) as f:

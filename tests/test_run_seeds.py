@@ -1,20 +1,24 @@
-"""scripts/run_seeds.py and the mean ± std tables of shapley_nas_jax.analysis.tables."""
+"""One config over seeds (shapley_nas_jax.experiments.run_seeds, scripts/run_seeds.py) and the mean ± std tables
+of shapley_nas_jax.analysis.tables."""
 
 import json
 import math
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+from shapley_nas_jax import experiments
 from shapley_nas_jax.analysis import tables
-from repo_files import REPO, load_script
+from shapley_nas_jax.cli.common import load_config
+from shapley_nas_jax.errors import ConfigError, WorkdirConflictError
+from repo_files import REPO
 from test_baselines import write_nb201_table
 
 SHARED_TABLE = os.path.join(REPO, "..", "shared", "data", "nb201", "nb201_200ep.csv.gz")
-
-
-run_seeds = load_script("run_seeds")
+NB201_CONFIG = os.path.join(REPO, "configs", "nb201_cifar10.py")
 
 
 def test_mean_std_with_known_numbers():
@@ -78,21 +82,26 @@ def test_method_labels():
 
 
 def test_parse_seeds():
-    assert run_seeds.parse_seeds("0,1,2,3") == [0, 1, 2, 3]
-    assert run_seeds.parse_seeds("2-4") == [2, 3, 4]
-    with pytest.raises(ValueError):
-        run_seeds.parse_seeds("1,1")
+    assert experiments.parse_seeds("0,1,2,3") == [0, 1, 2, 3]
+    assert experiments.parse_seeds("2-4") == [2, 3, 4]
+    assert experiments.parse_seeds("0-1, 5") == [0, 1, 5]
+    for bad, message in (("1,1", "repeats a seed"), ("", "names no seed"), ("a", "'a' is no seed")):
+        with pytest.raises(ConfigError, match=message):
+            experiments.parse_seeds(bad)
 
 
-def test_nb201_random_search_over_seeds_writes_table5_summary(tmp_path, capsys):
+def random_search_config(table, **overrides):
+    return load_config(NB201_CONFIG, ["search.method=random", "search.random_samples=10",
+                                      f"search.benchmark={table}", *(f"{k}={v}" for k, v in overrides.items())])
+
+
+def test_nb201_random_search_over_seeds_writes_table5_summary(tmp_path):
     table = tmp_path / "table.csv"
     rows = write_nb201_table(table, 40, seed=3)
     root = str(tmp_path / "runs")
-    argv = ["run_seeds", "--config", os.path.join(REPO, "configs", "nb201_cifar10.py"), "--seeds", "0,1,2",
-            "--workdir", root, "--config.search.method=random", "--config.search.random_samples=10",
-            f"--config.search.benchmark={table}", "--noprogress"]
-    summary = run_seeds.main(argv)
-    out = capsys.readouterr().out
+    config = random_search_config(table)
+    summary = experiments.run_seeds(config, [0, 1, 2], root, progress=False)
+    out = summary["table"]
     assert sorted(os.listdir(root)) == ["seed0", "seed1", "seed2", "summary.json"]
     on_disk = json.load(open(os.path.join(root, "summary.json")))
     assert on_disk["layout"] == "table5" and on_disk["method"] == "Random (baseline)"
@@ -110,17 +119,29 @@ def test_nb201_random_search_over_seeds_writes_table5_summary(tmp_path, capsys):
     assert summary["table"] == on_disk["table"]
     # rerunning resumes: finished seeds are not searched again (their results.json stays untouched)
     stamp = os.path.getmtime(os.path.join(root, "seed0", "results.json"))
-    again = run_seeds.main(argv[:4] + ["0,1,2,3"] + argv[5:])
+    again = experiments.run_seeds(config, [0, 1, 2, 3], root, progress=False)
     assert os.path.getmtime(os.path.join(root, "seed0", "results.json")) == stamp
     assert again["seeds"] == [0, 1, 2, 3] and os.path.isfile(os.path.join(root, "seed3", "results.json"))
     # one seed per call (as scripts/nb201_cpu_results.sh runs them): the summary still covers every finished seed
-    single = run_seeds.main(argv[:4] + ["1"] + argv[5:])
+    single = experiments.run_seeds(config, [1], root, progress=False)
     assert single["seeds"] == [0, 1, 2, 3] and json.load(open(os.path.join(root, "summary.json")))["seeds"] == [0, 1, 2, 3]
-    other = run_seeds.main(argv[:4] + ["1"] + argv[5:6] + [root + "-other"] + argv[7:])
+    other = experiments.run_seeds(config, [1], root + "-other", progress=False)
     assert other["seeds"] == [1]  # a fresh root has only the seed it ran
+    # a run that predates a config key is this config's while the key holds its default (as run_search resumes it)
+    saved = json.load(open(os.path.join(root, "seed0", "config.json")))
+    del saved["checkpoint"]["keep"]
+    json.dump(saved, open(os.path.join(root, "seed0", "config.json"), "w"))
+    assert experiments.finished_seeds(config, root) == [0, 1, 2, 3]
+    assert experiments.run_seeds(config, [0], root, progress=False)["seeds"] == [0, 1, 2, 3]
+    assert os.path.getmtime(os.path.join(root, "seed0", "results.json")) == stamp
+    # another config's runs are not this one's: none counts as finished, and a search there is refused
+    other_config = random_search_config(table, **{"search.random_samples": 11})
+    assert experiments.finished_seeds(other_config, root) == []
+    with pytest.raises(WorkdirConflictError, match="search.random_samples: 10 -> 11"):
+        experiments.run_seeds(other_config, [0], root, progress=False)
 
 
-def test_darts_space_summary_with_training_in_table1_layout(tmp_path, monkeypatch, capsys):
+def test_darts_space_summary_with_training_in_table1_layout(tmp_path, monkeypatch):
     """The DARTS-space path: genotypes, skip counts and (with --train-config) Table 1's test error.
     Search and training are replaced by stand-ins here (their real runs are tested elsewhere) so that only
     the runner's bookkeeping is under test: seeds, workdirs, genotype hand-over, aggregation."""
@@ -153,14 +174,13 @@ def test_darts_space_summary_with_training_in_table1_layout(tmp_path, monkeypatc
         seed = [s for s, w in searched if w == genotype][0]
         return {"test_accuracy": accuracy[seed], "params_m": 3.0}
 
-    monkeypatch.setattr(run_seeds, "run_search", fake_search)
-    monkeypatch.setattr(run_seeds, "run_training", fake_training)
+    monkeypatch.setattr(experiments, "run_search", fake_search)
+    monkeypatch.setattr(experiments, "run_training", fake_training)
     root = str(tmp_path / "runs")
-    summary = run_seeds.main(["run_seeds", f"--config={os.path.join(REPO, 'configs', 'robust_darts.py')}:s2,cifar10",
-                              "--seeds=0,1", f"--workdir={root}", "--config.search.method=darts_1st",
-                              f"--train-config={os.path.join(REPO, 'configs', 'train_demo.py')}",
-                              "--train-config.train.epochs=1", "--noprogress"])
-    out = capsys.readouterr().out
+    config = load_config(os.path.join(REPO, "configs", "robust_darts.py") + ":s2,cifar10", ["search.method=darts_1st"])
+    train_config = load_config(os.path.join(REPO, "configs", "train_demo.py"), ["train.epochs=1"])
+    summary = experiments.run_seeds(config, [0, 1], root, train_config, progress=False)
+    out = summary["table"]
     assert [s for s, _ in searched] == [0, 1]
     assert [(s, g) for s, g, _ in trained] == [(0, os.path.join(root, "seed0")), (1, os.path.join(root, "seed1"))]
     assert all(w.startswith(os.path.join(root, "train")) for _, _, w in trained)
@@ -181,11 +201,29 @@ def test_random_baseline_on_the_real_nb201_table(tmp_path):
     "Random (baseline)" is 93.70 ± 0.36 (CIFAR-10 test). With only 4 seeds the mean of a best-of-100 draw
     scatters by roughly std / sqrt(4) ~ 0.2-0.4 pp, and the benchmark table's averaging over training seeds may
     differ slightly from the one the paper quotes, so the band is loose: [92.7, 94.37] (94.37 = the optimum)."""
-    root = str(tmp_path / "runs")
-    summary = run_seeds.main(["run_seeds", "--config", os.path.join(REPO, "configs", "nb201_cifar10.py"),
-                              "--seeds", "0,1,2,3", "--workdir", root, "--config.search.method=random",
-                              "--config.search.random_samples=100", f"--config.search.benchmark={SHARED_TABLE}",
-                              "--noprogress"])
+    config = load_config(NB201_CONFIG, ["search.method=random", "search.random_samples=100",
+                                        f"search.benchmark={SHARED_TABLE}"])
+    summary = experiments.run_seeds(config, [0, 1, 2, 3], str(tmp_path / "runs"), progress=False)
     c10 = summary["nb201"]["cifar10"]["test"]
     assert c10["n"] == 4
     assert 92.7 <= c10["mean"] <= 94.37
+
+
+@pytest.mark.slow
+def test_run_seeds_script_takes_seeds_and_config_overrides(tmp_path):
+    table = tmp_path / "table.csv"
+    write_nb201_table(table, 20, seed=1)
+    root = tmp_path / "runs"
+    command = [sys.executable, "scripts/run_seeds.py", "--config", NB201_CONFIG, "--workdir", str(root),
+               "--config.search.method=random", "--config.search.random_samples=5",
+               f"--config.search.benchmark={table}", "--no-progress"]
+    proc = subprocess.run([*command, "--seeds", "0-1"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((root / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1] and summary["config"]["search"]["random_samples"] == 5
+    assert proc.stdout.splitlines()[0] == f"seed 0: {summary['runs'][0]['genotype_str']}"
+    assert summary["table"] in proc.stdout and f"summary: {root / 'summary.json'}" in proc.stdout
+    for argv, message in ((["--seeds", "0,0"], "run_seeds: error: --seeds='0,0' repeats a seed"),
+                          (["--config.search.sampels=3"], "run_seeds: error: unknown config key 'search.sampels'")):
+        bad = subprocess.run([*command, *argv], cwd=REPO, capture_output=True, text=True, timeout=600)
+        assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith(message), bad.stderr[-2000:]

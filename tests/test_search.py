@@ -13,6 +13,7 @@ from search_configs import experiment_config, quick_darts_space, tiny_config
 from shapley_nas_jax.errors import ConfigError, SearchDivergedError, UserError, WorkdirConflictError
 from shapley_nas_jax.genotypes import parse_genotype
 from shapley_nas_jax.search import SearchInterrupted, arch_update_points, run_search
+from shapley_nas_jax.search.state import Hyperparameters
 from shapley_nas_jax.spaces import get_space
 
 
@@ -45,6 +46,7 @@ def uninterrupted(tmp_path_factory):
     return run_search(search_config(), workdir, progress=False), workdir
 
 
+@pytest.mark.slow
 def test_search_writes_genotype_logs_and_results(uninterrupted):
     result, workdir = uninterrupted
     records = read_records(workdir)
@@ -67,6 +69,7 @@ def test_search_writes_genotype_logs_and_results(uninterrupted):
     assert env["seed"] == 0 and "jax" in env["versions"]
 
 
+@pytest.mark.slow
 def test_each_shapley_update_records_its_estimates_noise(uninterrupted):
     from shapley_nas_jax.analysis.ranking import estimate_agreement
 
@@ -92,6 +95,7 @@ def test_each_shapley_update_records_its_estimates_noise(uninterrupted):
     assert any(np.any(np.asarray(u["shapley_se"])[players] > 0) for u in updates)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("event,count", [("alpha_update", 1), ("step", 6), ("epoch_end", 2)])
 def test_killed_and_resumed_run_matches_uninterrupted(uninterrupted, tmp_path, event, count):
     reference, reference_dir = uninterrupted
@@ -112,6 +116,7 @@ def test_killed_and_resumed_run_matches_uninterrupted(uninterrupted, tmp_path, e
     assert strip(read_records(workdir)) == strip(read_records(reference_dir))
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_where_the_run_stops_and_the_rerun_resumes_there(uninterrupted, tmp_path, request):
     reference, reference_dir = uninterrupted
     # Python's own Ctrl-C handler, whatever the process running the test (a pytest-xdist worker) had set
@@ -135,15 +140,14 @@ def test_ctrl_c_saves_a_checkpoint_where_the_run_stops_and_the_rerun_resumes_the
     assert strip(read_records(workdir)) == strip(read_records(reference_dir))
 
 
-def test_shapley_signal_script_repeats_estimates_on_a_finished_run(uninterrupted, tmp_path):
-    from repo_files import load_script
+@pytest.mark.slow
+def test_shapley_signal_repeats_estimates_on_a_finished_run(uninterrupted):
+    from shapley_nas_jax.analysis import shapley_signal as signal
 
-    signal = load_script("shapley_signal")
     _, workdir = uninterrupted
-    out = tmp_path / "signal.json"
-    assert signal.main(["--run", workdir, "--repeats", "2", "--variant", "base=",
-                        "--variant", "m3=shapley.samples=3", "--out", str(out)]) == 0
-    rows = json.load(open(out))["rows"]
+    variants = [signal.parse_variant("base="), signal.parse_variant("m3=shapley.samples=3")]
+    assert variants == [("base", []), ("m3", ["shapley.samples=3"])]
+    rows = signal.repeated_estimates(workdir, variants, repeats=2, log=lambda line: None)
     assert [r["variant"] for r in rows] == ["base", "m3"] and rows[1]["overrides"] == {"shapley.samples": "3"}
     for row in rows:
         estimates = np.asarray(row["estimates"])
@@ -159,10 +163,13 @@ def test_shapley_signal_script_repeats_estimates_on_a_finished_run(uninterrupted
     assert signal.edge_figures(same, players)["spearman"] == pytest.approx(1.0)
     assert signal.edge_figures(same, players)["top_op_agreement"] == 1.0
     assert signal.edge_figures(np.stack([same[0], -same[0]]), players)["spearman"] == pytest.approx(-1.0)
-    with pytest.raises(ValueError, match="no key"):
-        signal.apply_overrides(tiny_config(), [("shapley.nonsense", "1")])
+    with pytest.raises(UserError, match="'shapley.nonsense' is not key=value"):
+        signal.parse_variant("bad=shapley.nonsense")
+    with pytest.raises(ConfigError, match="unknown config key 'shapley.nonsense'"):
+        signal.repeated_estimates(workdir, [("bad", ["shapley.nonsense=1"])], repeats=2)
 
 
+@pytest.mark.slow
 def test_rerun_with_a_different_config_is_refused(uninterrupted):
     _, workdir = uninterrupted
     with pytest.raises(WorkdirConflictError, match="train.epochs: 3 -> 4"):
@@ -211,6 +218,7 @@ def test_a_checkpoint_saved_before_an_optional_state_field_existed_restores_it_a
     checkpointer.close()
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     # on the NB201 space, which compiles faster than DARTS's; divergence is checked by the loop, not the space
     config = search_config("nb201", **{"train.learning_rate": 1e30, "train.grad_clip": 1e30,
@@ -249,6 +257,7 @@ def test_value_batch_larger_than_split_is_refused(tmp_path):
         run_search(tiny_config(**{"shapley.value_batch_size": 100000}), str(tmp_path), progress=False)
 
 
+@pytest.mark.slow
 def test_nb201_search_logs_benchmark_accuracy_of_each_epochs_genotype(tmp_path):
     """With search.benchmark set, every epoch record and results.json carry the table's accuracies of the
     genotype of that moment (a table of all 15,625 cells whose accuracy encodes the arch)."""
@@ -278,6 +287,7 @@ def test_nb201_search_logs_benchmark_accuracy_of_each_epochs_genotype(tmp_path):
     assert str(result.genotype) == epochs[-1]["genotype_str"]
 
 
+@pytest.mark.slow
 def test_batched_chunks_are_capped_by_the_memory_budget():
     from shapley_nas_jax.search.steps import SearchProgram
 
@@ -285,8 +295,7 @@ def test_batched_chunks_are_capped_by_the_memory_budget():
         config = tiny_config(quick_darts_space(), **{"shapley.chunk_size": 0, "shapley.scoring": "batched",
                                                      "model.layers": 1, **overrides})
         # one (reduction) cell of the two-op test space: quick to trace for the memory estimate
-        program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
-                                steps_per_epoch=4)
+        program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10)
         return program.plan.chunk_size, program.game.num_players
 
     tiny, players = chunk(**{"shapley.memory_budget_mb": 1})
@@ -300,6 +309,7 @@ def test_batched_chunks_are_capped_by_the_memory_budget():
     assert chunk(**{"shapley.scoring": "sequential"})[0] == 0  # sequential scoring needs no chunks
 
 
+@pytest.mark.slow
 def test_sequential_and_batched_scoring_give_the_same_alpha_update():
     from shapley_nas_jax.search.steps import SearchProgram
     from shapley_nas_jax.spaces import get_space
@@ -309,13 +319,13 @@ def test_sequential_and_batched_scoring_give_the_same_alpha_update():
             "shapley.scoring": scoring, "shapley.formulation": "lax", "shapley.samples": 3, "shapley.chunk_size": 4,
             "shapley.truncation": 0.9, "shapley.metric": "neg_cross_entropy",
             "model.layers": 1})  # one (reduction) cell of the two-op test space: quick compile
-        program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
-                                steps_per_epoch=4)
+        program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10)
         assert program.plan.scoring == scoring
         return program
 
     programs = {scoring: program(scoring) for scoring in ("batched", "sequential")}
-    state = programs["batched"].init_state()  # the same for both: scoring does not change the supernet
+    # the same for both: scoring does not change the supernet
+    state = programs["batched"].init_state(jax.random.PRNGKey(0))
     batches = {"image": jax.random.uniform(jax.random.PRNGKey(1), (3, 16, 8, 8, 1)),
                "label": jax.random.randint(jax.random.PRNGKey(2), (3, 16), 0, 10)}
 
@@ -346,8 +356,7 @@ def test_scoring_defaults_follow_backend_and_topology():
 
     def program(**overrides):
         config = tiny_config(**overrides)
-        return SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
-                             steps_per_epoch=4)
+        return SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10)
 
     darts = program(**{"model.formulation": "auto"})  # CPU, auto: sequential, shifted, the staged game
     assert (darts.plan.scoring, darts.plan.formulation) == ("sequential", "shifted")
@@ -364,6 +373,7 @@ def test_scoring_defaults_follow_backend_and_topology():
         validate(tiny_config(**{"model.formulation": "fast"}))
 
 
+@pytest.mark.slow
 def test_scoring_with_edges_one_module_each_gives_the_training_models_values(uninterrupted):
     """On CPU DARTS coalitions are scored by a supernet with one module per edge (models.CPU_SCORING) while
     training scans the edges: the program converts the variables, and values must not change."""
@@ -385,6 +395,7 @@ def test_scoring_with_edges_one_module_each_gives_the_training_models_values(uni
     np.testing.assert_allclose(float(got), float(expected), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_model_remat_option_gives_the_same_weight_step():
     from shapley_nas_jax.search.steps import SearchProgram
     from shapley_nas_jax.spaces import get_space
@@ -395,11 +406,12 @@ def test_model_remat_option_gives_the_same_weight_step():
     for remat in (False, True):
         # one (reduction) cell of the two-op test space: quick compile (remat wraps cells, whatever their ops)
         config = tiny_config(quick_darts_space(), **{"model.remat": remat, "model.layers": 1})
-        program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10,
-                                steps_per_epoch=4)
+        program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10)
         assert program.model.remat is remat
-        state = program.init_state() if state is None else state  # remat does not change the variables
-        params[remat] = program.weight_step(jax.tree.map(jnp.copy, state), batch).params  # (the step donates)
+        # remat does not change the variables
+        state = program.init_state(jax.random.PRNGKey(0)) if state is None else state
+        hyper = Hyperparameters.create(epochs=config.train.epochs, steps_per_epoch=4)
+        params[remat] = program.weight_step(jax.tree.map(jnp.copy, state), batch, hyper).params  # (donates)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), params[True], params[False])
 
 
@@ -421,12 +433,13 @@ def test_reference_learning_rate_is_one_epoch_ahead_like_the_original_scheduler(
     assert reference.data.split_order == "ordered" and paper_config.data.split_order == "random"
 
 
+@pytest.mark.slow
 def test_plots_hook_draws_the_runs_figures_every_nth_epoch(uninterrupted, tmp_path):
     import shutil
 
     from shapley_nas_jax.config import validate
     from shapley_nas_jax.errors import ConfigError
-    from shapley_nas_jax.search.loop import Plots, space_info
+    from shapley_nas_jax.search.run import Plots, space_info
     from shapley_nas_jax.spaces import get_space
 
     _, workdir = uninterrupted

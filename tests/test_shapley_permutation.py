@@ -360,15 +360,15 @@ def test_keep_last_never_empties_a_group_and_gives_the_kept_player_a_zero_margin
 
 @pytest.mark.parametrize("truncated", ["zero", "exclude"])
 def test_standard_errors_are_the_sample_std_of_the_counted_marginals_over_their_root_count(truncated):
-    from shapley_nas_jax.shapley import ShapleyEstimate, standard_errors
+    from shapley_nas_jax.shapley import Estimate, standard_errors
 
     rng = np.random.default_rng(1)
     marginals = rng.normal(size=(6, 4)).astype(np.float32)
     measured = rng.random((6, 4)) < 0.7
     measured[:, 3] = [True, False, False, False, False, False]  # one measured chain: no error under exclude
     marginals = np.where(measured, marginals, 0.0)
-    estimate = ShapleyEstimate(values=None, marginals=jnp.asarray(marginals), measured=jnp.asarray(measured),
-                               chain_values=None, permutations=None, num_evaluations=0, num_computed=0)
+    estimate = Estimate(values=None, marginals=jnp.asarray(marginals), measured=jnp.asarray(measured),
+                        chain_values=None, permutations=None, num_evaluations=0, num_computed=0)
     se = np.asarray(standard_errors(estimate, truncated))
     for player in range(4):
         samples = marginals[:, player] if truncated == "zero" else marginals[measured[:, player], player]

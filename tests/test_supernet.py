@@ -213,6 +213,7 @@ SKIP_CASES = [("darts_reference", dict(C=4, layers=1, partial_channels=2), False
               ("nb201", dict(C=4, N=1), True), ("s4", dict(C=4, layers=1), False)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("space_name,options,train", SKIP_CASES)
 def test_skipping_absent_ops_gives_the_same_values(space_name, options, train):
     """skip_absent_ops (a cond per op) gives the logits of multiplying masked ops by 0: one mask at a time,
@@ -247,6 +248,7 @@ PREFIX_CASES = [("s2", dict(C=4, layers=3, partial_channels=2), False),
                 ("s2", dict(C=4, layers=2, stem="imagenet"), False)]  # the stem alone, reduced (/8)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("space_name,options,train", PREFIX_CASES)
 def test_supernet_from_its_prefix_equals_the_whole_pass(space_name, options, train):
     """Logits from (stem + cells before the first reduction) then the rest equal one whole pass, for a
@@ -272,6 +274,7 @@ def test_supernet_from_its_prefix_equals_the_whole_pass(space_name, options, tra
         assert not np.allclose(prefix(*args)[1], prefix(*args[:3], other, *args[4:])[1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("space,options,gradients", [
     # One reduction cell scans stride-2 (input) and stride-1 (node) edge groups. Gradients take long to
     # compile: S3's ops (none, skip_connect, sep_conv_3x3; convolutions and BN statistics) check the scan's

@@ -1,4 +1,4 @@
-"""Supernet games (benchmarks.supernet_games): a tiny NB201 game built end to end on digits, its saved
+"""Supernet games with exact Shapley values (shapley_nas_jax.exact_games): a tiny NB201 game built end to end on digits, its saved
 table against the live supernet game (exact Shapley values, random coalitions), its mask derivatives
 against finite differences of the live value, and the one-line errors on corrupt files."""
 
@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from shapley_nas_jax.benchmarks import supernet_games as sg
+from shapley_nas_jax import exact_games as sg
 from shapley_nas_jax.errors import InvalidInputError, PathNotFoundError
 from shapley_nas_jax.shapley import exact_shapley
 from shapley_nas_jax.shapley.games import table_value
@@ -34,6 +34,7 @@ def batched_live(built):
     return jax.jit(jax.vmap(lambda m: live.value(live.shared, m)))
 
 
+@pytest.mark.slow
 def test_file_fields_and_names(built, loaded):
     assert built.path.name == "supernet_nb201_ops4_digits.npz"
     assert loaded.num_players == 8
@@ -51,6 +52,7 @@ def test_file_fields_and_names(built, loaded):
     assert loaded.values_neg_ce[-1] == pytest.approx(loaded.full_values["neg_ce"], rel=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("metric", ["accuracy", "neg_ce"])
 def test_table_shapley_equals_exact_shapley_of_live_game(built, loaded, metric):
     game = built.live.game(metric)
@@ -62,6 +64,7 @@ def test_table_shapley_equals_exact_shapley_of_live_game(built, loaded, metric):
     assert table.shapley_values.sum() == pytest.approx(float(values[-1]) - float(values[0]), abs=1e-5)
 
 
+@pytest.mark.slow
 def test_table_game_matches_live_value_on_random_coalitions(loaded, batched_live):
     masks = (np.random.default_rng(0).random((12, 8)) < 0.5).astype(np.float32)
     live = np.asarray(batched_live(jnp.asarray(masks)))
@@ -93,6 +96,7 @@ def values_x64(built):
     return values_and_gradients
 
 
+@pytest.mark.slow
 def test_derivatives_match_finite_differences(loaded, values_x64):
     """The gradient against central differences of the live value (float64), the Hessian against central
     differences of the live gradient: a ReLU network's value is piecewise smooth in the mask, and second
@@ -131,6 +135,7 @@ def _rewrite(src, dst, **changes):
     return dst
 
 
+@pytest.mark.slow
 def test_corrupt_files_are_rejected_in_one_line(built, loaded, tmp_path):
     cases = {
         "short.npz": ({"values_accuracy": loaded.values_accuracy[:-1]}, "values_accuracy has shape [255]"),
@@ -166,3 +171,15 @@ def test_player_specs():
     assert sg.game_players("nb201_ops4").num_players == 16
     with pytest.raises(Exception, match="unknown supernet game kind"):
         sg.game_players("nb201_edges")
+
+
+def test_every_kind_trains_weights_only_and_the_helpers_name_and_tabulate():
+    for kind, space in zip(sg.GAME_KINDS, ("nb201", "darts_reference", "darts_reference")):
+        config = sg.supernet_config(kind, epochs=3, cells=1)  # validated on the way
+        assert config.space == space and config.model.layers == 3  # at least the two reduction cells
+        assert config.search.warmup_epochs == config.train.epochs == 3  # alpha never moves
+    assert [sg.dataset_label(d) for d in ("digits", "svhn_cropped", "folder:/data/cifar_10/")] == [
+        "digits", "svhn-cropped", "cifar-10"]
+    table = sg.format_batching_table([{"chunk": 1, "evals_per_second": 10.0, "calls": 64, "compile_seconds": 1.5},
+                                      {"chunk": 4, "evals_per_second": 30.0, "calls": 16, "compile_seconds": 2.0}])
+    assert table.splitlines()[2].split() == ["4", "30.0", "3.00x", "16", "2.0"]  # speed-up over the first row

@@ -96,3 +96,52 @@ def test_noise_space_requires_rng():
     a = f(v["params"], v["batch_stats"], alpha, None, batch, jax.random.key(0))
     b = f(v["params"], v["batch_stats"], alpha, None, batch, jax.random.key(1))
     assert float(a) != float(b)
+
+
+def test_a_metric_takes_its_parameters_from_metric_kwargs(setup, jitted_value):
+    from shapley_nas_jax.errors import InvalidInputError
+    from shapley_nas_jax.value import get_value_metric, register_value_metric
+
+    def shifted_accuracy(logits, labels, *, mask, shift, scale=1.0):
+        return scale * jnp.mean(jnp.argmax(logits, -1) == labels) + shift * jnp.mean(mask)
+
+    register_value_metric("test_shifted_accuracy", shifted_accuracy, overwrite=True)
+    space, model, batch, alpha, params, stats = setup
+    mask = jnp.ones(space.alpha_shape).at[0, 0].set(0.0)
+    value = jax.jit(make_value_fn(model, "test_shifted_accuracy", metric_kwargs={"shift": 0.5, "scale": 2.0}))
+    accuracy = float(jitted_value("accuracy", "running")(params, stats, alpha, mask, batch))
+    assert float(value(params, stats, alpha, mask, batch)) == pytest.approx(2.0 * accuracy + 0.5 * float(mask.mean()))
+    with pytest.raises(InvalidInputError, match="'test_shifted_accuracy' takes no parameter 'shfit'; its "
+                                                "parameters: shift, scale$"):
+        get_value_metric("test_shifted_accuracy", shfit=0.5)
+    with pytest.raises(InvalidInputError, match="no parameter 'mask'.*come from the supernet"):
+        get_value_metric("test_shifted_accuracy", shift=0.5, mask=None)
+    with pytest.raises(InvalidInputError, match="'test_shifted_accuracy' needs its parameter\\(s\\) shift "):
+        make_value_fn(model, "test_shifted_accuracy")  # shift has no default
+
+
+def test_metric_kwargs_of_a_config_reach_the_metric_of_a_search():
+    from search_configs import tiny_config
+    from shapley_nas_jax import Search, register_value_metric
+    from shapley_nas_jax.config import validate
+    from shapley_nas_jax.errors import ConfigError
+
+    seen = []
+
+    def scaled_accuracy(logits, labels, *, scale):
+        seen.append(scale)  # at trace time
+        return scale * jnp.mean(jnp.argmax(logits, -1) == labels)
+
+    register_value_metric("test_scaled_accuracy", scaled_accuracy, overwrite=True)
+    config = tiny_config("nb201", **{"shapley.metric": "test_scaled_accuracy"})
+    config.shapley.metric_kwargs.sacle = 3.0
+    with pytest.raises(ConfigError, match="^shapley.metric_kwargs: value metric 'test_scaled_accuracy' takes no "
+                                          "parameter 'sacle'; its parameters: scale$"):
+        validate(config)
+    del config.shapley.metric_kwargs["sacle"]
+    config.shapley.metric_kwargs.scale = 3.0
+    search = Search.from_config(config)
+    state = jax.eval_shape(search.program.init_state, jax.random.PRNGKey(0))
+    batches = search.value_batches(0)
+    jax.eval_shape(lambda s: search.estimate_shapley(s, batches, jax.random.PRNGKey(1)), state)  # traces only
+    assert seen and set(seen) == {3.0}

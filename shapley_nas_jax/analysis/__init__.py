@@ -1,7 +1,10 @@
 """Analyses of a search: operation-strength correlation with NB201 (Fig. 5) and plots (Fig. 4, cells).
 
 The correlation helpers import only numpy (scipy on use); the plotting functions import matplotlib
-when first accessed.
+when first accessed. The modules behind the analysis scripts are imported by name:
+:mod:`.nb201_report` (Table 5 over methods and seeds), :mod:`.shapley_signal` (repeated estimates on a
+run's checkpoint), :mod:`.estimator_comparison` (estimators against exact values), :mod:`.ranking` and
+:mod:`.tables`.
 """
 
 from shapley_nas_jax.analysis.correlation import operation_strength, strength_correlation, to_float_array

@@ -1,4 +1,5 @@
-"""Correlation between operation strengths and NAS-Bench-201 accuracy (paper section 5, Fig. 5).
+"""Correlation between operation strengths and NAS-Bench-201 accuracy (paper section 5, Fig. 5), of given
+strengths (``strength_correlation``) or of a finished run's (``correlate``, ``scripts/correlation.py``).
 
 The NB201 ops, edge order and arch strings are those of :mod:`shapley_nas_jax.spaces.nb201`.
 
@@ -13,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from shapley_nas_jax.errors import InvalidInputError, PathNotFoundError
 from shapley_nas_jax.spaces.nb201 import NB201_EDGES, NB201_OPS, nb201_ops_from_arch
 
 
@@ -29,6 +31,14 @@ def to_float_array(values: Any) -> np.ndarray:
         return x
 
     return np.asarray(replace_none(values), dtype=np.float64)
+
+
+def softmax(x: Any, axis: int = -1) -> np.ndarray:
+    """Numerically stable softmax of ``x`` along ``axis`` (float64)."""
+    x = to_float_array(x)
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return e / np.sum(e, axis=axis, keepdims=True)
 
 
 def _strength_table(strengths: Any) -> np.ndarray:
@@ -123,3 +133,78 @@ def strength_correlation(
         "archs": archs,
         "num_dropped": int((~finite).sum()),
     }
+
+
+def load_strengths(workdir, source: str | None = None) -> tuple[str, np.ndarray]:
+    """``(source, strengths [cell_types, edges, ops])`` of a finished NB201 search: ``softmax(alpha)`` of its
+    results (``source="alpha"``, the DARTS view) or its last Shapley values (``"shapley"``: the results', else
+    the last epoch record holding some). By default ``shapley`` where the run has Shapley values, else ``alpha``."""
+    from shapley_nas_jax.runs import RunRecord
+
+    run = RunRecord.load(workdir)
+    results = run.results
+    if results is None:
+        raise PathNotFoundError(f"no results.json in {workdir}: is the search finished?")
+    space = (results.get("space") or {}).get("topology")
+    if space is not None and space != "nb201":
+        raise InvalidInputError(f"{workdir} is a {space!r} search; the correlation needs an NB201 search")
+    shapley = results.get("shapley")
+    if shapley is None:
+        shapley = next((r["shapley"] for r in reversed(run.records("epoch")) if r.get("shapley") is not None), None)
+    if source is None:
+        source = "shapley" if shapley is not None else "alpha"
+    if source == "shapley":
+        if shapley is None:
+            raise InvalidInputError(f"{workdir} has no Shapley values (a DARTS run without final_shapley?); "
+                                    "use --source alpha")
+        return source, to_float_array(shapley)
+    if source == "alpha":
+        if results.get("alpha") is None:
+            raise InvalidInputError(f"{workdir}/results.json has no alpha (a random-search run?)")
+        return source, softmax(results["alpha"])
+    raise InvalidInputError(f"--source={source!r} is not valid; choose alpha or shapley")
+
+
+def correlate(workdir, benchmark, num_archs: int = 200, seed: int = 0, source: str | None = None,
+              metric: str = "test") -> dict:
+    """Kendall's tau between the op strengths of a finished NB201 search (``load_strengths``) and the benchmark
+    accuracy on each NB201 dataset, over ``num_archs`` sampled architectures without ``none`` (no player of the
+    Shapley game, so no Shapley value; both sources are scored on the same architectures); JSON-ready."""
+    from shapley_nas_jax.analysis.tables import NB201_DATASETS
+    from shapley_nas_jax.benchmarks.nb201 import load_benchmark
+    from shapley_nas_jax.search.game import NULL_OPS
+
+    bench = load_benchmark(benchmark)
+    source, strengths = load_strengths(workdir, source)
+    out = {"workdir": str(workdir), "benchmark": str(benchmark), "source": source, "num_archs": num_archs,
+           "seed": seed, "metric": metric, "excluded_ops": list(NULL_OPS), "datasets": {}}
+    for dataset in NB201_DATASETS:
+        r = strength_correlation(strengths, bench, num_archs=num_archs, seed=seed, dataset=dataset, metric=metric,
+                                 exclude_ops=NULL_OPS)
+        out["datasets"][dataset] = {
+            "tau": r["tau"], "p_value": r["p_value"], "num_dropped": r["num_dropped"], "archs": r["archs"],
+            "strengths": r["strengths"].tolist(), "accuracies": r["accuracies"].tolist(),
+        }
+    return out
+
+
+def plot_datasets(result: dict, path):
+    """One scatter per dataset of a ``correlate`` result, written as PNG to ``path``; returns the Figure."""
+    from matplotlib.figure import Figure
+
+    from shapley_nas_jax.analysis.tables import NB201_DATASET_LABELS
+
+    datasets = list(result["datasets"])
+    fig = Figure(figsize=(4.2 * len(datasets), 3.8), layout="constrained")
+    label = "Shapley value" if result["source"] == "shapley" else "softmax(alpha)"
+    for i, dataset in enumerate(datasets):
+        r = result["datasets"][dataset]
+        ax = fig.add_subplot(1, len(datasets), i + 1)
+        ax.scatter(r["strengths"], r["accuracies"], s=10, alpha=0.7, edgecolors="none")
+        ax.set_title(f"{NB201_DATASET_LABELS.get(dataset, dataset)}: tau = {r['tau']:.3f}")
+        ax.set_xlabel(f"operation strength ({label})")
+        ax.set_ylabel(f"{result['metric']} accuracy (%)")
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"operation strength vs accuracy, {len(r['archs'])} sampled archs")
+    fig.savefig(path, dpi=120)
+    return fig

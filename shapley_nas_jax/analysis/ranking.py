@@ -91,3 +91,15 @@ def estimate_agreement(previous, estimate, players=None) -> float:
 
 
 __all__ = ["estimate_agreement", "rank_agreement", "update_signal"]
+
+
+def estimate_size_and_error(estimates, standard_errors) -> tuple[np.ndarray, np.ndarray]:
+    """Per update, the estimate's size against its noise, over the players: the mean of |estimate - its edge's
+    mean over ops| (what ordering an edge's ops needs) and the mean standard error (NaN entries, as
+    budgeted estimators log, are skipped). Both inputs are ``[updates, cell_types, edges, ops]`` as the
+    metrics log holds them (0 at non-players); players are the entries that ever had an error or a value."""
+    phi = np.asarray(estimates, np.float64)
+    se = np.asarray(standard_errors, np.float64)
+    players = np.any((se > 0) | (phi != 0), axis=0)
+    size = np.abs(phi - phi.mean(axis=-1, keepdims=True))[:, players].mean(axis=1)
+    return size, np.nanmean(se[:, players], axis=1)

@@ -1,13 +1,15 @@
-"""What every subcommand shares: flag parsing (with ``--help``), the config-file check and one-line errors."""
+"""What every subcommand shares: flag parsing (with ``--help``), config files with ``--config.key=value``
+overrides, and one-line errors."""
 
 from __future__ import annotations
 
 import os
 from typing import Callable
 
+import ml_collections
 from absl import flags
 
-from shapley_nas_jax.config import moved_config_hint
+from shapley_nas_jax.config import load_config_file, moved_config_hint, override
 from shapley_nas_jax.errors import UsageError
 
 HELP_FLAGS = ("-h", "--help", "-help", "--helpshort", "--helpfull")
@@ -24,17 +26,26 @@ def default_config_path(name: str = "demo") -> str:
     return os.path.join(os.path.dirname(shapley_nas_jax.configs.__file__), f"{name}.py")
 
 
-def check_config_file(argv: list[str]) -> None:
-    """Refuse a missing --config file in one line (ml_collections would print a traceback)."""
-    for i, arg in enumerate(argv):
-        path = arg.split("=", 1)[1] if arg.startswith("--config=") else (
-            argv[i + 1] if arg == "--config" and i + 1 < len(argv) else None)
-        if path is None:
-            continue
-        file = path.split(":", 1)[0]  # ml_collections' file.py:argument form
-        if not os.path.isfile(file):
-            raise UsageError(moved_config_hint(path)
-                             or f"config file {file} not found; pass one of the files in configs/ (e.g. configs/demo.py)")
+def split_overrides(argv: list[str], flag: str = "config") -> tuple[list[str], list[str]]:
+    """``--<flag>.key=value`` arguments taken out of ``argv``: (their ``key=value`` parts, the other arguments)."""
+    prefix = f"--{flag}."
+    overrides = [arg[len(prefix):] for arg in argv if arg.startswith(prefix)]
+    for text in overrides:
+        if "=" not in text:
+            raise UsageError(f"{prefix}{text} needs a value: write {prefix}{text}=VALUE")
+    return overrides, [arg for arg in argv if not arg.startswith(prefix)]
+
+
+def load_config(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDict:
+    """The config of a ``--config`` value (``file.py`` or ``file.py:argument``) with ``key=value`` overrides
+    applied (``config.override``), locked against new keys. A missing file is a one-line UsageError."""
+    file, _, argument = spec.partition(":")
+    if not os.path.isfile(file):
+        raise UsageError(moved_config_hint(spec)
+                         or f"config file {file} not found; pass one of the files in configs/ (e.g. configs/demo.py)")
+    config = load_config_file(file, argument or None)
+    config.lock()
+    return override(config, overrides)
 
 
 def _wants_help(argv: list[str]) -> bool:
@@ -49,23 +60,18 @@ def parse_flags(argv: list[str], define: Callable[[flags.FlagValues], None],
     """Define a subcommand's flags and parse ``argv``; returns the flag values and the positional arguments.
 
     ``argv[0]`` is the program name. With ``--help`` the flags are printed and ``HelpShown`` is raised. A
-    bad flag or config override raises ``UsageError``.
+    bad flag raises ``UsageError``. Take ``--config.key=value`` overrides out first (``split_overrides``).
     """
     fv = flags.FlagValues()
     try:
         flags.DEFINE_bool("debug", False, "Show tracebacks instead of one-line errors.", flag_values=fv)
-        define(fv)  # a config file flag loads its file here and applies the --config.key overrides
+        define(fv)
         if _wants_help(argv):
             print(help_text(usage, fv))
             raise HelpShown()
         positional = fv(argv)[1:]
     except flags.Error as error:
         raise UsageError(one_line(error)) from None
-    except (AttributeError, KeyError) as error:  # ml_collections' answer to an override of an unknown key
-        message = _unknown_config_key(error, argv)
-        if message is None:
-            raise  # not about an override: a bug (in the config file or here) keeps its traceback
-        raise UsageError(message) from None
     return fv, positional
 
 
@@ -74,30 +80,16 @@ def help_text(usage: str, fv: flags.FlagValues) -> str:
     lines = [f"usage: {usage}", "", "flags:"]
     for name in sorted(fv):
         flag = fv[name]
-        if name != flag.name or name.startswith("config."):  # short names; given config overrides
+        if name != flag.name:  # short names
             continue
         shown = f"--[no]{name}" if flag.boolean else f"--{name}"
         default = ""
-        if flag.default is not None and name != "config":  # the config flag's default is a whole ConfigDict
+        if flag.default is not None:
             default = " (default: " + flag.default_as_str.strip("'") + ")"
         lines.append(f"  {shown}: {' '.join(flag.help.split())}{default}")
     if "config" in fv:
         lines.append("  --config.<key>=VALUE: override one key of the config file, e.g. --config.seed=1")
     return "\n".join(lines)
-
-
-def _unknown_config_key(error: AttributeError | KeyError, argv: list[str]) -> str | None:
-    """The one-line message for an override of a key the config does not have, or None for other errors.
-
-    ml_collections raises a KeyError (wrapped in an AttributeError for a nested key) whose message is the
-    quoted key and, when one is close, a "Did you mean" suggestion.
-    """
-    cause = error.args[0] if error.args and isinstance(error.args[0], BaseException) else error
-    text = " ".join(str(cause.args[0] if cause.args else cause).split())
-    key = text.split("'")[1] if text.count("'") >= 2 else text
-    overridden = {part for arg in argv if arg.startswith("--config.")
-                  for part in arg[len("--config."):].split("=", 1)[0].split(".")}
-    return f"unknown config key {text}" if key in overridden else None
 
 
 def one_line(error: BaseException) -> str:

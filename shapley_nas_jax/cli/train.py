@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 
 from absl import flags
-from ml_collections import config_flags
 
-from shapley_nas_jax.cli.common import check_config_file, default_config_path, parse_flags
+from shapley_nas_jax.cli.common import default_config_path, load_config, parse_flags, split_overrides
 from shapley_nas_jax.errors import UsageError
 
 SUMMARY = "train a genotype from scratch (DARTS / ImageNet-mobile / NB201 networks)"
@@ -40,14 +39,14 @@ def _genotype_label(spec: str) -> str:
 
 def train_command(argv: list[str]) -> int:
     """Train (or resume) a genotype from scratch; prints the workdir, test accuracy, params and multiply-adds."""
-    check_config_file(argv)
     from shapley_nas_jax.evaluation.train import run_training
     from shapley_nas_jax.genotypes import resolve_genotype
 
+    overrides, argv = split_overrides(argv)
+
     def define(fv):
-        config_flags.DEFINE_config_file("config", default_config_path("train_demo"),
-                                        "Training config file (configs/train_*.py).", flag_values=fv,
-                                        lock_config=True, sys_argv=list(argv))  # overrides read from argv
+        flags.DEFINE_string("config", default_config_path("train_demo"), "Training config file (configs/train_*.py).",
+                            flag_values=fv)
         flags.DEFINE_string("genotype", None, GENOTYPE_HELP + " Default: the config's genotype.", flag_values=fv)
         flags.DEFINE_string("workdir", None, "Run directory (default runs/<config>-<genotype>-seed<seed>).",
                             flag_values=fv)
@@ -56,12 +55,12 @@ def train_command(argv: list[str]) -> int:
     fv, positional = parse_flags(argv, define, USAGE)
     if positional:
         raise UsageError(f"train takes no positional arguments, got {positional}; use --genotype and --workdir")
-    config = fv.config
+    config = load_config(fv.config, overrides)
     spec = fv.genotype if fv.genotype is not None else config.genotype
     if not spec:
         raise UsageError("train needs --genotype <name|file|string> (or a config with a genotype)")
     genotype = resolve_genotype(spec)
-    config_name = os.path.splitext(os.path.basename(fv["config"].config_filename))[0]
+    config_name = os.path.splitext(os.path.basename(fv.config.partition(":")[0]))[0]
     workdir = fv.workdir or os.path.join("runs", f"{config_name}-{_genotype_label(spec)}-seed{config.seed}")
     results = run_training(config, genotype, workdir, progress=fv.progress)
     print(f"workdir: {results['workdir']}")

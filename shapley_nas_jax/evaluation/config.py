@@ -27,6 +27,9 @@ def base_train_config() -> ml_collections.ConfigDict:
     c.data.crop_padding = 4  # random crop with this zero padding (0 = off)
     c.data.flip = True
     c.data.cutout = 16  # cutout length (0 = off)
+    # torchvision's RandomResizedCrop (8-100% of the area, aspect 3/4-4/3, resized back) instead of the padded
+    # crop: DARTS' ImageNet training
+    c.data.resized_crop = False
 
     c.model = ml_collections.ConfigDict()
     c.model.network = "auto"  # auto (cifar for DARTS genotypes, nb201 for arch strings) | cifar | imagenet | nb201
@@ -46,6 +49,7 @@ def base_train_config() -> ml_collections.ConfigDict:
     c.train.learning_rate_min = 0.0
     c.train.lr_schedule = "cosine"  # cosine (per epoch, to learning_rate_min) | linear (PC-DARTS ImageNet)
     c.train.lr_warmup_epochs = 0  # linear warm-up: lr * (epoch + 1) / warmup for the first epochs
+    c.train.lr_epoch_offset = 0  # epoch e trains at the rate of epoch e + offset (the search's option; 0 here)
     c.train.momentum = 0.9
     c.train.nesterov = False
     c.train.weight_decay = 3e-4
@@ -74,8 +78,8 @@ def validate_train_config(config: ml_collections.ConfigDict) -> None:
     _require(m.nb201_channels >= 1, "model.nb201_channels must be >= 1")
     _require(m.nb201_cells_per_stage >= 1, "model.nb201_cells_per_stage must be >= 1")
     _require(m.auxiliary_weight >= 0, "model.auxiliary_weight must be >= 0")
-    _require(m.get("init", "flax") in CLASSIFIER_INITS,
-             f"model.init={m.get('init')!r} is not valid; choose one of {', '.join(CLASSIFIER_INITS)}")
+    _require(m.init in CLASSIFIER_INITS,
+             f"model.init={m.init!r} is not valid; choose one of {', '.join(CLASSIFIER_INITS)}")
     _require(0 <= m.drop_path_prob < 1, f"model.drop_path_prob={m.drop_path_prob} must lie in [0, 1)")
     _require(t.epochs >= 1, f"train.epochs={t.epochs} must be >= 1")
     _require(t.batch_size >= 1, f"train.batch_size={t.batch_size} must be >= 1")

@@ -74,10 +74,10 @@ class TrainProgram:
         self.model = build_network(genotype, self.network, num_classes=self.num_classes,
                                    channels=m.nb201_channels if nb201 else m.channels, layers=m.layers,
                                    auxiliary=m.auxiliary, cells_per_stage=m.nb201_cells_per_stage,
-                                   classifier_init=m.get("init", "flax"))
+                                   classifier_init=m.init)
         self.uses_auxiliary = bool(m.auxiliary) and not nb201
         self.lr_schedule = learning_rate_schedule(config.train, self.steps_per_epoch)
-        self.tx = weight_optimizer(config.train, self.steps_per_epoch)
+        self.tx = weight_optimizer(config.train, self.lr_schedule)
         self.train_step = jax.jit(self._train_step, donate_argnums=0)
         self.eval_step = jax.jit(self._eval_step)
 

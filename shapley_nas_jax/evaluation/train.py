@@ -68,7 +68,8 @@ class Training:
         if tuple(self.test_ds.image_shape) != tuple(train_ds.image_shape):
             raise UserError(f"test images {tuple(self.test_ds.image_shape)} differ from training images "
                             f"{tuple(train_ds.image_shape)}; set data.image_size")
-        augment = data_lib.Augment(crop_padding=d.crop_padding, flip=d.flip, cutout=d.cutout)
+        augment = data_lib.Augment(crop_padding=d.crop_padding, flip=d.flip, cutout=d.cutout,
+                                   resized_crop=d.resized_crop)
         self.train_stream = data_lib.BatchStream(train_ds, config.train.batch_size,
                                                  seed=data_seed(config.seed, DATA_TRAIN_FROM_SCRATCH), augment=augment)
         self.num_classes, self.image_shape = train_ds.num_classes, tuple(train_ds.image_shape)

@@ -18,7 +18,7 @@ from shapley_nas_jax.ops.layers import (
     make_op,
     register_op,
 )
-from shapley_nas_jax.ops.primitives import get_formulation, register_formulation, set_formulation
+from shapley_nas_jax.ops.primitives import formulation, get_formulation, register_formulation
 
 __all__ = [
     "BatchNorm",
@@ -33,11 +33,11 @@ __all__ = [
     "ReLUConvBN",
     "SepConv",
     "Zero",
+    "formulation",
     "get_formulation",
     "known_ops",
     "make_op",
     "primitives",
     "register_formulation",
     "register_op",
-    "set_formulation",
 ]

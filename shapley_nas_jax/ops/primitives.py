@@ -10,9 +10,9 @@ on CPU for the PC-DARTS shapes. A supernet applies its ``formulation`` field aro
 (:func:`shapley_nas_jax.models.resolve_scoring_plan`). A new formulation is added with
 :func:`register_formulation` and may override any subset of the functions (the rest fall back to lax).
 
-The selection is read while a function traces: a function already jitted keeps the formulation it was traced
-with. Outside every :func:`formulation` block the selection is ``"auto"`` (= ``"lax"``), or what
-:func:`set_formulation` last chose (scripts and tests that compare formulations).
+The selection is read while a function traces and lasts only for a :func:`formulation` block (a context
+variable, so threads and nested blocks each see their own): there is no global switch whose later change an
+already-jitted function would silently ignore. Outside every block the selection is ``"auto"`` (= ``"lax"``).
 
 Shapes: ``x [B, H, W, C]``. Padding follows PyTorch (symmetric ``padding`` pixels on each side), so
 output size is ``floor((H + 2p - d*(k-1) - 1) / s) + 1``.
@@ -21,6 +21,7 @@ output size is ``floor((H + 2p - d*(k-1) - 1) / s) + 1``.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 from typing import Callable, Mapping
 
@@ -35,7 +36,7 @@ from shapley_nas_jax.registry import Registry, UnknownNameError
 
 _FORMULATIONS: Registry[dict[str, Callable]] = Registry("formulation")
 DEFAULT_FORMULATION = "lax"  # what "auto" (and no selection) means here; per-use choices live in the scoring plan
-_selected = "auto"
+_SELECTED: contextvars.ContextVar[str] = contextvars.ContextVar("formulation", default="auto")
 
 
 def register_formulation(name: str, implementations: Mapping[str, Callable], *, overwrite: bool = False) -> None:
@@ -58,7 +59,7 @@ def _resolve(name: str) -> str:
 
 
 def _implementation(function: str) -> Callable:
-    return _FORMULATIONS.get(_resolve(_selected))[function]
+    return _FORMULATIONS.get(_resolve(_SELECTED.get()))[function]
 
 
 @contextlib.contextmanager
@@ -68,26 +69,19 @@ def formulation(name: str | None):
     if name is None:
         yield
         return
-    previous = get_formulation()
-    set_formulation(name)
+    if name != "auto":
+        _FORMULATIONS.get(name)  # one-line error listing the known names
+    token = _SELECTED.set(name)
     try:
         yield
     finally:
-        set_formulation(previous)
-
-
-def set_formulation(name: str) -> None:
-    """Select the formulation every primitive uses from now on (at trace time): a registered name or
-    ``"auto"`` (the default, lax). Prefer :func:`formulation` blocks or a model's ``formulation`` field."""
-    global _selected
-    if name != "auto":
-        _FORMULATIONS.get(name)  # one-line error listing the known names
-    _selected = name
+        _SELECTED.reset(token)
 
 
 def get_formulation(resolved: bool = False) -> str:
-    """Name of the selected formulation (``"auto"`` unless set); ``resolved=True`` gives the concrete one."""
-    return _resolve(_selected) if resolved else _selected
+    """Name of the formulation selected here (``"auto"`` outside every block); ``resolved=True`` gives the
+    concrete one."""
+    return _resolve(_SELECTED.get()) if resolved else _SELECTED.get()
 
 
 def list_formulations() -> tuple[str, ...]:

@@ -50,6 +50,13 @@ class SupernetGame:
     def num_players(self) -> int:
         return int(self.positions.size)
 
+    @property
+    def player_mask(self) -> np.ndarray:
+        """Bool ``[cell_types, edges, ops]``: the entries that are players."""
+        mask = np.zeros(int(np.prod(self.alpha_shape)), bool)
+        mask[self.positions] = True
+        return mask.reshape(self.alpha_shape)
+
     def edge_groups(self) -> np.ndarray:
         """Int ``[num_players]``: each player's edge (``cell_type * edges + edge``) where every op of that edge
         is a player, else -1 (an op that is no player, e.g. ``none``, keeps the edge from ever emptying)."""

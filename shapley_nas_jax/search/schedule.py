@@ -1,7 +1,7 @@
 """The search's schedule: its data streams, when architecture updates run, and the search as pure steps.
 
 :class:`Search` is the one description of a search's schedule. :meth:`Search.run` drives it without any
-I/O, ``run_search`` (``search/loop.py``) drives it with its files (metrics, checkpoints, results); both go
+I/O, ``run_search`` (``search/run.py``) drives it with its files (metrics, checkpoints, results); both go
 through :func:`shapley_nas_jax.driver.drive`. The schedule is a pure function of the state's two counters
 (weight steps done, architecture updates done), so a search restored from any checkpoint continues exactly
 where it stopped: a resumed run ends with the same alpha and genotype as an uninterrupted one.
@@ -15,6 +15,7 @@ import json
 from typing import Callable, Iterator, Mapping
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -24,38 +25,46 @@ from shapley_nas_jax.compilation_cache import enable_compilation_cache
 from shapley_nas_jax.driver import Callback, check_finite, drive
 from shapley_nas_jax.errors import ConfigError
 from shapley_nas_jax.rng import DATA_EVAL, DATA_SPLIT, DATA_TRAIN, DATA_VALUE, STREAM_SHAPLEY, data_seed, stream_key
-from shapley_nas_jax.search.state import SearchState
+from shapley_nas_jax.search.methods import get_method
+from shapley_nas_jax.search.state import Hyperparameters, SearchState
 from shapley_nas_jax.search.steps import SearchProgram, cached_program
-from shapley_nas_jax.shapley import ShapleyEstimate
+from shapley_nas_jax.shapley import Estimate
 from shapley_nas_jax.spaces import SearchSpace, get_space
+from shapley_nas_jax.value import bn_mode_at_epoch
 
 def arch_update_points(config: ml_collections.ConfigDict, steps_per_epoch: int) -> np.ndarray:
-    """Weight-step indices before which one architecture update runs (sorted, repeats allowed)."""
-    s, total = config.search, config.train.epochs * steps_per_epoch
-    start = s.warmup_epochs * steps_per_epoch
-    if s.freeze_alpha or s.method in ("random", "rsps"):
+    """Weight-step indices before which one architecture update runs (sorted, repeats allowed): the search
+    method's (``SearchMethod.update_points``), none with ``search.freeze_alpha``."""
+    if config.search.freeze_alpha:
         return np.zeros(0, np.int64)
-    if s.method in ("darts_1st", "darts_2nd"):
-        return np.arange(start, total)  # one architecture step before every weight step after warm-up
-    if s.alpha_cadence == "epoch":
-        return np.arange(start, total, steps_per_epoch)  # at the start of each epoch, before its training
-    every = s.alpha_every_steps
-    points = np.arange(every, total, every)
-    return points[points >= start]
+    return np.asarray(get_method(config.search.method).update_points(config, steps_per_epoch), np.int64)
 
 
-# Options that only the schedule and the results read, with their defaults: the compiled program never sees them.
-SCHEDULE_ONLY_OPTIONS = {"freeze_alpha": False, "final_shapley": False, "derive_from": "alpha"}
+# Options (dotted; a whole block by its name) that the compiled program never reads: the seed (the state
+# carries it), the data (its shapes are the program's other arguments), the schedule (the learning rate's
+# length is a step argument, :class:`Hyperparameters`; when updates run is the driver's business) and what
+# only the results read.
+PROGRAM_INDEPENDENT_OPTIONS = (
+    "seed", "data", "checkpoint", "train.epochs", "train.eval_batches", "search.warmup_epochs",
+    "search.alpha_cadence", "search.alpha_every_steps", "search.freeze_alpha", "search.final_shapley",
+    "search.derive_from", "search.plot_every_epochs", "search.benchmark",
+)
 
 
 def program_config_json(config: ml_collections.ConfigDict) -> str:
-    """The config as the key of its compiled program (``cached_program``): options only the schedule reads are
-    set to their defaults, so searches that differ only in them share one program and compile it once (DARTS,
-    DARTS+Shapley and DARTS+Shapley*: ``search.freeze_alpha`` never runs the architecture step, the final
-    estimate of ``search.final_shapley`` is a step of the program that any search can call)."""
+    """The config as the key of its compiled program (``cached_program``): every option of
+    ``PROGRAM_INDEPENDENT_OPTIONS`` is set to its default, so searches that differ only in them (seeds, data
+    paths, lengths, warm-ups, benchmark files, DARTS beside DARTS+Shapley) share one program and compile each
+    step once; the program, holding the defaults, cannot read the values it does not depend on."""
     resolved = json.loads(config.to_json_best_effort())
-    search = resolved.get("search", {})
-    search.update({key: value for key, value in SCHEDULE_ONLY_OPTIONS.items() if key in search})
+    defaults = json.loads(config_lib.base_config().to_json_best_effort())
+    for option in PROGRAM_INDEPENDENT_OPTIONS:
+        *blocks, name = option.split(".")
+        target, default = resolved, defaults
+        for block in blocks:
+            target, default = target.get(block, {}), default[block]
+        if name in target:
+            target[name] = default[name]
     return json.dumps(resolved)
 
 
@@ -82,10 +91,10 @@ def search_data(config: ml_collections.ConfigDict) -> SearchData:
                                                value_fraction=c.data.value_fraction or None,
                                                ordered=c.data.split_order == "ordered")
     augment = data_lib.Augment(crop_padding=c.data.crop_padding, flip=c.data.flip, cutout=c.data.cutout,
-                               resized_crop=c.data.get("resized_crop", False))
-    drop_remainder = c.data.get("drop_remainder", True)
+                               resized_crop=c.data.resized_crop)
+    drop_remainder = c.data.drop_remainder
     remainder = len(train_ds) % c.train.batch_size
-    devices = (c.mesh.devices or jax.device_count()) if "mesh" in c else 1
+    devices = c.mesh.devices or jax.device_count()
     if not drop_remainder and remainder % devices:
         raise ConfigError(f"data.drop_remainder=False leaves a last batch of {remainder} images, which {devices} "
                           f"devices cannot split; set data.drop_remainder=True or choose a train.batch_size")
@@ -142,18 +151,20 @@ class Search:
         """Validate ``config``, load its data split and build (or reuse) its compiled program.
 
         Spaces, ops, value metrics and alpha rules it names must be registered first.
-        ``search.method="random"`` (a benchmark-table lookup, no supernet) is not a stepwise search.
+        A method without a supernet (``search.method="random"``: a benchmark-table lookup) is not a stepwise
+        search.
         Compiled steps are kept in JAX's persistent compilation cache (see ``shapley_nas_jax.compilation_cache``).
         """
         enable_compilation_cache()
+        config = config_lib.complete(config)
         if validate:
             config_lib.validate(config)
-        if config.search.method == "random":
-            raise ConfigError("search.method='random' has no supernet steps; use run_search for it")
+        if not get_method(config.search.method).supernet:
+            raise ConfigError(f"search.method={config.search.method!r} has no supernet steps; use run_search for it")
         space = get_space(config.space)
         data = search_data(config)  # the exact streams run_search builds (seeds derived from config.seed)
         program = cached_program(program_config_json(config), space.name, tuple(data.image_shape),
-                                 int(data.num_classes), int(data.steps_per_epoch))
+                                 int(data.num_classes))
         return cls(config=config, space=space, program=program, data=data)
 
     # ----------------------------------------------------------------------------------- schedule
@@ -180,6 +191,25 @@ class Search:
         """Architecture updates that must be done before weight step ``step`` runs (or the search ends)."""
         return int(np.searchsorted(self.update_points, int(step), side="right"))
 
+    @functools.cached_property
+    def hyper(self) -> Hyperparameters:
+        """What the compiled steps take as values (the learning-rate schedule's length), placed on the mesh."""
+        return self.program.place_state(Hyperparameters.create(epochs=int(self.config.train.epochs),
+                                                               steps_per_epoch=self.steps_per_epoch))
+
+    def learning_rate(self, step: int) -> float:
+        """The learning rate of weight step ``step``."""
+        return float(self.program.schedule(self.hyper)(jnp.int32(step)))
+
+    def bn_mode_at(self, state: SearchState) -> str:
+        """BN mode (``running`` | ``batch``) the value function scores ``state`` with: ``shapley.bn_mode``'s
+        mode for the epoch the state is in (a pure function of ``state.step``, so resumes keep it)."""
+        modes = self.program.bn_modes
+        if len(modes) == 1:
+            return modes[0]
+        epoch = int(state.step) // self.steps_per_epoch
+        return bn_mode_at_epoch(self.config.shapley.bn_mode, epoch, int(self.config.train.epochs))
+
     def arch_update_due(self, state: SearchState) -> bool:
         """Whether an architecture update must run before the state's next weight step (or the end)."""
         return int(state.alpha_updates) < self.updates_due(int(state.step))
@@ -191,10 +221,12 @@ class Search:
 
     def value_batches(self, update: int) -> dict:
         """The value batches of architecture update ``update``: ``{"image": [M, B', H, W, C], "label": [M, B']}``
-        with ``B' = shapley.value_batch_size``; ``M = shapley.samples`` (one per permutation chain), or 1 for a
-        budgeted estimator (``shapley.estimator``), which scores every coalition on one batch."""
-        permutation = self.config.shapley.get("estimator", "permutation") == "permutation"
-        count = int(self.config.shapley.samples) if permutation else 1
+        with ``B' = shapley.value_batch_size`` and ``M`` what the estimator ``shapley.estimator`` scores per
+        update: ``shapley.samples`` for ``permutation`` (one per chain), 1 for those at a budget (every coalition
+        on one batch)."""
+        from shapley_nas_jax.shapley import get_estimator
+
+        count = int(get_estimator(self.config.shapley.estimator).value_batches(self.config.shapley))
         batches = self.data.value_stream.value_batches(int(update), count)
         return self.program.put_value_batches(batches)
 
@@ -215,11 +247,11 @@ class Search:
     # -------------------------------------------------------------------------------------- steps
     def init_state(self) -> SearchState:
         """The state before the first step (a pure function of ``config.seed``)."""
-        return self.program.init_state()
+        return self.program.init_state(jax.random.PRNGKey(int(self.config.seed)))
 
     def weight_step(self, state: SearchState, batch: Mapping[str, jax.Array]) -> SearchState:
         """One SGD step of the supernet weights on ``batch`` (alpha is an input, never trained here)."""
-        return self.program.weight_step(state, dict(batch))
+        return self.program.weight_step(state, dict(batch), self.hyper)
 
     def shapley_step(self, state: SearchState, value_batches: Mapping[str, jax.Array]
                      ) -> tuple[SearchState, dict[str, jax.Array]]:
@@ -230,36 +262,36 @@ class Search:
         ``num_evaluations``, ``num_computed``, ``shapley_se`` (shaped like alpha), ``chain_players_mean``,
         ``min_chain_length``, ``value_full``.
         """
-        return self.program.shapley_step(state, dict(value_batches))
+        return self.program.shapley_step(state, dict(value_batches), bn_mode=self.bn_mode_at(state))
 
     def estimate_shapley(self, state: SearchState, value_batches: Mapping[str, jax.Array],
-                         key: jax.Array | None = None) -> tuple[jax.Array, ShapleyEstimate]:
+                         key: jax.Array | None = None) -> tuple[jax.Array, Estimate]:
         """Shapley values ``[cell_types, edges, ops]`` and the raw estimate over flat players, without moving
         alpha (state is not donated). ``key`` defaults to the key the next ``shapley_step`` would use."""
         if key is None:
             key = stream_key(state.rng, STREAM_SHAPLEY, state.alpha_updates)
-        return self.program.estimate_shapley(state, dict(value_batches), key)
+        return self.program.estimate_shapley(state, dict(value_batches), key, bn_mode=self.bn_mode_at(state))
+
+    @property
+    def method(self):
+        """The search method (``SearchMethod``) of ``search.method``."""
+        return self.program.method
 
     def arch_step(self, state: SearchState) -> tuple[SearchState, dict[str, jax.Array]]:
-        """The next architecture update of the schedule, on the data ``run_search`` gives it: a Shapley step on
-        ``value_batches(state.alpha_updates)``, or for the DARTS baselines a DARTS step on
-        ``train_batch(state.step)`` and the update's value batch."""
-        index = int(state.alpha_updates)
-        if self.program.uses_darts:
-            value_batch = self.program.put_train_batch(self.data.darts_value_stream.batch(index))
-            return self.program.darts_step(state, self.train_batch(int(state.step)), value_batch)
-        return self.shapley_step(state, self.value_batches(index))
+        """The next architecture update of the schedule, on the data ``run_search`` gives it (the method's
+        ``arch_inputs``: Shapley-NAS ``value_batches(state.alpha_updates)``; DARTS ``train_batch(state.step)``
+        and the update's value batch)."""
+        inputs = self.method.arch_inputs(self, state)
+        return self.program.arch_step(state, *inputs, self.hyper, bn_mode=self.bn_mode_at(state))
 
     def arch_step_label(self, state: SearchState) -> str | None:
-        """The progress bar's name for the next architecture update: Shapley updates are announced (each takes
-        many forward passes), the DARTS steps before every weight step are not."""
-        if self.program.uses_darts:
-            return None
-        return f"Shapley update {int(state.alpha_updates) + 1}/{len(self.update_points)}"
+        """The progress bar's name for the next architecture update (Shapley updates are announced: each takes
+        many forward passes; the DARTS steps before every weight step are not)."""
+        return self.method.arch_step_label(self, state)
 
     def compile_key(self, state: SearchState) -> str:
         """Which compiled architecture step the next update runs (one per BN mode of ``shapley.bn_mode``)."""
-        return self.program.bn_mode_at(state)
+        return self.bn_mode_at(state)
 
     def catch_up(self, state: SearchState) -> tuple[SearchState, list[dict[str, jax.Array]]]:
         """Run every architecture update due before the state's next weight step; returns their metrics."""
@@ -284,15 +316,15 @@ class Search:
         return self.program.evaluate(state, dict(batch))
 
     def finish(self, state: SearchState) -> SearchState:
-        """End of search: RSPS keeps its best drawn cell as alpha (``search.method="rsps"``); with
+        """End of search: the method's final choice (RSPS keeps its best drawn cell as alpha); with
         ``search.final_shapley`` Shapley values are estimated once more (alpha unchanged)."""
         return self.finish_with_metrics(state)[0]
 
     def finish_with_metrics(self, state: SearchState) -> tuple[SearchState, dict[str, dict]]:
-        """:meth:`finish` and the metrics of what ran, by kind (``"rsps"``: the drawn paths and their scores;
-        ``"final_shapley"``: the estimate's scalars)."""
+        """:meth:`finish` and the metrics of what ran, by kind (``"final_choice"``: e.g. RSPS's drawn paths and
+        their scores; ``"final_shapley"``: the estimate's scalars)."""
         return self.program.finish(state, lambda: self.value_batches(int(state.alpha_updates)),
-                                   self.config.search.final_shapley)
+                                   self.config.search.final_shapley, bn_mode=self.bn_mode_at(state))
 
     # ------------------------------------------------------------------------------------ results
     def op_strengths(self, state: SearchState) -> np.ndarray:

@@ -72,3 +72,20 @@ class SearchState:
 def new_clip_factors() -> jax.Array:
     """[sum, min, count] of an epoch's clip factors before its first step."""
     return jnp.array([0.0, 1.0, 0.0], jnp.float32)
+
+
+@flax.struct.dataclass
+class Hyperparameters:
+    """The options a search's compiled steps read as values rather than as constants, so that one compiled
+    program serves every value: searches that differ in them (and only in them) share their compiled steps.
+
+    epochs:          ``train.epochs`` (the learning-rate schedule's length), int32 scalar
+    steps_per_epoch: weight steps per epoch (the schedule's epoch boundaries), int32 scalar
+    """
+
+    epochs: jax.Array
+    steps_per_epoch: jax.Array
+
+    @classmethod
+    def create(cls, *, epochs: int, steps_per_epoch: int) -> "Hyperparameters":
+        return cls(epochs=jnp.int32(epochs), steps_per_epoch=jnp.int32(steps_per_epoch))

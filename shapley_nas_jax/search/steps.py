@@ -1,14 +1,18 @@
 """Pure search steps: weight step, Shapley step, DARTS steps, all jitted with the state donated.
 
 `SearchProgram` holds everything static about a search (model, optimizers, game, options) and exposes
-the steps as jitted functions of `(state, batch...)`. Nothing here performs I/O; `loop.py` drives it.
+the steps as jitted functions of `(state, batch..., hyper)`. It depends only on what shapes its compiled
+steps (model, space, data shapes, the rule and value choices): the seed enters through the state
+(``init_state(key)``), the schedule's length through :class:`Hyperparameters`, and the options only the
+schedule or the results read never reach it (``program_config_json``), so searches that differ in those
+share one program and compile each step once. Nothing here performs I/O; `schedule.py` and `run.py` drive it.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -17,9 +21,9 @@ import numpy as np
 import optax
 
 from shapley_nas_jax import alpha_rules, models, shapley
-from shapley_nas_jax.optim import darts_arch_optimizer, learning_rate_schedule, weight_optimizer
+from shapley_nas_jax.optim import learning_rate_schedule, weight_optimizer
 from shapley_nas_jax import sharding as sharding_lib
-from shapley_nas_jax.search import single_path
+from shapley_nas_jax.search.methods import get_method
 from shapley_nas_jax.search.game import SupernetGame, player_positions
 from shapley_nas_jax.rng import (
     STREAM_ALPHA,
@@ -31,9 +35,9 @@ from shapley_nas_jax.rng import (
     stream_key,
 )
 from shapley_nas_jax.registry import cache_by_registry_versions
-from shapley_nas_jax.search.state import SearchState
+from shapley_nas_jax.search.state import Hyperparameters, SearchState
 from shapley_nas_jax.spaces import SearchSpace
-from shapley_nas_jax.value import bn_mode_at_epoch, bn_modes_of, make_value_fn
+from shapley_nas_jax.value import bn_modes_of, make_value_fn
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -43,21 +47,18 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 class SearchProgram:
     """The static part of a search and its jitted pure steps."""
 
-    def __init__(self, config: ml_collections.ConfigDict, space: SearchSpace, *, image_shape, num_classes,
-                 steps_per_epoch: int):
+    def __init__(self, config: ml_collections.ConfigDict, space: SearchSpace, *, image_shape, num_classes):
         self.config = config
         self.space = space
         self.image_shape = tuple(image_shape)
-        self.steps_per_epoch = steps_per_epoch
         m, s = config.model, config.shapley
         supernet = models.build_supernet(
             space, channels=m.channels, layers=m.layers, cells_per_stage=m.cells_per_stage,
             num_classes=num_classes, partial_channels=m.partial_channels,
             edge_normalization=m.edge_normalization, pool_bn=m.pool_bn, renormalize=m.renormalize, stem=m.stem,
-            remat=m.remat, scan_edges=m.get("scan_edges", True),
-            classifier_init=m.get("init", "flax"))
-        self.weight_tx = weight_optimizer(config.train, steps_per_epoch)
-        self.lr_schedule = learning_rate_schedule(config.train, steps_per_epoch)
+            remat=m.remat, scan_edges=m.scan_edges, classifier_init=m.init)
+        # the weight optimizer's state (not its schedule) for initialisation; steps build it with their schedule
+        self.weight_tx = self.weight_optimizer(Hyperparameters.create(epochs=1, steps_per_epoch=1))
         self._setup_mesh()
         positions = player_positions(space, s.players)
         # How the supernet runs while training and while scoring (op arithmetic, skipped ops, edge layout,
@@ -74,23 +75,18 @@ class SearchProgram:
         # estimate picks its mode from the epoch it runs in (bn_mode_at).
         self.bn_modes = bn_modes_of(s.bn_mode)
         self.games = {mode: SupernetGame(alpha_shape=space.alpha_shape, positions=positions,
-                                         value=make_value_fn(self.scoring_model, metric=s.metric, bn_mode=mode))
+                                         value=make_value_fn(self.scoring_model, metric=s.metric, bn_mode=mode,
+                                                             metric_kwargs=s.metric_kwargs.to_dict()))
                       for mode in self.bn_modes}
         self.game = self.games[self.bn_modes[0]]  # players and shapes (the same in every game)
-        self.uses_darts = config.search.method in ("darts_1st", "darts_2nd")
-        # RSPS trains one uniformly drawn cell per weight step, among the ops a genotype can hold
-        self.single_path_training = config.search.method == "rsps"
-        self.candidate_ops = space.player_mask()
-        self.arch_tx = self.arch_rule(jax.random.PRNGKey(config.seed))
+        self.method = get_method(config.search.method)
         self._jit_steps()
 
     # ------------------------------------------------------------------------------------------ mesh
     def _setup_mesh(self) -> None:
         """The device mesh (None: one device, everything as without sharding) and the shardings in use."""
-        mesh_cfg = self.config.get("mesh", None)
-        devices = mesh_cfg.devices if mesh_cfg is not None else 1
-        self.shard_coalitions = bool(mesh_cfg.shard_coalitions) if mesh_cfg is not None else False
-        self.mesh = sharding_lib.make_mesh(devices)
+        self.shard_coalitions = bool(self.config.mesh.shard_coalitions)
+        self.mesh = sharding_lib.make_mesh(self.config.mesh.devices)
         self.coalition_sharding = None
         if self.mesh is None:
             return
@@ -104,52 +100,54 @@ class SearchProgram:
             sharding_lib.check_divisible(self.config.shapley.value_batch_size, self.mesh, "shapley.value_batch_size")
             self.value_sharding = sharding_lib.batch_sharding(self.mesh, axis=1)
 
-    def bn_mode_at(self, state: SearchState) -> str:
-        """BN mode (``running`` | ``batch``) of a value function called on ``state``: ``shapley.bn_mode``'s
-        mode for the epoch the state is in (a pure function of ``state.step``, so resumes keep it)."""
-        if len(self.bn_modes) == 1:
-            return self.bn_modes[0]
-        epoch = int(state.step) // self.steps_per_epoch
-        return bn_mode_at_epoch(self.config.shapley.bn_mode, epoch, int(self.config.train.epochs))
-
     def _per_bn_mode(self, step: Callable, **jit_options) -> Callable:
-        """``step(state, ..., bn_mode=...)`` jitted once per BN mode in use; the call picks the state's mode.
-        With one mode this is the jitted function itself (jit compiles a mode only when it is first called)."""
+        """``step(..., bn_mode=...)`` jitted once per BN mode in use (``shapley.bn_mode``; the schedule picks
+        the mode of an epoch, ``Search.bn_mode_at``). With one mode, ``bn_mode`` may be left out (jit compiles
+        a mode only when it is first called)."""
         jitted = {mode: jax.jit(functools.wraps(step)(functools.partial(step, bn_mode=mode)), **jit_options)
                   for mode in self.bn_modes}
-        if len(jitted) == 1:
-            return jitted[self.bn_modes[0]]
+
+        def of_mode(bn_mode: str | None):
+            if bn_mode is None and len(jitted) == 1:
+                return jitted[self.bn_modes[0]]
+            if bn_mode not in jitted:
+                raise ValueError(f"bn_mode={bn_mode!r}: this program scores with {', '.join(self.bn_modes)}")
+            return jitted[bn_mode]
 
         @functools.wraps(step)
-        def call(state, *args):
-            return jitted[self.bn_mode_at(state)](state, *args)
+        def call(*args, bn_mode: str | None = None):
+            return of_mode(bn_mode)(*args)
 
+        call.lower = lambda *args, bn_mode=None: of_mode(bn_mode).lower(*args)
         return call
 
     def _jit_steps(self) -> None:
         if self.mesh is None:
             self.weight_step = jax.jit(self._weight_step, donate_argnums=0)
-            self.shapley_step = self._per_bn_mode(self._shapley_step, donate_argnums=0)
+            self.shapley_step = self._per_bn_mode(self.shapley_update, donate_argnums=0)
+            self.arch_step = self._per_bn_mode(self._arch_step, donate_argnums=0)
             self.estimate_shapley = self._per_bn_mode(self._estimate_shapley)
-            self.darts_step = jax.jit(self._darts_step, donate_argnums=0)
             self.evaluate = jax.jit(self._evaluate)
-            self.select_single_path = self._per_bn_mode(self._select_single_path)
+            self.final_choice = self._per_bn_mode(self._final_choice)
             return
         # State replicated in and out; batches split along the batch axis (one sharding = a pytree prefix).
         rep, data, value = self.replicated, self.batch_sharding, self.value_sharding
-        self.weight_step = jax.jit(self._weight_step, donate_argnums=0, in_shardings=(rep, data), out_shardings=rep)
-        self.shapley_step = self._per_bn_mode(self._shapley_step, donate_argnums=0, in_shardings=(rep, value),
+        self.weight_step = jax.jit(self._weight_step, donate_argnums=0, in_shardings=(rep, data, rep),
+                                   out_shardings=rep)
+        inputs = self.method.arch_input_shardings(self)
+        self.arch_step = self._per_bn_mode(self._arch_step, donate_argnums=0, in_shardings=(rep, *inputs, rep),
+                                           out_shardings=rep)
+        self.shapley_step = self._per_bn_mode(self.shapley_update, donate_argnums=0, in_shardings=(rep, value),
                                               out_shardings=rep)
         self.estimate_shapley = self._per_bn_mode(self._estimate_shapley, in_shardings=(rep, value, rep),
                                                   out_shardings=rep)
-        self.darts_step = jax.jit(self._darts_step, donate_argnums=0, in_shardings=(rep, data, data), out_shardings=rep)
-        self.select_single_path = self._per_bn_mode(self._select_single_path, in_shardings=(rep, value),
-                                                    out_shardings=rep)
+        self.final_choice = self._per_bn_mode(self._final_choice, in_shardings=(rep, value), out_shardings=rep)
         # Evaluation batches need not divide the device count: they come placed (split or replicated).
         self.evaluate = jax.jit(self._evaluate, out_shardings=rep)
 
-    def place_state(self, state: SearchState) -> SearchState:
-        """The state replicated on every device of the mesh (unchanged without a mesh)."""
+    def place_state(self, state):
+        """The state (or any pytree the steps take replicated, such as :class:`Hyperparameters`) replicated on
+        every device of the mesh (unchanged without a mesh)."""
         return sharding_lib.put_replicated(state, self.mesh)
 
     def put_train_batch(self, batch: dict) -> dict:
@@ -165,38 +163,49 @@ class SearchProgram:
         return sharding_lib.put_batch(batch, self.mesh)
 
     # ----------------------------------------------------------------------------------------- init
-    def arch_rule(self, root: jax.Array) -> optax.GradientTransformation:
-        """The alpha rule named in the config (Adam for the DARTS baselines).
+    def alpha_rule(self, key: jax.Array | None) -> optax.GradientTransformation:
+        """The alpha rule named in the config, which moves alpha by Shapley values.
 
-        Every rule factory receives momentum, step_size, init_scale, key (for a random initial state) and
-        player_mask (bool [cell_types, edges, ops]: entries that are players; others must stay put).
+        Every rule factory is offered momentum, step_size, init_scale, key and player_mask (bool
+        [cell_types, edges, ops]: entries that are players; others must stay put), gets those it names, and
+        gets ``alpha_rule.kwargs`` (``alpha_rules.get_alpha_rule``). ``key`` seeds the rule's
+        initial state only (``init``; None where only ``update`` is used): its update must not depend on it.
         """
-        if self.uses_darts:
-            return darts_arch_optimizer(self.config.darts)
         r = self.config.alpha_rule
-        player_mask = np.zeros(int(np.prod(self.space.alpha_shape)), bool)
-        player_mask[self.game.positions] = True
-        kwargs = dict(momentum=r.momentum, step_size=r.step_size, init_scale=r.init_scale,
-                      key=stream_key(root, STREAM_ARCH_STATE), player_mask=player_mask.reshape(self.space.alpha_shape))
+        kwargs = dict(momentum=r.momentum, step_size=r.step_size, init_scale=r.init_scale, key=key,
+                      player_mask=self.game.player_mask, **r.kwargs.to_dict())
         return alpha_rules.get_alpha_rule(r.name, **kwargs)
 
-    def init_state(self) -> SearchState:
-        """A fresh state, replicated over the mesh if there is one (every process computes the same values
-        from the seed, so this is also how multi-host runs start). Scanned supernets are initialised by one
-        jitted call (eagerly, every scanned edge compiles on its own); one module per edge eagerly (compiling
-        the whole initialisation took minutes)."""
+    def init_arch_state(self, alpha: jax.Array, beta: jax.Array | None, root: jax.Array):
+        """The state of the method's architecture optimizer (the alpha rule, DARTS' Adam, ...) for ``alpha``
+        (and ``beta``) in the run whose root key is ``root``."""
+        optimizer = self.method.arch_optimizer(self, stream_key(root, STREAM_ARCH_STATE))
+        return optimizer.init(self.method.arch_params(alpha, beta))
+
+    def weight_optimizer(self, hyper: Hyperparameters) -> optax.GradientTransformation:
+        """The weight optimizer at the learning-rate schedule of ``hyper`` (traced inside the steps)."""
+        return weight_optimizer(self.config.train, self.schedule(hyper))
+
+    def schedule(self, hyper: Hyperparameters) -> optax.Schedule:
+        """The learning rate of a weight-step count, for the schedule's length in ``hyper``."""
+        return learning_rate_schedule(self.config.train, hyper.steps_per_epoch, hyper.epochs)
+
+    def init_state(self, key: jax.Array) -> SearchState:
+        """A fresh state of the run whose root key is ``key`` (``PRNGKey(seed)``), replicated over the mesh if
+        there is one (every process computes the same values from the key, so this is also how multi-host
+        runs start). Scanned supernets are initialised by one jitted call (eagerly, every scanned edge
+        compiles on its own); one module per edge eagerly (compiling the whole initialisation took minutes)."""
         if not self.model.scan_edges:
-            return self.place_state(self._init_state())
-        return self._jitted_init_state()
+            return self.place_state(self._init_state(key))
+        return self._jitted_init_state(key)
 
     @functools.cached_property
-    def _jitted_init_state(self) -> Callable[[], SearchState]:
-        """``_init_state`` jitted once per program, so that the searches sharing a program (``cached_program``)
-        compile it once, as they do their steps."""
+    def _jitted_init_state(self) -> Callable[[jax.Array], SearchState]:
+        """``_init_state`` jitted once per program, so that the searches sharing a program (``cached_program``),
+        whatever their seeds, compile it once, as they do their steps."""
         return jax.jit(self._init_state, out_shardings=None if self.mesh is None else self.replicated)
 
-    def _init_state(self) -> SearchState:
-        root = jax.random.PRNGKey(self.config.seed)
+    def _init_state(self, root: jax.Array) -> SearchState:
         alpha = 1e-3 * jax.random.normal(stream_key(root, STREAM_ALPHA), self.space.alpha_shape)
         beta = None
         if self.config.model.edge_normalization:
@@ -207,22 +216,17 @@ class SearchProgram:
             {"params": stream_key(root, STREAM_PARAMS), "noise": stream_key(root, STREAM_PARAMS, 1)},
             x, alpha, None, train=False, **self._beta_kwargs(beta))
         params, batch_stats = variables["params"], variables.get("batch_stats", {})
-        arch = self._arch_params(alpha, beta)
-        arch_state = self.arch_tx.init(arch if self.uses_darts else alpha)
+        arch_state = self.init_arch_state(alpha, beta, root)
         return SearchState.create(params=params, batch_stats=batch_stats, opt_state=self.weight_tx.init(params),
                                   alpha=alpha, beta=beta, arch_state=arch_state, rng=root,
-                                  clip_with_alpha_grad=self.config.train.get("clip_with_alpha_grad", False))
+                                  clip_with_alpha_grad=self.config.train.clip_with_alpha_grad)
 
     # -------------------------------------------------------------------------------------- helpers
     @staticmethod
     def _beta_kwargs(beta):
         return {} if beta is None else {"beta": beta}
 
-    @staticmethod
-    def _arch_params(alpha, beta) -> dict:
-        return {"alpha": alpha} if beta is None else {"alpha": alpha, "beta": beta}
-
-    def _loss(self, params, batch_stats, alpha, beta, batch, rng, train: bool, mask=None):
+    def loss(self, params, batch_stats, alpha, beta, batch, rng, train: bool, mask=None):
         """Cross-entropy of the supernet (the full one, or the cell ``mask`` selects); returns
         (loss, (logits, new batch_stats))."""
         variables = {"params": params, "batch_stats": batch_stats}
@@ -238,21 +242,18 @@ class SearchProgram:
         return cross_entropy(logits, batch["label"]), (logits, new_stats)
 
     # --------------------------------------------------------------------------------------- steps
-    def _weight_step(self, state: SearchState, batch: dict) -> SearchState:
+    def _weight_step(self, state: SearchState, batch: dict, hyper: Hyperparameters) -> SearchState:
         """One SGD step of the supernet weights on L_train; alpha is an input, never a weight."""
         rng = stream_key(state.rng, STREAM_WEIGHT_STEP, state.step)
-        alpha, mask = state.alpha, None
-        if self.single_path_training:  # RSPS: this step trains one uniformly drawn cell
-            mask = single_path.sample_single_paths(jax.random.fold_in(rng, 1), self.candidate_ops)
-            alpha = single_path.single_path_alpha(mask)
+        alpha, mask = self.method.weight_step_cell(self, state, rng)  # e.g. RSPS: one drawn cell
         clip_alpha = state.alpha_grad is not None
-        grad_fn = jax.value_and_grad(self._loss, argnums=(0, 2) if clip_alpha else 0, has_aux=True)
+        grad_fn = jax.value_and_grad(self.loss, argnums=(0, 2) if clip_alpha else 0, has_aux=True)
         (loss, (logits, batch_stats)), grads = grad_fn(state.params, state.batch_stats, alpha, state.beta,
                                                        batch, rng, True, mask)
         extra = {}
         if clip_alpha:
             grads, extra = self._clip_with_alpha_grad(state, *grads)
-        updates, opt_state = self.weight_tx.update(grads, state.opt_state, state.params)
+        updates, opt_state = self.weight_optimizer(hyper).update(grads, state.opt_state, state.params)
         correct = jnp.sum(jnp.argmax(logits, -1) == batch["label"]).astype(jnp.float32)
         size = jnp.float32(batch["label"].shape[0])
         diverged_at = jnp.where((state.diverged_at < 0) & ~jnp.isfinite(loss), state.step, state.diverged_at)
@@ -281,12 +282,19 @@ class SearchProgram:
         return grads, {"alpha_grad": alpha_grad * factor, "clip_factors": clip_factors}
 
     def _estimate_shapley(self, state: SearchState, value_batches: dict, key: jax.Array, *, bn_mode: str):
-        """Shapley values of all players on `value_batches` (leading axis: one batch per permutation)."""
-        noise_rng = jax.random.fold_in(key, 1)
-        if self.config.shapley.get("estimator", "permutation") == "permutation":
-            estimate = self._permutation_shapley(state, value_batches, key, noise_rng, self.games[bn_mode])
-        else:
-            estimate = self._budgeted_shapley(state, value_batches, key, noise_rng, self.games[bn_mode])
+        """Shapley values of all players by the registered estimator ``shapley.estimator`` on ``value_batches``
+        (leading axis: the value batches it scores per update, ``Search.value_batches``), as the estimator's
+        ``from_config`` asks (``permutation``: one chain per batch with the ``shapley.*`` chain options),
+        scored as the plan says (``plan.scoring``, ``plan.chunk_size`` coalitions per call, the mesh)."""
+        s = self.config.shapley
+        game = self.games[bn_mode]
+        scored = shapley.ScoredGame(
+            game.value_fn, game.num_players, shared=self._game_shared(state, jax.random.fold_in(key, 1)),
+            samples=value_batches, chunk_size=max(self.plan.chunk_size, 1), scoring=self.plan.scoring,
+            staged=game.staged,  # sequential chains reuse the prefix cells while they remove reduction-cell ops
+            coalition_sharding=self.coalition_sharding, groups=game.edge_groups())
+        budget, options = shapley.get_estimator(s.estimator).from_config(s, game.num_players)
+        estimate = shapley.estimate(s.estimator, scored, budget, jax.random.fold_in(key, 0), **options)
         return self.game.to_alpha_shape(estimate.values), estimate
 
     def _game_shared(self, state: SearchState, noise_rng: jax.Array) -> tuple:
@@ -294,142 +302,80 @@ class SearchProgram:
         return (self.scoring_variables(state.params), self.scoring_variables(state.batch_stats), state.alpha,
                 noise_rng)
 
-    def _budgeted_shapley(self, state: SearchState, value_batches: dict, key: jax.Array, noise_rng: jax.Array,
-                          game: SupernetGame):
-        """A budgeted estimator of ``shapley.estimators`` (``shapley.estimator``): every coalition is scored on
-        the update's one value batch (``Search.value_batches`` loads only one for these estimators),
-        ``plan.chunk_size`` coalitions per vmapped call."""
-        s = self.config.shapley
-        n = self.game.num_players
-        shared = self._game_shared(state, noise_rng)
-        batch = jax.tree.map(lambda x: x[0], value_batches)
-        scored = shapley.games.Game("supernet", n, lambda _, mask, __: game.value_fn(shared, mask, batch), None,
-                                    None)
-        budget = s.get("budget", 0) or 2 + s.samples * (n - 1)
-        return shapley.estimators.estimate(s.estimator, scored, budget, jax.random.fold_in(key, 0),
-                                           chunk_size=max(self.plan.chunk_size, 1))
-
-    def _permutation_shapley(self, state: SearchState, value_batches: dict, key: jax.Array, noise_rng: jax.Array,
-                             game: SupernetGame):
-        s = self.config.shapley
-        value_fn = game.value_fn
-        if self.plan.scoring == "sequential" and game.staged is not None:
-            value_fn = game.staged  # reuses the prefix cells while a chain removes reduction-cell ops
-        return shapley.permutation_shapley(
-            value_fn, self.game.num_players, jax.random.fold_in(key, 0),
-            num_permutations=s.samples, truncation=s.truncation, truncated=s.truncated, aggregate=s.aggregate,
-            sampling=s.sampling, chunk_size=self.plan.chunk_size, scoring=self.plan.scoring,
-            keep_last=game.edge_groups() if s.get("keep_last_op", False) else None,
-            shared=self._game_shared(state, noise_rng), samples=value_batches,
-            coalition_sharding=self.coalition_sharding)
-
-    def _shapley_step(self, state: SearchState, value_batches: dict, *, bn_mode: str):
-        """Estimate Shapley values and move alpha by the alpha rule (an optax transformation)."""
+    def shapley_update(self, state: SearchState, value_batches: dict, *, bn_mode: str):
+        """*Traced* (jitted: ``shapley_step``). Estimate Shapley values and move alpha by the config's alpha rule
+        (an optax transformation); returns the new state and the estimate's metrics (:func:`shapley_metrics`)."""
         key = stream_key(state.rng, STREAM_SHAPLEY, state.alpha_updates)
         phi, estimate = self._estimate_shapley(state, value_batches, key, bn_mode=bn_mode)
-        updates, arch_state = self.arch_tx.update(phi, state.arch_state, state.alpha)
+        updates, arch_state = self.alpha_rule(None).update(phi, state.arch_state, state.alpha)
         new_state = state.replace(alpha=optax.apply_updates(state.alpha, updates), arch_state=arch_state,
                                   shapley=phi, alpha_updates=state.alpha_updates + 1)
-        return new_state, shapley_metrics(estimate, self.game, self.config.shapley.truncated)
+        return new_state, shapley_metrics(estimate, self.game)
 
-    def final_shapley(self, state: SearchState, value_batches: dict):
+    def _arch_step(self, state: SearchState, *inputs_and_hyper, bn_mode: str):
+        """The method's architecture update (jitted: ``arch_step(state, *method.arch_inputs, hyper)``)."""
+        *inputs, hyper = inputs_and_hyper
+        return self.method.arch_step(self, state, *inputs, hyper=hyper, bn_mode=bn_mode)
+
+    def _final_choice(self, state: SearchState, value_batches: dict, *, bn_mode: str):
+        return self.method.final_choice(self, state, value_batches, bn_mode=bn_mode)
+
+    def final_shapley(self, state: SearchState, value_batches: dict, bn_mode: str | None = None):
         """Shapley values at the end of a search without moving alpha (DARTS+Shapley ablations)."""
         key = stream_key(state.rng, STREAM_FINAL)
-        phi, estimate = self.estimate_shapley(state, value_batches, key)
-        return state.replace(shapley=phi), shapley_metrics(estimate, self.game, self.config.shapley.truncated)
+        phi, estimate = self.estimate_shapley(state, value_batches, key, bn_mode=bn_mode)
+        return state.replace(shapley=phi), shapley_metrics(estimate, self.game)
 
-    def finish(self, state: SearchState, value_batches: Callable[[], dict], final_shapley: bool):
-        """The end of a search: RSPS's selection of the best drawn cell (``search.method="rsps"``) and, with
-        ``final_shapley`` (the search's ``search.final_shapley``: an option of the schedule, not of this
-        program, see ``program_config_json``), one more Shapley estimate, both on ``value_batches()`` (called
-        only if needed). Returns the state and ``{"rsps" | "final_shapley": metrics}`` for what ran."""
+    def finish(self, state: SearchState, value_batches: Callable[[], dict], final_shapley: bool,
+               bn_mode: str | None = None):
+        """The end of a search: the method's final choice of the cell (``method.chooses_at_end``, e.g. RSPS's
+        best drawn cell) and, with ``final_shapley`` (the search's ``search.final_shapley``: an option of the
+        schedule, not of this program, see ``program_config_json``), one more Shapley estimate, both on
+        ``value_batches()`` (called only if needed) in BN mode ``bn_mode``. Returns the state and
+        ``{"final_choice" | "final_shapley": metrics}`` for what ran."""
         events = {}
-        if self.single_path_training or final_shapley:
+        if self.method.chooses_at_end or final_shapley:
             batches = value_batches()
-            if self.single_path_training:
-                state, events["rsps"] = self.select_single_path(state, batches)
+            if self.method.chooses_at_end:
+                state, events["final_choice"] = self.final_choice(state, batches, bn_mode=bn_mode)
             if final_shapley:
-                state, events["final_shapley"] = self.final_shapley(state, batches)
+                state, events["final_shapley"] = self.final_shapley(state, batches, bn_mode=bn_mode)
         return state, events
-
-    def _darts_step(self, state: SearchState, train_batch: dict, value_batch: dict):
-        """DARTS architecture step: Adam on dL_val/d(alpha, beta); second order differentiates through one
-        unrolled SGD step of the weights (w' = w - lr * (dL_train/dw + wd * w))."""
-        rng = stream_key(state.rng, STREAM_SHAPLEY, state.alpha_updates)
-        arch = self._arch_params(state.alpha, state.beta)
-
-        def value_loss(arch):
-            params = state.params
-            if self.config.search.method == "darts_2nd":
-                lr = self.lr_schedule(state.step)
-                train_grads = jax.grad(lambda p: self._loss(p, state.batch_stats, arch["alpha"], arch.get("beta"),
-                                                            train_batch, rng, True)[0])(params)
-                wd = self.config.train.weight_decay
-                params = jax.tree.map(lambda w, g: w - lr * (g + wd * w), params, train_grads)
-            return self._loss(params, state.batch_stats, arch["alpha"], arch.get("beta"), value_batch, rng, True)[0]
-
-        loss, grads = jax.value_and_grad(value_loss)(arch)
-        updates, arch_state = self.arch_tx.update(grads, state.arch_state, arch)
-        arch = optax.apply_updates(arch, updates)
-        return state.replace(alpha=arch["alpha"], beta=arch.get("beta"), arch_state=arch_state,
-                             alpha_updates=state.alpha_updates + 1), {"value_loss": loss}
-
-    def _select_single_path(self, state: SearchState, value_batches: dict, *, bn_mode: str):
-        """RSPS's selection: ``search.random_samples`` uniformly drawn cells, each scored with the shared
-        weights by the value metric averaged over all value batches (the same images for every cell); alpha
-        becomes the best cell's :func:`~shapley_nas_jax.search.single_path.single_path_alpha`, so the
-        genotype is derived from it as for every method. Returns the state and ``{"paths", "scores",
-        "best_value"}``."""
-        paths = single_path.sample_single_paths(stream_key(state.rng, STREAM_FINAL, 2), self.candidate_ops,
-                                                self.config.search.random_samples)
-        noise_rng = stream_key(state.rng, STREAM_FINAL, 3)
-        params, batch_stats = self.scoring_variables(state.params), self.scoring_variables(state.batch_stats)
-
-        def score(path):
-            alpha = single_path.single_path_alpha(path)
-            value = self.games[bn_mode].value
-            values = jax.lax.map(lambda batch: value(params, batch_stats, alpha, path, batch, noise_rng), value_batches)
-            return jnp.mean(values)
-
-        scores = jax.lax.map(score, paths)
-        best = jnp.argmax(scores)
-        return (state.replace(alpha=single_path.single_path_alpha(paths[best])),
-                {"paths": paths, "scores": scores, "best_value": scores[best]})
 
     def _evaluate(self, state: SearchState, batch: dict):
         """Loss and correct count of the full supernet (running BN statistics) on one batch."""
-        loss, (logits, _) = self._loss(state.params, state.batch_stats, state.alpha, state.beta, batch,
+        loss, (logits, _) = self.loss(state.params, state.batch_stats, state.alpha, state.beta, batch,
                                        stream_key(state.rng, STREAM_FINAL, 1), False)
         return loss, jnp.sum(jnp.argmax(logits, -1) == batch["label"])
 
 
-def shapley_metrics(estimate: Any, game: SupernetGame, truncated: str) -> dict:
-    """What one estimate says of itself: value evaluations, and for permutation chains ``shapley_se`` (each
-    player's standard error of the mean of its marginals, shaped like alpha, 0 at non-players),
-    ``chain_players_mean`` / ``min_chain_length`` (players scored per chain before it truncated: mean, least)
-    and ``value_full`` (the full supernet's value, averaged over the update's value batches). A budgeted
-    estimator (``shapley.estimator``) has no chains: its ``shapley_se`` is NaN and the chain fields are absent."""
-    if isinstance(estimate, shapley.estimators.Estimate):
-        nan = jnp.full(estimate.values.shape, jnp.nan, estimate.values.dtype)
-        return {"num_evaluations": estimate.evaluations, "num_computed": estimate.evaluations,
-                "shapley_se": game.to_alpha_shape(nan)}
-    measured = estimate.measured.sum(axis=1)
-    return {
+def shapley_metrics(estimate: shapley.Estimate, game: SupernetGame) -> dict:
+    """What one estimate (any estimator's :class:`~shapley_nas_jax.shapley.Estimate`) says of itself:
+    ``num_evaluations``, ``num_computed`` (padding included; the evaluations where the estimator reports no
+    more), ``shapley_se`` (each player's standard error, shaped like alpha, 0 at non-players, NaN where the
+    estimator gives none) and, from removal chains, ``chain_players_mean`` / ``min_chain_length`` (players
+    scored per chain before it truncated: mean, least) and ``value_full`` (the full supernet's value, averaged
+    over the chains' value batches). Chain estimates hold their standard errors under their own ``truncated``
+    rule (``shapley.truncated`` in a search)."""
+    values, se = estimate.values, estimate.standard_errors
+    metrics = {
         "num_evaluations": estimate.num_evaluations,
-        "num_computed": estimate.num_computed,
-        "shapley_se": game.to_alpha_shape(shapley.standard_errors(estimate, truncated)),
-        "chain_players_mean": measured.mean(),
-        "min_chain_length": measured.min(),
-        "value_full": jnp.nanmean(estimate.chain_values[:, 0]),
+        "num_computed": estimate.num_evaluations if estimate.num_computed is None else estimate.num_computed,
+        "shapley_se": game.to_alpha_shape(jnp.full(values.shape, jnp.nan, values.dtype) if se is None else se),
     }
+    if estimate.measured is not None:
+        measured = estimate.measured.sum(axis=1)
+        metrics.update(chain_players_mean=measured.mean(), min_chain_length=measured.min())
+    if estimate.chain_values is not None:
+        metrics["value_full"] = jnp.nanmean(estimate.chain_values[:, 0])
+    return metrics
 
 
 @cache_by_registry_versions(maxsize=8)
-def cached_program(config_json: str, space_name: str, image_shape: tuple, num_classes: int,
-                   steps_per_epoch: int) -> SearchProgram:
-    """One program (and so one set of compiled steps) per distinct search setup within a process."""
+def cached_program(config_json: str, space_name: str, image_shape: tuple, num_classes: int) -> SearchProgram:
+    """One program (and so one set of compiled steps) per distinct search setup within a process; the key is
+    ``program_config_json`` of a search's config, which leaves out everything that does not shape the steps."""
     from shapley_nas_jax.spaces import get_space
 
     config = ml_collections.ConfigDict(json.loads(config_json))
-    return SearchProgram(config, get_space(space_name), image_shape=image_shape, num_classes=num_classes,
-                         steps_per_epoch=steps_per_epoch)
+    return SearchProgram(config, get_space(space_name), image_shape=image_shape, num_classes=num_classes)

@@ -1,9 +1,17 @@
-"""Shapley values of cooperative games: exact enumeration and truncated permutation sampling.
+"""Shapley values of cooperative games: exact enumeration, truncated permutation sampling and the registry of
+estimators (``estimators``), all returning one result type, :class:`Estimate`.
 
 A game is ``value_fn(shared, mask, sample) -> scalar`` with ``mask`` float32 ``[num_players]`` (1 = present).
 """
 
 from shapley_nas_jax.shapley import estimators, games
+from shapley_nas_jax.shapley.estimators import (
+    ScoredGame,
+    available_estimators,
+    estimate,
+    get_estimator,
+    register_estimator,
+)
 from shapley_nas_jax.shapley.exact import (
     coalition_masks,
     coalition_values,
@@ -16,7 +24,6 @@ from shapley_nas_jax.shapley.permutation import (
     SAMPLERS,
     SCORINGS,
     TRUNCATED_RULES,
-    ShapleyEstimate,
     StagedGame,
     permutation_ranks,
     permutation_shapley,
@@ -25,21 +32,27 @@ from shapley_nas_jax.shapley.permutation import (
     score_chunk,
     standard_errors,
 )
+from shapley_nas_jax.shapley.result import Estimate
 
 __all__ = [
     "AGGREGATES",
     "SAMPLERS",
     "SCORINGS",
     "TRUNCATED_RULES",
-    "ShapleyEstimate",
+    "Estimate",
+    "ScoredGame",
     "StagedGame",
+    "available_estimators",
     "coalition_masks",
     "coalition_values",
-    "exact_shapley",
+    "estimate",
     "estimators",
+    "exact_shapley",
     "games",
+    "get_estimator",
     "permutation_ranks",
     "permutation_shapley",
+    "register_estimator",
     "sample_permutations",
     "score_chains",
     "score_chunk",

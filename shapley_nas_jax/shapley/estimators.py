@@ -1,16 +1,24 @@
-"""Shapley estimators at a fixed budget of value evaluations, for benchmarks and estimator research.
+"""Shapley estimators in one registry: the search's truncated removal chains and estimators at a fixed budget.
 
-Every estimator is called as ``estimate(name, game, budget, key, control=None)`` and returns an
-:class:`Estimate` whose ``evaluations`` never exceed ``budget``. The empty and the full coalition are counted
-once each, however often an estimator reads them. Estimators are jittable and vmappable over ``key`` with
-``name``, ``game`` and ``budget`` fixed::
+Every estimator is registered by name (:func:`register_estimator`, also ``shapley_nas_jax.register_estimator``)
+and called as ``estimate(name, game, budget, key, control=None, **options)``; it returns an
+:class:`~shapley_nas_jax.shapley.Estimate` whose ``num_evaluations`` never exceed ``budget`` (the empty and the
+full coalition counted once however often an estimator reads them, on a game without per-chain value batches).
+Estimators are jittable and vmappable over ``key`` with ``name``, ``game`` and ``budget`` fixed::
 
     jax.jit(jax.vmap(lambda k: estimate("kernelshap_paired", game, 1024, k)))(keys)
 
-The estimators:
+A search runs the one its config names (``shapley.estimator``); ``scripts/compare_estimators.py`` and the docs
+use the same names. Registered here:
 
-* ``permutation_uniform`` / ``_antithetic`` / ``_stratified``: the mean marginal over whole removal chains,
-  the search's sampling schemes without truncation (:func:`~shapley_nas_jax.shapley.permutation_shapley`).
+* ``permutation``: removal chains, the search's estimator (the default), with the options ``sampling``,
+  ``truncation`` (eta; None: none), ``truncated``, ``aggregate`` and ``keep_last``
+  (:func:`~shapley_nas_jax.shapley.permutation_shapley`). It runs as many chains as the budget holds whole
+  (``(budget - 2) // (n - 1)``). A search gives it its ``shapley.*`` options and ``2 + M(n - 1)`` for
+  ``M = shapley.samples`` chains, each scored on a value batch of its own; called directly it truncates at
+  eta 0.5, as ``permutation_shapley`` does.
+* ``permutation_uniform`` / ``_antithetic`` / ``_stratified``: ``permutation`` without truncation, plain mean,
+  with the named sampling, every chain on the same game (a search's first value batch).
 * ``stratified_neyman``: strata by player, coalition size and whether the player is in, so every evaluated
   coalition updates a stratum of every player; the smallest and largest sizes enumerated; a pilot of half
   the samples, then the other half allocated over sizes in proportion to their standard deviation (Neyman
@@ -26,63 +34,202 @@ The estimators:
   a linear game's marginals are the same along every chain, so they cancel.
 
 Both ``stratified_neyman`` and ``kernelshap_paired`` are exact when the budget holds all 2^n coalitions.
-On the real supernet games of ``benchmarks/supernet_games`` (BENCHMARKS.md) the first is 1.9-13x below
+On the real supernet games of ``exact_games`` (BENCHMARKS.md) the first is 1.9-13x below
 ``permutation_uniform``'s MSE at equal budgets.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import itertools
 import math
 from typing import Any, Callable
 
-import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from shapley_nas_jax.errors import InvalidInputError, UnknownNameError
+from shapley_nas_jax.errors import InvalidInputError
+from shapley_nas_jax.registry import Registry
 from shapley_nas_jax.shapley.permutation import permutation_ranks, permutation_shapley, sample_permutations
+from shapley_nas_jax.shapley.result import Estimate
 
 
-@flax.struct.dataclass
-class Estimate:
-    values: jnp.ndarray       # [n]
-    evaluations: jnp.ndarray  # int: value evaluations used, the empty and the full coalition counted once
+@dataclasses.dataclass(frozen=True, eq=False)
+class ScoredGame:
+    """A game as an estimator reads it: ``value_fn(shared, mask [n], sample) -> scalar`` and how to score it.
+
+    ``samples`` (a pytree whose leaves have a leading axis, one value batch per entry; None: ``sample`` is None)
+    are the value batches of a search's update: the estimator ``permutation`` scores chain j on entry j, the
+    others every coalition on entry 0 (:meth:`values`). The scoring fields are the search's (its plan and
+    mesh); estimators that do not score chains read only ``chunk_size``.
+    """
+
+    value_fn: Callable
+    num_players: int
+    shared: Any = None
+    samples: Any = None
+    chunk_size: int | None = None  # coalitions per vmapped call; None: all of a step at once
+    scoring: str = "batched"  # chains: "batched" (chunk_size positions per chain per call) | "sequential"
+    staged: Any = None  # the game as a StagedGame, scored by sequential chains instead of value_fn
+    coalition_sharding: Any = None  # chains: a NamedSharding splitting each chunk's coalitions over devices
+    groups: Any = None  # int [n] group per player (-1: none), for chains that keep each group's last player
+
+    @property
+    def sample(self):
+        """The value batch coalitions are scored on outside chains: entry 0 of ``samples`` (or None)."""
+        return None if self.samples is None else jax.tree.map(lambda x: x[0], self.samples)
+
+    def on_one_sample(self) -> "ScoredGame":
+        """The game every coalition of which is scored on :attr:`sample` (``samples`` None, no staged form)."""
+        if self.samples is None:
+            return self
+        return dataclasses.replace(self, value_fn=_OnSample(self.value_fn), shared=(self.shared, self.sample),
+                                   samples=None, staged=None)
+
+    def values(self, masks: jnp.ndarray) -> jnp.ndarray:
+        """float32 values ``[...]`` of masks ``[..., n]`` on :attr:`sample`, ``chunk_size`` coalitions per call."""
+        flat = masks.reshape(-1, masks.shape[-1])
+        sample = self.sample
+        score = lambda mask: self.value_fn(self.shared, mask, sample)  # noqa: E731
+        if self.chunk_size is None:
+            values = jax.vmap(score)(flat)
+        else:
+            values = jax.lax.map(score, flat, batch_size=self.chunk_size)
+        return values.reshape(masks.shape[:-1]).astype(jnp.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class _OnSample:
+    """``value_fn`` as a game of ``(shared, sample)`` pairs (equal for the same ``value_fn``: one compile)."""
+
+    value_fn: Callable
+
+    def __call__(self, shared_and_sample, mask, sample):
+        del sample
+        shared, own = shared_and_sample
+        return self.value_fn(shared, mask, own)
+
+
+def whole_chains_cost(n: int, m: int) -> int:
+    """Evaluations of ``m`` whole removal chains of ``n`` players on one game: each needs the n - 1 coalitions
+    between the full and the empty one, which are counted once."""
+    return 2 + m * max(n - 1, 1) if n > 1 else 2
+
+
+def _budget_from_config(shapley, num_players: int) -> tuple[int, dict]:
+    """A budgeted estimator in a search: ``shapley.budget`` evaluations (0: what ``shapley.samples`` whole chains
+    cost) and no options."""
+    return int(shapley.budget) or whole_chains_cost(num_players, int(shapley.samples)), {}
+
+
+def _one_value_batch(shapley) -> int:
+    del shapley
+    return 1
 
 
 @dataclasses.dataclass(frozen=True)
 class Estimator:
+    """A registered estimator: ``fn(game: ScoredGame, budget, key, **options) -> Estimate`` and what it needs.
+
+    ``value_batches(shapley config) -> int``: the value batches a search loads for one update (they reach ``fn``
+    as ``game.samples``). ``from_config(shapley config, num_players) -> (budget, options)``: how a search calls
+    ``fn``. ``min_budget(num_players)``, ``min_players``: the least it runs with. ``needs_control``: ``fn``
+    takes ``control=(value, gradient, hessian)`` of a control metric at the full mask (no search gives one).
+    """
+
     name: str
-    run: Callable  # (game, budget, key, control) -> Estimate
-    min_budget: Callable[[int], int]  # players -> least budget
+    fn: Callable[..., Estimate]
+    min_budget: Callable[[int], int]
+    min_players: int = 1
     needs_control: bool = False
+    value_batches: Callable[[Any], int] = _one_value_batch
+    from_config: Callable[[Any, int], tuple[int, dict]] = _budget_from_config
+
+    def options(self) -> tuple[str, ...] | None:
+        """The keyword options ``fn`` takes besides ``(game, budget, key)`` and ``control`` (None: any)."""
+        params = list(inspect.signature(self.fn).parameters.values())[3:]
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            return None
+        return tuple(p.name for p in params if p.name != "control"
+                     and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY))
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class _Scored:
-    """The game as the estimators read it, with how many coalitions one vmapped call scores."""
-
-    value_fn: Callable
-    shared: Any
-    num_players: int
-    chunk_size: int | None  # None: every coalition of a step in one vmapped call
+_ESTIMATORS: Registry[Estimator] = Registry("estimator")
 
 
-def _values(game: _Scored, masks: jnp.ndarray) -> jnp.ndarray:
-    """Values ``[...]`` of masks ``[..., n]``, ``chunk_size`` coalitions per vmapped call."""
-    flat = masks.reshape(-1, masks.shape[-1])
-    score = lambda mask: game.value_fn(game.shared, mask, None)  # noqa: E731
-    if game.chunk_size is None:
-        values = jax.vmap(score)(flat)
+def register_estimator(name: str, fn: Callable[..., Estimate], *, min_budget: Callable[[int], int] | None = None,
+                       min_players: int = 1, needs_control: bool = False, value_batches: int | Callable = 1,
+                       from_config: Callable[[Any, int], tuple[int, dict]] | None = None,
+                       overwrite: bool = False) -> None:
+    """Make ``estimate(name, ...)`` and ``shapley.estimator=name`` run ``fn(game, budget, key, **options)``.
+
+    ``fn`` gets a :class:`ScoredGame` (``game.values(masks [..., n])`` scores coalitions), the budget of value
+    evaluations and a PRNG key, and returns an :class:`~shapley_nas_jax.shapley.Estimate` that uses at most
+    ``budget`` evaluations. ``min_budget(n)`` (default 2: the empty and the full coalition): the least budget
+    it runs with for n players. ``value_batches``: value batches a search loads per update, an int or
+    ``f(config.shapley) -> int`` (default 1; entry 0 is ``game.sample``). ``from_config(config.shapley,
+    num_players) -> (budget, options)``: how a search calls it (default: ``shapley.budget``, or 2 + M(n - 1)
+    for M = ``shapley.samples`` when 0, and no options). A taken name raises unless ``overwrite=True``.
+    """
+    if not callable(fn):
+        raise TypeError(f"estimator {name!r} must be callable, got {type(fn).__name__}")
+    batches = value_batches if callable(value_batches) else (lambda shapley, count=int(value_batches): count)
+    _ESTIMATORS.register(name, Estimator(name, fn, min_budget or (lambda n: 2), min_players, needs_control,
+                                         batches, from_config or _budget_from_config), overwrite=overwrite)
+
+
+def get_estimator(name: str) -> Estimator:
+    """The estimator registered as ``name`` (an UnknownNameError listing the known names otherwise)."""
+    return _ESTIMATORS.get(name)
+
+
+def available_estimators() -> tuple[str, ...]:
+    """Registered estimator names, sorted."""
+    return _ESTIMATORS.names()
+
+
+def estimate(name: str, game, budget: int, key, *, control: Any = None, chunk_size: int | None = None,
+             **options) -> Estimate:
+    """Shapley values of ``game`` by the estimator ``name`` with at most ``budget`` value evaluations.
+
+    ``game``: a :class:`ScoredGame`, or anything with ``value_fn``, ``shared`` and ``num_players`` (a
+    :class:`~shapley_nas_jax.shapley.games.Game`). ``control``: ``(value, gradient [n], hessian [n, n])`` of a
+    control metric at the full mask, for estimators with ``needs_control``. ``chunk_size``: coalitions per
+    vmapped call (None: all of a step at once, the fastest for cheap games; a supernet needs a bound on its
+    activation memory). ``options``: the estimator's own keyword options (``permutation``: ``sampling``,
+    ``truncation``, ``truncated``, ``aggregate``, ``keep_last``).
+    """
+    estimator = get_estimator(name)
+    n = game.num_players
+    if n < estimator.min_players:
+        raise InvalidInputError(f"estimator {name} needs at least {estimator.min_players} players, got {n}")
+    least = estimator.min_budget(n)
+    if budget < least:
+        raise InvalidInputError(f"estimator {name} needs a budget of at least {least} evaluations for {n} "
+                                f"players, got {budget}")
+    if estimator.needs_control and control is None:
+        raise InvalidInputError(f"estimator {name} needs control=(value, gradient, hessian) of a control metric "
+                                f"at the full mask")
+    if chunk_size is not None and chunk_size < 1:
+        raise InvalidInputError(f"chunk_size must be >= 1 coalitions per call (or None), got {chunk_size}")
+    accepted = estimator.options()
+    unknown = sorted(set(options) - set(accepted)) if accepted is not None else []
+    if unknown:
+        raise InvalidInputError(f"estimator {name} takes no option {', '.join(map(repr, unknown))}; its options: "
+                                f"{', '.join(accepted) or 'none'}")
+    if isinstance(game, ScoredGame):
+        scored = game if chunk_size is None else dataclasses.replace(game, chunk_size=chunk_size)
     else:
-        values = jax.lax.map(score, flat, batch_size=game.chunk_size)
-    return values.reshape(masks.shape[:-1]).astype(jnp.float32)
+        scored = ScoredGame(game.value_fn, n, shared=game.shared, chunk_size=chunk_size)
+    if estimator.needs_control:
+        options["control"] = control
+    return estimator.fn(scored, int(budget), key, **options)
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Permutation sampling and its control variates
+# Removal chains (the search's estimator) and their control variates
 
 
 def _num_chains(n: int, budget: int) -> int:
@@ -90,20 +237,54 @@ def _num_chains(n: int, budget: int) -> int:
     return (budget - 2) // max(n - 1, 1)
 
 
-def _chain_evaluations(n: int, m: int) -> int:
-    return 2 + m * max(n - 1, 1) if n > 1 else 2
+def permutation_chains(game: ScoredGame, budget: int, key, *, sampling: str = "uniform",
+                       truncation: float | None = 0.5, truncated: str = "zero", aggregate: str = "mean",
+                       keep_last: bool = False) -> Estimate:
+    """The estimator ``permutation``: as many removal chains as ``budget`` holds whole (an even number for
+    antithetic sampling), by :func:`~shapley_nas_jax.shapley.permutation_shapley` with these options, scored
+    as ``game`` says (``scoring``, ``chunk_size`` or n + 1 positions per call, ``coalition_sharding``, its
+    ``staged`` form under sequential scoring). With ``game.samples`` chain j is scored on entry j, and
+    ``num_evaluations`` counts every chain's positions; without, the chains share one game and the full and
+    the empty coalition count once. ``keep_last``: never remove the last player of a ``game.groups`` group."""
+    n = game.num_players
+    if keep_last and game.groups is None:
+        raise InvalidInputError("keep_last=True guards the last player of each group: give the game its groups "
+                                "(ScoredGame.groups)")
+    m = _num_chains(n, budget)
+    if sampling == "antithetic":
+        m -= m % 2
+    value_fn = game.staged if game.scoring == "sequential" and game.staged is not None else game.value_fn
+    est = permutation_shapley(
+        value_fn, n, key, num_permutations=m, truncation=truncation, truncated=truncated, aggregate=aggregate,
+        sampling=sampling, chunk_size=game.chunk_size or n + 1, scoring=game.scoring,
+        keep_last=game.groups if keep_last else None, shared=game.shared, samples=game.samples,
+        coalition_sharding=game.coalition_sharding)
+    if game.samples is None:
+        stops = est.measured.sum(axis=1)  # removals each chain evaluated
+        est = est.replace(num_evaluations=1 + stops.sum() - jnp.maximum(jnp.sum(stops == n) - 1, 0))
+    return est
 
 
-def _permutation(sampling: str):
-    def run(game, budget, key, control):
-        n = game.num_players
-        m = _num_chains(n, budget)
-        if sampling == "antithetic":
-            m -= m % 2
-        est = permutation_shapley(game.value_fn, n, key, num_permutations=m, truncation=None, sampling=sampling,
-                                  shared=game.shared, chunk_size=game.chunk_size or n + 1)
-        return Estimate(est.values.astype(jnp.float32), jnp.asarray(_chain_evaluations(n, m)))
+def _chains_from_config(shapley, num_players: int) -> tuple[int, dict]:
+    """``permutation`` in a search: ``shapley.samples`` chains (``shapley.budget`` does not apply) with the
+    search's chain options."""
+    return whole_chains_cost(num_players, int(shapley.samples)), dict(
+        sampling=shapley.sampling, truncation=shapley.truncation, truncated=shapley.truncated,
+        aggregate=shapley.aggregate, keep_last=bool(shapley.keep_last_op))
 
+
+def _chain_per_value_batch(shapley) -> int:
+    return int(shapley.samples)
+
+
+def _whole_chains(sampling: str) -> Callable[..., Estimate]:
+    """``permutation`` without truncation, plain mean, ``sampling`` fixed: every chain on the same game."""
+
+    def run(game: ScoredGame, budget: int, key) -> Estimate:
+        return permutation_chains(game.on_one_sample(), budget, key, sampling=sampling, truncation=None,
+                                  aggregate="mean")
+
+    run.__name__ = f"permutation_{sampling}"
     return run
 
 
@@ -116,8 +297,8 @@ def _chains(game, budget, key):
     perms = sample_permutations(key, n, m, "uniform")
     ranks = permutation_ranks(perms)
     masks = (ranks[:, None, :] >= jnp.arange(n + 1)[None, :, None]).astype(jnp.float32)
-    values = _values(game, masks)
-    return masks, values, perms, jnp.asarray(_chain_evaluations(n, m))
+    values = game.values(masks)
+    return masks, values, perms, jnp.asarray(whole_chains_cost(n, m))
 
 
 def _marginals(values: jnp.ndarray, perms: jnp.ndarray) -> jnp.ndarray:
@@ -181,7 +362,7 @@ def _cross_fitted(marginals, control_marginals, control_shapley_a, control_shapl
 REGRESSION_RIDGE = 1e-2  # chosen on the synthetic games (scripts/compare_estimators.py), not on supernet games
 
 
-def _permutation_regression(game, budget, key, control):
+def _permutation_regression(game, budget, key):
     masks, values, perms, evaluations = _chains(game, budget, key)
     m, n = perms.shape
     half = m // 2
@@ -194,7 +375,7 @@ def _permutation_regression(game, budget, key, control):
     control_marginals = _marginals(control_values, perms)
     shapley_a, shapley_b = quadratic_shapley(linear[0], pairs[0]), quadratic_shapley(linear[1], pairs[1])
     return Estimate(_cross_fitted(marginals, control_marginals, shapley_a, shapley_b, scale_by_fit=True),
-                    evaluations)
+                    num_evaluations=evaluations)
 
 
 def taylor_values(control, masks: jnp.ndarray) -> jnp.ndarray:
@@ -210,13 +391,14 @@ def taylor_shapley(control) -> jnp.ndarray:
     return grad - 0.5 * hessian.sum(axis=1)
 
 
-def _permutation_taylor_cv(game, budget, key, control):
+def _permutation_taylor_cv(game, budget, key, *, control):
     control = tuple(jnp.asarray(part, jnp.float32) for part in control)
     masks, values, perms, evaluations = _chains(game, budget, key)
     marginals = _marginals(values, perms)
     control_marginals = _marginals(taylor_values(control, masks), perms)
     shapley = taylor_shapley(control)
-    return Estimate(_cross_fitted(marginals, control_marginals, shapley, shapley, scale_by_fit=True), evaluations)
+    return Estimate(_cross_fitted(marginals, control_marginals, shapley, shapley, scale_by_fit=True),
+                    num_evaluations=evaluations)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -254,7 +436,7 @@ def _border_plan(n: int, budget: int) -> tuple[list[int], list[int], int]:
     return sorted(exact), sampled, (budget - spent if sampled else 0)
 
 
-def _stratified_neyman(game, budget, key, control):
+def _stratified_neyman(game, budget, key):
     """phi_i = mean over sizes s of E[v(S) | |S| = s + 1, i in S] - E[v(S) | |S| = s, i not in S]: every
     evaluated coalition of size s updates the strata (i, s, in) of its members and (i, s, out) of the others.
     Sampled sizes get a pilot of half the samples (round robin), then the rest in proportion to the square
@@ -270,7 +452,7 @@ def _stratified_neyman(game, budget, key, control):
     exact_sizes, sampled, samples = _border_plan(n, budget)
     stats = jnp.zeros((3, 2, 2, n + 1, n))  # [sum/square/count, raw/less additive, out/in, size, player]
     enumerated_masks = np.concatenate([_all_subsets(n, size) for size in exact_sizes])
-    enumerated_values = _values(game, jnp.asarray(enumerated_masks))
+    enumerated_values = game.values(jnp.asarray(enumerated_masks))
     beta = jnp.zeros(n)
     if 1 in exact_sizes and n - 1 in exact_sizes:
         size = enumerated_masks.sum(axis=1)
@@ -280,7 +462,7 @@ def _stratified_neyman(game, budget, key, control):
         beta = 0.5 * ((alone - value_of(size == 0)[0]) + (value_of(size == n)[0] - all_but))
 
     def add(stats, masks, values=None):
-        values = _values(game, masks) if values is None else values
+        values = game.values(masks) if values is None else values
         both = jnp.stack([values, values - masks @ beta])[:, None, :, None]  # [2, 1, K, 1]
         size = masks.sum(axis=1).astype(jnp.int32)
         state = jnp.stack([1.0 - masks, masks])[None]  # [1, 2 (out/in), K, n]
@@ -316,14 +498,14 @@ def _stratified_neyman(game, budget, key, control):
     size_mean = sums.sum(axis=(0, 2)) / jnp.maximum(counts.sum(axis=(0, 2)), 1.0)
     mean = jnp.where(counts > 0, sums / jnp.maximum(counts, 1.0), size_mean[None, :, None])
     values = jnp.where(view == 1, beta, 0.0) + (mean[1, 1:].sum(axis=0) - mean[0, :-1].sum(axis=0)) / n
-    return Estimate(values, jnp.asarray(len(enumerated_masks) + samples))
+    return Estimate(values, num_evaluations=jnp.asarray(len(enumerated_masks) + samples))
 
 
 # ----------------------------------------------------------------------------------------------------------
 # KernelSHAP with paired sampling
 
 
-def _kernelshap_paired(game, budget, key, control):
+def _kernelshap_paired(game, budget, key):
     """KernelSHAP: phi minimises sum_S w(S) (v(S) - v({}) - z_S . phi)^2 subject to sum(phi) = v(N) - v({}),
     with the Shapley kernel w(S) = (n-1) / (C(n,|S|) |S| (n-|S|)). The sizes of :func:`_border_plan` enter
     with every coalition and its exact weight; the others by draws of a size (in proportion to its kernel
@@ -345,15 +527,15 @@ def _kernelshap_paired(game, budget, key, control):
         masks.append(jnp.concatenate([z, 1.0 - z]))  # each coalition with its complement
         weights.append(jnp.full(2 * pairs, mass.sum() / (2 * pairs), jnp.float32))
     z, w = jnp.concatenate(masks), jnp.concatenate(weights)
-    v_empty, v_full = _values(game, jnp.zeros(n)), _values(game, jnp.ones(n))
-    y = _values(game, z) - v_empty
+    v_empty, v_full = game.values(jnp.zeros(n)), game.values(jnp.ones(n))
+    y = game.values(z) - v_empty
     a = (z * w[:, None]).T @ z / w.sum()
     b = (z * w[:, None]).T @ y / w.sum()
     a = a + 1e-6 * jnp.eye(n)  # a sampled matrix is singular until every pair of players has been split
     a_inv_b, a_inv_1 = jnp.linalg.solve(a, jnp.stack([b, jnp.ones(n)], axis=1)).T  # one solve (see _fit_quadratic)
     # Least squares under the efficiency constraint sum(phi) = v(N) - v({}).
     values = a_inv_b - a_inv_1 * (a_inv_b.sum() - (v_full - v_empty)) / a_inv_1.sum()
-    return Estimate(values, jnp.asarray(2 + z.shape[0]))
+    return Estimate(values, num_evaluations=jnp.asarray(2 + z.shape[0]))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -361,48 +543,21 @@ def _kernelshap_paired(game, budget, key, control):
 
 
 def _chains_minimum(even: bool):
-    return lambda n: _chain_evaluations(n, 2 if even else 1)
+    return lambda n: whole_chains_cost(n, 2 if even else 1)
 
 
-ESTIMATORS: dict[str, Estimator] = {
-    e.name: e
-    for e in (
-        Estimator("permutation_uniform", _permutation("uniform"), _chains_minimum(False)),
-        Estimator("permutation_antithetic", _permutation("antithetic"), _chains_minimum(True)),
-        Estimator("permutation_stratified", _permutation("stratified"), _chains_minimum(False)),
-        Estimator("stratified_neyman", _stratified_neyman, lambda n: 2 + 4 * (n - 1)),
-        Estimator("kernelshap_paired", _kernelshap_paired, lambda n: 2 + 2 * n),
-        Estimator("permutation_regression", _permutation_regression, _chains_minimum(True)),
-        Estimator("permutation_taylor_cv", _permutation_taylor_cv, lambda n: _chain_evaluations(n, 4),
-                  needs_control=True),
-    )
-}
+register_estimator("permutation", permutation_chains, min_budget=_chains_minimum(False),
+                   value_batches=_chain_per_value_batch, from_config=_chains_from_config)
+for _sampling in ("uniform", "antithetic", "stratified"):
+    register_estimator(f"permutation_{_sampling}", _whole_chains(_sampling), min_players=3,
+                       min_budget=_chains_minimum(_sampling == "antithetic"))
+register_estimator("stratified_neyman", _stratified_neyman, min_players=3, min_budget=lambda n: 2 + 4 * (n - 1))
+register_estimator("kernelshap_paired", _kernelshap_paired, min_players=3, min_budget=lambda n: 2 + 2 * n)
+register_estimator("permutation_regression", _permutation_regression, min_players=3,
+                   min_budget=_chains_minimum(True))
+register_estimator("permutation_taylor_cv", _permutation_taylor_cv, min_players=3,
+                   min_budget=lambda n: whole_chains_cost(n, 4), needs_control=True)
 
-
-def estimate(name: str, game, budget: int, key, *, control: Any = None, chunk_size: int | None = None) -> Estimate:
-    """Shapley values of ``game`` (a :class:`~shapley_nas_jax.shapley.games.Game`, or anything with
-    ``value_fn``, ``shared`` and ``num_players``) by the estimator ``name`` with at most ``budget`` value
-    evaluations. ``control``: ``(value, gradient [n], hessian [n, n])`` of a control metric at the full mask,
-    for estimators with ``needs_control``. ``chunk_size``: coalitions per vmapped call (None: all of a step
-    at once, the fastest for cheap games; a supernet needs a bound on its activation memory)."""
-    if name not in ESTIMATORS:
-        raise UnknownNameError(f"unknown estimator {name!r}; choose one of {', '.join(ESTIMATORS)}")
-    estimator = ESTIMATORS[name]
-    n = game.num_players
-    if n < 3:
-        raise InvalidInputError(f"the budgeted estimators need at least 3 players, got {n}")
-    least = estimator.min_budget(n)
-    if budget < least:
-        raise InvalidInputError(f"estimator {name} needs a budget of at least {least} evaluations for {n} "
-                                f"players, got {budget}")
-    if estimator.needs_control and control is None:
-        raise InvalidInputError(f"estimator {name} needs control=(value, gradient, hessian) of a control metric "
-                                f"at the full mask")
-    if chunk_size is not None and chunk_size < 1:
-        raise InvalidInputError(f"chunk_size must be >= 1 coalitions per call (or None), got {chunk_size}")
-    scored = _Scored(game.value_fn, game.shared, n, chunk_size)
-    return estimator.run(scored, int(budget), key, control)
-
-
-__all__ = ["ESTIMATORS", "Estimate", "Estimator", "estimate", "quadratic_shapley", "taylor_shapley",
-           "taylor_values"]
+__all__ = ["Estimate", "Estimator", "ScoredGame", "available_estimators", "estimate", "get_estimator",
+           "permutation_chains", "quadratic_shapley", "register_estimator", "taylor_shapley", "taylor_values",
+           "whole_chains_cost"]

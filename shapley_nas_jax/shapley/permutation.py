@@ -18,10 +18,11 @@ import dataclasses
 import functools
 from typing import Any, Callable
 
-import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from shapley_nas_jax.shapley.result import Estimate
 
 ValueFn = Callable[[Any, jnp.ndarray, Any], jnp.ndarray]
 
@@ -29,19 +30,6 @@ TRUNCATED_RULES = ("zero", "exclude")
 AGGREGATES = ("mean", "mean_minus_std")
 SAMPLERS = ("uniform", "antithetic", "stratified")
 SCORINGS = ("batched", "sequential")
-
-
-@flax.struct.dataclass
-class ShapleyEstimate:
-    """Result of :func:`permutation_shapley` (M permutations, n players)."""
-
-    values: jnp.ndarray           # [n] aggregated estimate
-    marginals: jnp.ndarray        # [M, n] marginal of each player in each chain, 0 where not measured
-    measured: jnp.ndarray         # [M, n] bool, False where the chain truncated before that player
-    chain_values: jnp.ndarray     # [M, n+1] value after removing the first k players; NaN where not evaluated
-    permutations: jnp.ndarray     # [M, n] int32 removal order of each chain
-    num_evaluations: jnp.ndarray  # int: evaluations needed (full coalition + removals up to truncation)
-    num_computed: jnp.ndarray     # int: evaluations computed, including chunk padding past truncation
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -293,11 +281,17 @@ def _aggregate(marginals, measured, truncated: str, aggregate: str):
     return mean if aggregate == "mean" else mean - jnp.sqrt(var)
 
 
-def standard_errors(estimate: ShapleyEstimate, truncated: str = "zero") -> jnp.ndarray:
-    """Each player's standard error ``[n]`` of the Monte-Carlo mean of its marginals (sample std, ddof 1, over
-    sqrt of the samples that count under ``truncated``); NaN for a player with fewer than 2 such samples."""
-    count, _, var = _moments(estimate.marginals, estimate.measured, truncated)
+def _standard_errors(marginals, measured, truncated: str) -> jnp.ndarray:
+    count, _, var = _moments(marginals, measured, truncated)
     return jnp.where(count > 1, jnp.sqrt(var / jnp.maximum(count - 1, 1.0)), jnp.nan)
+
+
+def standard_errors(estimate: Estimate, truncated: str = "zero") -> jnp.ndarray:
+    """Each player's standard error ``[n]`` of the Monte-Carlo mean of its marginals (sample std, ddof 1, over
+    sqrt of the samples that count under ``truncated``); NaN for a player with fewer than 2 such samples. A
+    chain estimate holds these for its own ``truncated`` rule (``standard_errors``); this gives them under
+    either rule."""
+    return _standard_errors(estimate.marginals, estimate.measured, truncated)
 
 
 @functools.partial(
@@ -307,7 +301,7 @@ def standard_errors(estimate: ShapleyEstimate, truncated: str = "zero") -> jnp.n
 )
 def _estimate(value_fn, key, eta, shared, samples, *, num_players, num_permutations, truncate, truncated,
               aggregate, sampling, chunk_size, coalition_sharding=None, scoring="batched",
-              keep_last=None) -> ShapleyEstimate:
+              keep_last=None) -> Estimate:
     n, m = num_players, num_permutations
     perms = sample_permutations(key, n, m, sampling)
     ranks = permutation_ranks(perms)
@@ -328,14 +322,15 @@ def _estimate(value_fn, key, eta, shared, samples, *, num_players, num_permutati
     marg_by_pos = jnp.where(measured_by_pos, values[:, :-1] - values[:, 1:], 0.0)
     marginals = jnp.take_along_axis(marg_by_pos, ranks, axis=1)
     measured = jnp.take_along_axis(measured_by_pos, ranks, axis=1)
-    return ShapleyEstimate(
+    return Estimate(
         values=_aggregate(marginals, measured, truncated, aggregate),
+        num_evaluations=num_evaluations,
+        standard_errors=_standard_errors(marginals, measured, truncated),
+        num_computed=num_computed,
         marginals=marginals,
         measured=measured,
         chain_values=chain_values,
         permutations=perms,
-        num_evaluations=num_evaluations,
-        num_computed=num_computed,
     )
 
 
@@ -347,7 +342,7 @@ def permutation_shapley(value_fn: ValueFn, num_players: int, key, *, num_permuta
                         truncation: float | None = 0.5, truncated: str = "zero", aggregate: str = "mean",
                         sampling: str = "uniform", chunk_size: int = 8, shared=None,
                         samples=None, coalition_sharding=None, scoring: str = "batched",
-                        keep_last: np.ndarray | None = None) -> ShapleyEstimate:
+                        keep_last: np.ndarray | None = None) -> Estimate:
     """Truncated Monte-Carlo permutation estimate of the Shapley values of ``value_fn`` (n players).
 
     ``truncation``: eta in (0, 1] (a chain stops after the removal that takes its value below eta * v(full))
@@ -363,6 +358,10 @@ def permutation_shapley(value_fn: ValueFn, num_players: int, key, *, num_permuta
     ``coalition_sharding``). Both give the same estimate; see the module docstring.
     ``keep_last``: optional group id per player ``[n]`` (-1: no group); a chain never removes the last
     remaining player of a group (its removal leaves the coalition as it is: marginal 0).
+
+    Returns an :class:`~shapley_nas_jax.shapley.Estimate` with every field: ``standard_errors`` under the
+    ``truncated`` rule, ``num_evaluations`` the positions the chains needed (each chain's full coalition
+    included: chains with their own ``samples`` score different games), ``num_computed`` those computed.
     """
     if num_players < 1:
         raise ValueError(f"num_players must be >= 1, got {num_players}")

@@ -11,8 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-DARTS_STEPS = 4  # intermediate nodes of a DARTS cell
-NB201_NODES = 4  # nodes of a NAS-Bench-201 cell, node 0 = input, node 3 = output
+from shapley_nas_jax.genotypes import DARTS_STEPS, NB201_NODES, derive_genotype
 
 
 class EdgeOps(tuple):
@@ -135,6 +134,4 @@ class SearchSpace:
     def genotype(self, weights, exclude: Sequence[str] = ("none",)):
         """Discrete architecture from op strengths ``weights [cell_types, edges, ops]`` (softmax(alpha) or
         Shapley values); see :func:`shapley_nas_jax.genotypes.derive_genotype`."""
-        from shapley_nas_jax.genotypes import derive_genotype
-
         return derive_genotype(self, weights, exclude=exclude)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numpy as np
 from etils import epath
 from matplotlib.figure import Figure
 
-from shapley_nas_jax.analysis.correlation import to_float_array
+from shapley_nas_jax.analysis.correlation import softmax  # the figures' softmax, exported as plots.softmax
 from shapley_nas_jax.spaces.nb201 import NB201_EDGES
 
 __all__ = ["DPI", "PathLike", "edge_labels", "op_labels", "save_png", "softmax"]
@@ -27,14 +26,6 @@ def save_png(fig: Figure, path: PathLike | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as f:
         fig.savefig(f, dpi=DPI, bbox_inches="tight", format="png")
-
-
-def softmax(x: Any, axis: int = -1) -> np.ndarray:
-    """Numerically stable softmax of ``x`` along ``axis`` (float64)."""
-    x = to_float_array(x)
-    shifted = x - np.max(x, axis=axis, keepdims=True)
-    e = np.exp(shifted)
-    return e / np.sum(e, axis=axis, keepdims=True)
 
 
 def op_labels(edge_ops: Any, cell_type_index: int, edge: int, num_ops: int) -> list[str]:

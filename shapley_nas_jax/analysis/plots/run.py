@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Mapping
 
 from etils import epath
@@ -13,6 +12,7 @@ from matplotlib.figure import Figure
 from shapley_nas_jax.analysis.plots.cells import plot_cell
 from shapley_nas_jax.analysis.plots.common import PathLike, softmax
 from shapley_nas_jax.errors import InvalidInputError, PathNotFoundError
+from shapley_nas_jax.runs import RunRecord, is_writer
 from shapley_nas_jax.analysis.plots.search import (
     alpha_records,
     plot_alpha_grid,
@@ -36,20 +36,6 @@ def _supernet_free_figures(out_dir: epath.Path, results: Mapping[str, Any]) -> d
         path = out_dir / "search_history.png"
         figures[path] = plot_search_history(results["history"], path=path)
     return figures
-
-
-def _read_metrics(path: epath.Path) -> list[dict[str, Any]]:
-    records = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise InvalidInputError(f"{path}:{number} is not valid JSON ({err.msg})") from None
-    return records
 
 
 def run_figures(workdir: PathLike, space: Mapping[str, Any] | None = None) -> dict[epath.Path, Figure]:
@@ -79,22 +65,16 @@ def run_figures(workdir: PathLike, space: Mapping[str, Any] | None = None) -> di
       FileNotFoundError: the workdir or its metrics.jsonl is missing.
       ValueError: metrics.jsonl holds no epoch records with alpha and results.json no genotype.
     """
-    workdir = epath.Path(workdir)  # a local path or a URL such as gs://bucket/run
-    if not workdir.is_dir():
-        raise PathNotFoundError(f"run directory not found: {workdir}")
-    metrics_path = workdir / "metrics.jsonl"
-    if not metrics_path.is_file():
+    run = RunRecord.load(workdir)  # a local path or a URL such as gs://bucket/run
+    records = run.metrics
+    if records is None:
         raise PathNotFoundError(f"no metrics.jsonl in {workdir}: nothing to plot (is this a search run's workdir?)")
-    records = _read_metrics(metrics_path)
     epoch_records = alpha_records(records)
-    results: dict[str, Any] = {}
-    results_path = workdir / "results.json"
-    if results_path.is_file():
-        results = json.loads(results_path.read_text(encoding="utf-8"))
+    results: dict[str, Any] = run.results or {}
     if not epoch_records:
         if results.get("genotype") is not None:
-            return _supernet_free_figures(workdir / "plots", results)
-        raise InvalidInputError(f"{metrics_path} holds no epoch records with alpha: nothing to plot")
+            return _supernet_free_figures(run.root / "plots", results)
+        raise InvalidInputError(f"{run.file('metrics.jsonl')} holds no epoch records with alpha: nothing to plot")
 
     final_weights = softmax(results["alpha"]) if results.get("alpha") is not None else record_weights(epoch_records[-1])
     num_types = final_weights.shape[0]
@@ -105,7 +85,7 @@ def run_figures(workdir: PathLike, space: Mapping[str, Any] | None = None) -> di
         for _ in range(num_types)
     ]
 
-    out_dir = workdir / "plots"
+    out_dir = run.root / "plots"
     out_dir.mkdir(parents=True, exist_ok=True)
     figures: dict[epath.Path, Figure] = {}
 
@@ -145,6 +125,4 @@ def run_figures(workdir: PathLike, space: Mapping[str, Any] | None = None) -> di
 def plot_run(workdir: PathLike, space: Mapping[str, Any] | None = None) -> list[epath.Path]:
     """Write every figure of a search run as PNG into ``<workdir>/plots/`` (see `run_figures`); returns
     the paths written. On several hosts only process 0 draws (the others return ``[]``)."""
-    from shapley_nas_jax.runs import is_writer
-
     return list(run_figures(workdir, space)) if is_writer() else []

@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from shapley_nas_jax.analysis.correlation import to_float_array
+from shapley_nas_jax.analysis.ranking import estimate_size_and_error
 from shapley_nas_jax.analysis.plots.common import PathLike, edge_labels, op_labels, save_png, softmax
 
 __all__ = [
@@ -251,13 +252,9 @@ def plot_estimate_diagnostics(records: Sequence[Mapping[str, Any]], path: PathLi
     agreement.legend(fontsize=7)
 
     noise = axes[0, 1]
-    se = [np.asarray(r["shapley_se"], np.float64) for r in rows]
-    phi = [np.asarray(r["shapley"], np.float64) for r in rows]
-    # players: entries that ever had an error or a value (the records hold 0 at non-players)
-    players = np.any([(s > 0) | (p != 0) for s, p in zip(se, phi)], axis=0)
-    size = [np.mean(np.abs(p - p.mean(axis=-1, keepdims=True))[players]) for p in phi]
+    size, error = estimate_size_and_error([r["shapley"] for r in rows], [r["shapley_se"] for r in rows])
     noise.plot(updates, size, marker="o", markersize=3, label="|estimate - edge mean|")
-    noise.plot(updates, [np.nanmean(s[players]) for s in se], marker="s", markersize=3, label="standard error")
+    noise.plot(updates, error, marker="s", markersize=3, label="standard error")
     noise.set_ylabel("mean over players")
     noise.legend(fontsize=7)
 

@@ -23,9 +23,9 @@ Modules: `results` (:class:`Check` and how rows are computed), `original` (loadi
 `weight_step`, `shapley`.
 """
 
-from shapley_nas_jax.interop.parity.forward import network_checks, supernet_checks
-from shapley_nas_jax.interop.parity.original import ORIGINAL_MODULES, check_checkout, load_original
-from shapley_nas_jax.interop.parity.pairs import (
+from parity.forward import network_checks, supernet_checks
+from parity.original import ORIGINAL_MODULES, check_checkout, load_original
+from parity.pairs import (
     CELL_TYPES,
     build_network_pair,
     build_supernet_pair,
@@ -36,7 +36,7 @@ from shapley_nas_jax.interop.parity.pairs import (
     torch_images,
     torch_mixing_weights,
 )
-from shapley_nas_jax.interop.parity.results import (
+from parity.results import (
     BIASED_VARIANCE,
     BN_MOMENTUM,
     Check,
@@ -45,8 +45,8 @@ from shapley_nas_jax.interop.parity.results import (
     compare_state_dicts,
     running_stat_checks,
 )
-from shapley_nas_jax.interop.parity.shapley import shapley_checks
-from shapley_nas_jax.interop.parity.weight_step import weight_step_checks
+from parity.shapley import shapley_checks
+from parity.weight_step import weight_step_checks
 
 __all__ = [
     "BIASED_VARIANCE",

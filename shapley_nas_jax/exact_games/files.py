@@ -3,7 +3,7 @@
 Fields: ``values_accuracy``, ``values_neg_ce`` (float32 ``[2^n]``, bit ``i`` of the index = player ``i``
 present), ``players`` (str ``[n]``), ``edge``, ``node`` (int ``[n]``: each player's edge id and its edge's
 target node), ``grad_neg_ce``, ``hessian_neg_ce``, ``grad_true_prob``, ``hessian_true_prob`` (at the full
-mask, see :mod:`~shapley_nas_jax.benchmarks.supernet_games.live`), ``full_values`` and ``metadata`` (JSON
+mask, see :mod:`~shapley_nas_jax.exact_games.live`), ``full_values`` and ``metadata`` (JSON
 strings). :func:`save_game` writes one, :func:`load_game` reads and checks one.
 """
 
@@ -16,8 +16,8 @@ import zipfile
 
 import numpy as np
 
-from shapley_nas_jax.benchmarks.supernet_games.live import CONTROL_METRICS, METRICS, TABLE_METRICS
-from shapley_nas_jax.benchmarks.supernet_games.players import PlayerSpec
+from shapley_nas_jax.exact_games.live import CONTROL_METRICS, METRICS, TABLE_METRICS
+from shapley_nas_jax.exact_games.players import PlayerSpec
 from shapley_nas_jax.errors import InvalidInputError, PathNotFoundError, UnknownNameError
 from shapley_nas_jax.shapley.exact import MAX_EXACT_PLAYERS, shapley_from_coalition_values
 from shapley_nas_jax.shapley.games import Game, table_game

@@ -12,10 +12,10 @@ from typing import Sequence
 import jax
 import numpy as np
 
-from shapley_nas_jax.benchmarks.supernet_games.files import SupernetGameFile, save_game
-from shapley_nas_jax.benchmarks.supernet_games.live import LiveGame, enumerate_coalitions, live_game, taylor_at_full
-from shapley_nas_jax.benchmarks.supernet_games.players import _kind, game_players
-from shapley_nas_jax.benchmarks.supernet_games.training import (
+from shapley_nas_jax.exact_games.files import SupernetGameFile, save_game
+from shapley_nas_jax.exact_games.live import LiveGame, enumerate_coalitions, live_game, taylor_at_full
+from shapley_nas_jax.exact_games.players import _kind, game_players
+from shapley_nas_jax.exact_games.training import (
     TrainedSupernet,
     supernet_config,
     train_supernet,

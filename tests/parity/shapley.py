@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from shapley_nas_jax.interop.convert import supernet_from_torch
-from shapley_nas_jax.interop.parity.original import Batches
-from shapley_nas_jax.interop.parity.pairs import (
+from parity.original import Batches
+from parity.pairs import (
     CELL_TYPES,
     build_supernet_pair,
     nhwc,
@@ -22,7 +22,7 @@ from shapley_nas_jax.interop.parity.pairs import (
     torch_mixing_weights,
     torch_on_one_thread,
 )
-from shapley_nas_jax.interop.parity.results import Check, compare
+from parity.results import Check, compare
 
 __all__ = ["shapley_checks"]
 

@@ -18,18 +18,18 @@ Modules (every public name is importable from this package):
 * :mod:`.files`: the ``.npz`` file format (:func:`save_game`, :func:`load_game`) and :func:`ranking_groups`;
 * :mod:`.build`: one game end to end (:func:`build_game`).
 
-Build them with ``scripts/make_supernet_games.py``; the committed ones are in ``benchmarks/supernet_games/``.
+Build them with ``scripts/make_supernet_games.py``; the committed ones are in ``exact_games/``.
 """
 
-from shapley_nas_jax.benchmarks.supernet_games.build import BuiltGame, build_game, dataset_label, top_op_per_edge
-from shapley_nas_jax.benchmarks.supernet_games.files import (
+from shapley_nas_jax.exact_games.build import BuiltGame, build_game, dataset_label, top_op_per_edge
+from shapley_nas_jax.exact_games.files import (
     FORMAT_VERSION,
     SupernetGameFile,
     load_game,
     ranking_groups,
     save_game,
 )
-from shapley_nas_jax.benchmarks.supernet_games.live import (
+from shapley_nas_jax.exact_games.live import (
     CONTROL_METRICS,
     METRICS,
     TABLE_METRICS,
@@ -42,14 +42,14 @@ from shapley_nas_jax.benchmarks.supernet_games.live import (
     measure_batching,
     taylor_at_full,
 )
-from shapley_nas_jax.benchmarks.supernet_games.players import (
+from shapley_nas_jax.exact_games.players import (
     GAME_KINDS,
     PlayerSpec,
     edge_players,
     game_players,
     op_players,
 )
-from shapley_nas_jax.benchmarks.supernet_games.training import (
+from shapley_nas_jax.exact_games.training import (
     TrainedSupernet,
     supernet_config,
     train_supernet,

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 
 from shapley_nas_jax.interop.convert import NETWORK_INPUTS, supernet_to_torch
-from shapley_nas_jax.interop.parity.pairs import (
+from parity.pairs import (
     build_network_pair,
     build_supernet_pair,
     example_masks,
@@ -18,7 +18,7 @@ from shapley_nas_jax.interop.parity.pairs import (
     torch_mixing_weights,
     torch_on_one_thread,
 )
-from shapley_nas_jax.interop.parity.results import Check, bn_input_sizes, compare, running_stat_checks
+from parity.results import Check, bn_input_sizes, compare, running_stat_checks
 
 __all__ = ["network_checks", "supernet_checks"]
 

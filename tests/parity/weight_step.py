@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from shapley_nas_jax.search.state import Hyperparameters
 from shapley_nas_jax.interop.convert import supernet_to_torch
-from shapley_nas_jax.interop.parity.pairs import (
+from parity.pairs import (
     build_supernet_pair,
     nhwc,
     search_program,
@@ -13,7 +14,7 @@ from shapley_nas_jax.interop.parity.pairs import (
     torch_images,
     torch_on_one_thread,
 )
-from shapley_nas_jax.interop.parity.results import (
+from parity.results import (
     Check,
     bn_input_sizes,
     compare,
@@ -65,7 +66,8 @@ def weight_step_checks(orig, *, C: int = 8, layers: int = 3, k: int = 4, batch: 
     want_alpha_grad = torch.stack([a.grad for a in alphas]).numpy()
 
     state = search_state(program, variables, alpha, seed).replace(alpha_grad=jnp.asarray(earlier.numpy()))
-    new = program.weight_step(state, {"image": nhwc(images), "label": jnp.asarray(labels.numpy(), jnp.int32)})
+    hyper = Hyperparameters.create(epochs=program.config.train.epochs, steps_per_epoch=10)  # step 0: rate lr
+    new = program.weight_step(state, {"image": nhwc(images), "label": jnp.asarray(labels.numpy(), jnp.int32)}, hyper)
     got = supernet_to_torch({"params": new.params, "batch_stats": new.batch_stats}, None, model)
     weight_keys = sorted(k for k in got if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
     return [

@@ -1,18 +1,20 @@
-"""scripts/correlation.py (paper Fig. 5) on a fake finished NB201 run and a table written here."""
+"""The op strengths of a finished NB201 run against the benchmark (paper Fig. 5: analysis.correlation.correlate,
+scripts/correlation.py) on a fake run and a table written here."""
 
 import csv
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
-from shapley_nas_jax.spaces.nb201 import NB201_OPS, arch_from_ops, nb201_ops_from_arch
+from shapley_nas_jax.analysis.correlation import correlate, load_strengths, plot_datasets
 from shapley_nas_jax.benchmarks.nb201 import TABLE_COLUMNS
+from shapley_nas_jax.spaces.nb201 import NB201_OPS, arch_from_ops, nb201_ops_from_arch
 
-from repo_files import load_script
-
-correlation = load_script("correlation")
+from repo_files import REPO
 
 
 @pytest.fixture
@@ -48,10 +50,9 @@ def fake_run(tmp_path):
     return workdir, tmp_path / "table.csv", W, S
 
 
-def test_correlation_script_alpha_source(fake_run, capsys):
+def test_correlation_of_softmax_alpha(fake_run, tmp_path):
     workdir, table, W, _ = fake_run
-    result = correlation.main(["--workdir", str(workdir), "--benchmark", str(table), "--num-archs", "30",
-                               "--seed", "1", "--source", "alpha"])
+    result = correlate(workdir, table, num_archs=30, seed=1, source="alpha")
     assert result["source"] == "alpha"
     d = result["datasets"]
     assert set(d) == {"cifar10", "cifar100", "imagenet16"}
@@ -59,12 +60,10 @@ def test_correlation_script_alpha_source(fake_run, capsys):
     assert len(d["cifar10"]["archs"]) == 30 and len(set(d["cifar10"]["archs"])) == 30
     tau = kendalltau(d["imagenet16"]["strengths"], d["imagenet16"]["accuracies"]).statistic
     assert d["imagenet16"]["tau"] == pytest.approx(tau)
-    on_disk = json.loads((workdir / "correlation_alpha.json").read_text())
-    assert on_disk["datasets"]["cifar10"]["archs"] == d["cifar10"]["archs"]
-    png = workdir / "correlation_alpha.png"
-    assert png.stat().st_size > 5000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # what the figure draws: one scatter per dataset, of the sampled archs' (strength, accuracy)
-    fig = correlation.plot(result, workdir / "again.png")
+    png = tmp_path / "figure.png"
+    fig = plot_datasets(result, png)
+    assert png.stat().st_size > 5000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [ax.get_title() for ax in fig.axes] == ["CIFAR-10: tau = 1.000", "CIFAR-100: tau = -1.000",
                                                    f"ImageNet16-120: tau = {d['imagenet16']['tau']:.3f}"]
     for ax, dataset in zip(fig.axes, ("cifar10", "cifar100", "imagenet16")):
@@ -74,15 +73,29 @@ def test_correlation_script_alpha_source(fake_run, capsys):
         np.testing.assert_allclose(points.get_offsets(), np.stack([d[dataset]["strengths"],
                                                                    d[dataset]["accuracies"]], 1))
     assert fig._suptitle.get_text() == "operation strength vs accuracy, 30 sampled archs"
-    out = capsys.readouterr().out
-    assert "cifar10      tau = +1.000" in out and "cifar100     tau = -1.000" in out
 
 
-def test_correlation_script_defaults_to_shapley_values(fake_run, tmp_path):
+@pytest.mark.slow
+def test_correlation_script_writes_and_prints_the_result(fake_run):
     workdir, table, _, _ = fake_run
-    out_dir = tmp_path / "out"
-    result = correlation.main(["--workdir", str(workdir), "--benchmark", str(table), "--num-archs", "200",
-                               "--out-dir", str(out_dir)])
+    proc = subprocess.run([sys.executable, "scripts/correlation.py", "--workdir", str(workdir), "--benchmark",
+                           str(table), "--num-archs", "30", "--seed", "1", "--source", "alpha"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "cifar10      tau = +1.000" in proc.stdout and "cifar100     tau = -1.000" in proc.stdout
+    on_disk = json.loads((workdir / "correlation_alpha.json").read_text())
+    assert on_disk["datasets"]["cifar10"]["archs"] == correlate(workdir, table, 30, 1, "alpha")["datasets"][
+        "cifar10"]["archs"]
+    assert (workdir / "correlation_alpha.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    missing = subprocess.run([sys.executable, "scripts/correlation.py", "--workdir", str(workdir / "nowhere"),
+                              "--benchmark", str(table)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines()[-1].startswith(
+        "correlation: error: run directory not found")
+
+
+def test_correlation_defaults_to_shapley_values(fake_run):
+    workdir, table, _, _ = fake_run
+    result = correlate(workdir, table, num_archs=200)
     assert result["source"] == "shapley" and result["num_archs"] == 200
     d = result["datasets"]
     # the whole (small) table but the cells using none, which has no Shapley value
@@ -92,24 +105,35 @@ def test_correlation_script_defaults_to_shapley_values(fake_run, tmp_path):
     assert len(cells) == 80 and len(without_none) == 60 and result["excluded_ops"] == ["none"]
     assert set(d["imagenet16"]["archs"]) == without_none
     assert d["imagenet16"]["tau"] == pytest.approx(1.0)
-    assert (out_dir / "correlation_shapley.json").is_file() and (out_dir / "correlation_shapley.png").is_file()
     # same seed, same sample
-    again = correlation.correlate(workdir, table, num_archs=20, seed=5)
-    assert again["datasets"]["cifar10"]["archs"] == correlation.correlate(workdir, table, 20, 5)["datasets"][
-        "cifar10"]["archs"]
+    again = correlate(workdir, table, num_archs=20, seed=5)
+    assert again["datasets"]["cifar10"]["archs"] == correlate(workdir, table, 20, 5)["datasets"]["cifar10"]["archs"]
 
 
-def test_correlation_script_refusals(fake_run, tmp_path):
+def test_shapley_values_of_a_run_without_final_ones_come_from_its_last_logged_estimate(fake_run):
+    workdir, _, _, S = fake_run
+    results = json.loads((workdir / "results.json").read_text())
+    results["shapley"] = None
+    (workdir / "results.json").write_text(json.dumps(results))
+    logged = [{"kind": "epoch", "shapley": None}, {"kind": "epoch", "shapley": (-S)[None].tolist()},
+              {"kind": "alpha_update", "shapley": S[None].tolist()}, {"kind": "epoch"}]
+    (workdir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in logged))
+    source, strengths = load_strengths(workdir)
+    assert source == "shapley"
+    np.testing.assert_array_equal(strengths, -S[None])
+
+
+def test_correlation_refusals(fake_run, tmp_path):
     workdir, table, _, _ = fake_run
     results = json.loads((workdir / "results.json").read_text())
     results["shapley"] = None
     (workdir / "results.json").write_text(json.dumps(results))
-    assert correlation.load_strengths(workdir)[0] == "alpha"  # a DARTS run: alpha by default
+    assert load_strengths(workdir)[0] == "alpha"  # a DARTS run: alpha by default
     with pytest.raises(ValueError, match="no Shapley values"):
-        correlation.load_strengths(workdir, "shapley")
+        load_strengths(workdir, "shapley")
     results["space"]["topology"] = "darts"
     (workdir / "results.json").write_text(json.dumps(results))
     with pytest.raises(ValueError, match="needs an NB201 search"):
-        correlation.load_strengths(workdir)
+        load_strengths(workdir)
     with pytest.raises(FileNotFoundError):
-        correlation.load_strengths(tmp_path / "missing")
+        load_strengths(tmp_path / "missing")

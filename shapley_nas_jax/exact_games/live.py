@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from shapley_nas_jax.benchmarks.supernet_games.players import PlayerSpec
-from shapley_nas_jax.benchmarks.supernet_games.training import TrainedSupernet
+from shapley_nas_jax.exact_games.players import PlayerSpec
+from shapley_nas_jax.exact_games.training import TrainedSupernet
 from shapley_nas_jax.errors import ConfigError, UnknownNameError
 from shapley_nas_jax.shapley.exact import MAX_EXACT_PLAYERS, coalition_values, score_coalition_chunk
 from shapley_nas_jax.shapley.games import Game

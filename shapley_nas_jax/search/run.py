@@ -25,8 +25,9 @@ from shapley_nas_jax.checkpointing import Checkpointer
 from shapley_nas_jax.compilation_cache import enable_compilation_cache
 from shapley_nas_jax.driver import Callback, Checkpoints, Hook, drive
 from shapley_nas_jax.errors import ConfigError
-from shapley_nas_jax.genotypes import count_ops, parse_genotype
+from shapley_nas_jax.genotypes import count_ops
 from shapley_nas_jax.runs import MetricsLog, RunDir
+from shapley_nas_jax.search.methods import get_method
 from shapley_nas_jax.search.schedule import Search
 from shapley_nas_jax.search.state import SearchState
 from shapley_nas_jax.spaces import SearchSpace, get_space
@@ -68,20 +69,19 @@ class _SearchLog(Hook):
         self.benchmark = benchmark
         self.estimates = [r["shapley"] for r in log.records()
                           if r.get("kind") == "alpha_update" and r.get("shapley") is not None]
-        players = np.zeros(int(np.prod(search.space.alpha_shape)), bool)
-        players[search.program.game.positions] = True
-        self.players = players.reshape(search.space.alpha_shape)
+        self.players = search.program.game.player_mask
 
     def arch_update(self, state: SearchState, step: int, metrics: dict) -> dict | None:
-        spe = self.search.steps_per_epoch
-        if self.search.program.uses_darts and (int(state.alpha_updates) - 1) % spe:
-            return None  # log DARTS steps once per epoch's worth
+        spe, method = self.search.steps_per_epoch, self.search.method
+        if not method.logs_update(int(state.alpha_updates), spe):
+            return None  # e.g. DARTS: one record per epoch's worth of steps
         record = {"kind": "alpha_update", "epoch": step // spe, "step": step,
                   "alpha_updates": int(state.alpha_updates), "method": self.config.search.method}
         record.update(_jsonable(metrics))
-        if self.search.program.uses_darts:
+        if not method.estimates_shapley:
             self.log.write(record)
-            return {"value_loss": f"{record['value_loss']:.3f}"}
+            return {key: f"{value:.3f}" for key, value in record.items()
+                    if key in metrics and isinstance(value, float)}
         estimate = np.asarray(state.shapley)
         agreement = estimate_agreement(np.asarray(self.estimates).reshape(-1, *estimate.shape), estimate,
                                        self.players)
@@ -109,13 +109,13 @@ class _SearchLog(Hook):
             eval_correct += float(right)
             eval_count += len(batch["label"])
         genotype = search.genotype(state)
-        has_shapley = bool(int(state.alpha_updates) > 0 and c.search.method == "shapley")
+        has_shapley = bool(int(state.alpha_updates) > 0 and search.method.estimates_shapley)
         record = {
             "kind": "epoch",
             "epoch": epoch,
             "step": int(state.step),
             "alpha_updates": int(state.alpha_updates),
-            "learning_rate": float(search.program.lr_schedule(jnp.int32(max(int(state.step) - 1, 0)))),
+            "learning_rate": search.learning_rate(max(int(state.step) - 1, 0)),
             "train_loss": loss_sum / max(count, 1),
             "train_accuracy": correct / max(count, 1),
             "value_loss": eval_loss / max(eval_count, 1),
@@ -127,9 +127,9 @@ class _SearchLog(Hook):
             "genotype": genotype.to_json(),
             "genotype_str": str(genotype),
             "skip_count": count_ops(genotype, "skip_connect"),
-            # RSPS has no current cell before its final selection
+            # RSPS has no current cell before its final choice
             "benchmark": (self.benchmark.query(str(genotype))
-                          if self.benchmark is not None and c.search.method != "rsps" else None),
+                          if self.benchmark is not None and search.method.current_cell else None),
             "seconds": seconds,
         }
         if state.clip_factors is not None:  # train.clip_with_alpha_grad: how much alpha's gradient sum clipped
@@ -176,7 +176,7 @@ def _drive_search(search: Search, rundir: RunDir, log: MetricsLog, benchmark, pr
             state = search.program.place_state(state)  # replicated on the mesh (no-op on one device)
             log.truncate_after(meta["step"], meta["alpha_updates"])
         hooks = [_SearchLog(search, log, benchmark), Checkpoints(checkpointer, rundir.checkpoint_dir, _search_point)]
-        every = config.search.get("plot_every_epochs", 0)
+        every = config.search.plot_every_epochs
         plots = Plots(rundir.path, every, space_info(search.space)) if every else None
         hooks += [plots] if plots is not None else []
         if interrupt is not None:
@@ -214,13 +214,13 @@ def _finish(search: Search, state: SearchState, rundir: RunDir, log: MetricsLog,
     c = search.config
     state, events = search.finish_with_metrics(state)
     for kind, metrics in events.items():
+        if kind == "final_choice":  # its arrays go to results.json (final_choice_results), its scalars here
+            metrics = {k: v for k, v in metrics.items() if np.ndim(v) == 0}
         log.write({"kind": kind, "step": int(state.step), "alpha_updates": int(state.alpha_updates),
-                   **_jsonable({k: v for k, v in metrics.items() if k not in ("paths", "scores")})})
+                   **_jsonable(metrics)})
     genotype = search.genotype(state)
-    has_shapley = c.search.method == "shapley" or c.search.final_shapley
-    results = {
-        "genotype": genotype.to_json(),
-        "genotype_str": str(genotype),
+    has_shapley = search.method.estimates_shapley or c.search.final_shapley
+    entries = {
         "derived_from": c.search.derive_from,
         "alpha": np.asarray(state.alpha).tolist(),
         "weights": np.asarray(jax.nn.softmax(state.alpha, -1)).tolist(),
@@ -228,39 +228,30 @@ def _finish(search: Search, state: SearchState, rundir: RunDir, log: MetricsLog,
         "shapley": np.asarray(state.shapley).tolist() if has_shapley else None,
         "skip_count": count_ops(genotype, "skip_connect"),
         "benchmark": benchmark.query(str(genotype)) if benchmark is not None else None,
-        "space": space_info(search.space),
         "steps": int(state.step),
         "alpha_updates": int(state.alpha_updates),
-        "config": json.loads(c.to_json_best_effort()),
     }
-    if "rsps" in events:
-        results["rsps_candidates"] = _rsps_candidates(search.space, events["rsps"], benchmark)
-    rundir.write_json("results.json", results)
+    if "final_choice" in events:
+        entries.update(search.method.final_choice_results(search.program, events["final_choice"], benchmark))
+    _write_results(rundir, genotype, search.space, c, entries)
     return SearchResult(genotype=genotype, alpha=np.asarray(state.alpha),
                         shapley=np.asarray(state.shapley) if has_shapley else None, workdir=rundir.path, state=state)
 
 
-def _rsps_candidates(space: SearchSpace, selection: dict, benchmark) -> list[dict]:
-    """RSPS's drawn cells with their value (and benchmark figures), best first."""
-    rows = []
-    for path, value in zip(np.asarray(selection["paths"]), np.asarray(selection["scores"])):
-        genotype = str(space.genotype(path))
-        rows.append({"genotype_str": genotype, "value": float(value),
-                     "benchmark": benchmark.query(genotype) if benchmark is not None else None})
-    return sorted(rows, key=lambda row: -row["value"])
-
-
-def _random_search(config: ml_collections.ConfigDict, space: SearchSpace, rundir: RunDir, benchmark) -> SearchResult:
-    """Random search over discrete NB201 cells, scored by the benchmark table (no supernet)."""
-    from shapley_nas_jax.benchmarks import nb201
-
-    arch, accuracies, history = nb201.random_search(benchmark, config.search.random_samples, seed=config.seed)
-    genotype = parse_genotype(arch)
-    results = {"genotype": genotype.to_json(), "genotype_str": str(genotype), "benchmark": accuracies,
-               "history": history, "space": space_info(space), "config": json.loads(config.to_json_best_effort())}
-    rundir.write_json("results.json", results)
+def _search_without_supernet(config: ml_collections.ConfigDict, space: SearchSpace, rundir: RunDir,
+                             benchmark) -> SearchResult:
+    """A method without a supernet (random search scored by the benchmark table)."""
+    genotype, entries = get_method(config.search.method).run_without_supernet(config, space, benchmark)
+    _write_results(rundir, genotype, space, config, entries)
     return SearchResult(genotype=genotype, alpha=np.zeros(space.alpha_shape), shapley=None, workdir=rundir.path,
                         state=None)
+
+
+def _write_results(rundir: RunDir, genotype, space: SearchSpace, config: ml_collections.ConfigDict,
+                   entries: dict) -> None:
+    """results.json of every search: the found cell, the method's entries, the space and the resolved config."""
+    rundir.write_json("results.json", {"genotype": genotype.to_json(), "genotype_str": str(genotype), **entries,
+                                       "space": space_info(space), "config": json.loads(config.to_json_best_effort())})
 
 
 def space_info(space: SearchSpace) -> dict:
@@ -280,20 +271,16 @@ def run_search(config: ml_collections.ConfigDict, workdir: str, *, progress: boo
     """
     sharding_lib.initialize_distributed()  # multi-host runs: join before anything touches a device
     enable_compilation_cache()  # a rerun or resumed run loads its compiled steps instead of compiling them
+    config = config_lib.complete(config)
     config_lib.validate(config)
     space = get_space(config.space)
     # the benchmark and the data before the workdir is written, so a missing file leaves no run behind
     benchmark = _load_benchmark(config, space)
-    if config.search.method == "random":
-        if benchmark is None:
-            raise ConfigError("search.method='random' scores architectures by a benchmark table: set "
-                              "search.benchmark to an NB201 table or nats_bench file (nb201 space only)")
-        search = None
-    else:
-        search = Search.from_config(config, validate=False)
+    supernet = get_method(config.search.method).supernet
+    search = Search.from_config(config, validate=False) if supernet else None
     rundir = RunDir(workdir)
     rundir.prepare(config, defaults=config_lib.base_config())
     log = MetricsLog(rundir)
     if search is None:
-        return _random_search(config, space, rundir, benchmark)
+        return _search_without_supernet(config, space, rundir, benchmark)
     return _drive_search(search, rundir, log, benchmark, progress, interrupt)

@@ -170,17 +170,16 @@ def search_program(*, C, layers, k, image_size, scan_edges, formulation, **optio
     for key, value in options.items():
         section, name = key.split(".")
         config[section][name] = value
-    return SearchProgram(config, get_space(config.space), image_shape=(image_size, image_size, 3), num_classes=10,
-                         steps_per_epoch=10)
+    return SearchProgram(config, get_space(config.space), image_shape=(image_size, image_size, 3), num_classes=10)
 
 
 def search_state(program, variables, alpha, seed: int):
-    """A fresh search state holding the converted ``variables`` and ``alpha`` (not ``program.init_state()``,
+    """A fresh search state holding the converted ``variables`` and ``alpha`` (not ``program.init_state(key)``,
     which would first initialise weights of its own)."""
     from shapley_nas_jax.search.state import SearchState
 
-    params = variables["params"]
+    params, root = variables["params"], jax.random.PRNGKey(seed)
     return SearchState.create(params=params, batch_stats=variables["batch_stats"],
                               opt_state=program.weight_tx.init(params), alpha=alpha, beta=None,
-                              arch_state=program.arch_tx.init(alpha), rng=jax.random.PRNGKey(seed),
+                              arch_state=program.init_arch_state(alpha, None, root), rng=root,
                               clip_with_alpha_grad=bool(program.config.train.clip_with_alpha_grad))

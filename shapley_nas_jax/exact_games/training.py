@@ -13,7 +13,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from shapley_nas_jax.benchmarks.supernet_games.players import _kind
+from shapley_nas_jax.exact_games.players import _kind
 from shapley_nas_jax.errors import ConfigError
 from shapley_nas_jax.spaces import SearchSpace
 

@@ -1,0 +1,28 @@
+"""Shapley-NAS: alpha moves by the alpha rule applied to Monte-Carlo Shapley values of the ops."""
+
+from __future__ import annotations
+
+from shapley_nas_jax.search.methods.base import SearchMethod, every_epoch_after_warmup
+
+
+class ShapleyNAS(SearchMethod):
+    """One Shapley update per ``search.alpha_cadence`` after the warm-up: an estimate on
+    ``shapley.samples`` value batches, then the alpha rule's step (``SearchProgram.shapley_step``)."""
+
+    estimates_shapley = True
+
+    def update_points(self, config, steps_per_epoch):
+        return every_epoch_after_warmup(config, steps_per_epoch)
+
+    def arch_inputs(self, search, state):
+        return (search.value_batches(int(state.alpha_updates)),)
+
+    def arch_input_shardings(self, program):
+        return (program.value_sharding,)
+
+    def arch_step(self, program, state, value_batches, *, hyper, bn_mode):
+        del hyper
+        return program.shapley_update(state, value_batches, bn_mode=bn_mode)
+
+    def arch_step_label(self, search, state):
+        return f"Shapley update {int(state.alpha_updates) + 1}/{len(search.update_points)}"
