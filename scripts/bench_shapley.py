@@ -166,7 +166,7 @@ def main(argv=None):
     args.scan_edges = defaults.scan_edges if args.scan_edges == "auto" else args.scan_edges == "on"
     model = build_supernet(args.space, channels=args.channels, layers=args.layers, cells_per_stage=args.cells,
                            partial_channels=args.partial_channels, scan_edges=args.scan_edges)
-    formulation = defaults.formulation if args.formulation == "auto" else args.formulation
+    formulation = args.formulation = defaults.formulation if args.formulation == "auto" else args.formulation
     model = model.clone(formulation=formulation)  # the scoring supernet's op arithmetic, as the search sets it
     space = model.space
     shape = tuple(space.alpha_shape)
@@ -323,7 +323,7 @@ def write_json(args, rows, skipped, complete, device_count, num_players, machine
     peak, peak_kind = peak_memory_bytes()
     out = dict(evals_per_s=best["evals_per_s"], s_per_update=best["s_per_update"], strategy=best["strategy"],
                device_kind=jax.devices()[0].device_kind, device_count=device_count, peak_memory_bytes=peak,
-               peak_memory_kind=peak_kind, formulation=formulation, jax=jax.__version__,
+               peak_memory_kind=peak_kind, formulation=args.formulation, jax=jax.__version__,
                settings=vars(args), num_players=num_players, strategies=rows, skipped=skipped, complete=complete,
                machine=machine)
     if ref_s_per_eval is not None:

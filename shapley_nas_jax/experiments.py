@@ -29,8 +29,7 @@ from shapley_nas_jax.errors import ConfigError, UserError
 from shapley_nas_jax.evaluation.train import run_training
 from shapley_nas_jax.runs import RunDir, RunRecord, absolute_path, seed_runs
 from shapley_nas_jax.search import run_search
-
-DARTS_METHODS = ("darts_1st", "darts_2nd")
+from shapley_nas_jax.search.methods import get_method
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -171,9 +170,9 @@ def run_seeds(config, seeds: list[int], root: str, train_config=None, progress: 
 def ablation_config(run: RunRecord) -> ml_collections.ConfigDict:
     """A finished DARTS run's config with the final Shapley estimate deciding the cell."""
     config = ml_collections.ConfigDict(run.config)
-    if config.search.method not in DARTS_METHODS:
+    if not get_method(config.search.method).ranks_ops_by_alpha:
         raise UserError(f"--run {run.path} is a search.method={config.search.method!r} run; give a DARTS run "
-                        f"({' or '.join(DARTS_METHODS)})")
+                        "(a method whose alpha ranks the ops by gradient, e.g. darts_1st or darts_2nd)")
     config.search.final_shapley = True
     config.search.derive_from = "shapley"
     return config

@@ -16,7 +16,7 @@ from shapley_nas_jax import compilation_cache
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-STEPS = ("_weight_step", "_shapley_step", "_evaluate")  # the search's jitted programs (jit_<name>-<hash>-cache)
+STEPS = ("_weight_step", "_arch_step", "_evaluate")  # the search's jitted programs (jit_<name>-<hash>-cache)
 
 # A tiny search (4 weight steps of 16 images per epoch) with an alpha update at the start of each of its 2
 # epochs (no warm-up), so that the first process compiles every step before it stops at the end of epoch 0,

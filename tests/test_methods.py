@@ -112,3 +112,23 @@ def test_a_subclass_inherits_the_quiet_defaults():
     config = tiny_config(quick_darts_space())
     assert method.update_points(config, 4).tolist() == [] and method.arch_inputs(None, None) == ()
     assert method.supernet and not method.estimates_shapley and not method.chooses_at_end
+
+
+def test_no_method_name_is_compared_outside_its_module():
+    """The search and its reports ask the method (its attributes and hooks), never compare names."""
+    import ast
+    import pathlib
+
+    package = pathlib.Path(HERE).parent / "shapley_nas_jax"
+    names = set(list_methods())
+    found = []
+    for path in package.rglob("*.py"):
+        if "methods" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare) and "method" in ast.unparse(node):  # e.g. search.method == "rsps"
+                constants = [c for c in [node.left, *node.comparators] if isinstance(c, ast.Constant)]
+                constants += [e for c in node.comparators if isinstance(c, (ast.Tuple, ast.List, ast.Set))
+                              for e in c.elts if isinstance(e, ast.Constant)]
+                found += [f"{path.name}:{node.lineno}" for c in constants if c.value in names]
+    assert found == []

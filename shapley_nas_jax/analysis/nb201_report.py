@@ -42,6 +42,7 @@ from shapley_nas_jax.benchmarks.nb201 import load_benchmark
 from shapley_nas_jax.errors import InvalidInputError, PathNotFoundError
 from shapley_nas_jax.runs import seed_runs
 from shapley_nas_jax.search.game import NULL_OPS
+from shapley_nas_jax.search.methods import get_method
 from shapley_nas_jax.spaces.nb201 import nb201_ops_from_arch
 
 # Table 5 of the paper (searched directly on CIFAR-10): CIFAR-10, CIFAR-100, ImageNet16-120 x valid, test.
@@ -101,10 +102,10 @@ def add_recorded(methods: list[dict], path: str) -> list[dict]:
 def op_strengths(seed: dict) -> tuple[str, np.ndarray] | None:
     """(source, final op strengths) the method derives its cell from, or None (RSPS: no op strengths)."""
     results = seed["results"]
-    method = results["config"]["search"]["method"]
-    if method == "shapley" or results.get("derived_from") == "shapley":
+    method = get_method(results["config"]["search"]["method"])
+    if method.estimates_shapley or results.get("derived_from") == "shapley":
         return "shapley", np.asarray(results["shapley"], float)
-    if method in ("darts_1st", "darts_2nd"):
+    if method.ranks_ops_by_alpha:
         return "alpha", np.asarray(results["weights"], float)
     return None
 
@@ -125,7 +126,7 @@ def cell_follows_alpha(seed: dict) -> bool:
     """Whether the seed's epoch records show the cell its search would end on: not for RSPS (no current cell
     before its final choice) nor for DARTS+Shapley(*) (decided by one Shapley estimate at the end)."""
     search = seed["results"]["config"]["search"]
-    return search["method"] != "rsps" and not search.get("final_shapley")
+    return get_method(search["method"]).current_cell and not search.get("final_shapley")
 
 
 def current_cell_path(seed: dict) -> dict | None:
@@ -212,7 +213,7 @@ def logged_updates(seed: dict) -> tuple[np.ndarray, list[int], np.ndarray]:
     space = seed["results"]["space"]
     players = np.array([[[op not in NULL_OPS for op in ops] for ops in edges] for edges in space["edge_ops"]])
     estimates, changed, previous = [], [], None
-    shapley_updates = seed["results"]["config"]["search"]["method"] == "shapley"  # not DARTS' steps
+    shapley_updates = get_method(seed["results"]["config"]["search"]["method"]).estimates_shapley  # not DARTS' steps
     for record in seed["epochs"] if shapley_updates else []:
         if previous is not None and record.get("shapley") is not None \
                 and record["alpha_updates"] > previous["alpha_updates"]:

@@ -125,10 +125,6 @@ DATASET_LABELS: dict[str, str] = {"cifar10": "C10", "cifar100": "C100", "svhn_cr
                                   "imagenet2012": "ImageNet", "imagenet16_120": "ImageNet16-120"}
 
 
-RULE_NAMES = {"paper": "eqs. 6-7", "reference": "z-score rule", "frozen": "alpha frozen"}
-AGGREGATE_NAMES = {"mean": "mean", "mean_minus_std": "mean minus std"}
-
-
 def method_label(config: Mapping[str, Any]) -> str:
     """The name of the method a search config runs (Tables 1 and 5), saying whose algorithm it is.
 
@@ -140,32 +136,11 @@ def method_label(config: Mapping[str, Any]) -> str:
     when the genotype comes from final Shapley values and "*" when alpha is frozen; ``random`` -> "Random
     (baseline)"; ``rsps`` -> "RSPS" (random search with weight sharing).
     """
-    from shapley_nas_jax.config import algorithm_of
+    from shapley_nas_jax.config import complete
+    from shapley_nas_jax.search.methods import get_method
 
-    search = config["search"]
-    method = search["method"]
-    if method == "shapley":
-        algorithm = algorithm_of(config)
-        if algorithm is not None:
-            return f"Shapley-NAS ({algorithm})"
-        shapley = config.get("shapley", {})
-        rule = config.get("alpha_rule", {}).get("name", "reference")
-        estimator = shapley.get("estimator", "permutation")
-        if estimator == "permutation":
-            aggregate = shapley.get("aggregate", "mean_minus_std")
-            estimate = AGGREGATE_NAMES.get(aggregate, aggregate)
-        else:
-            budget = shapley.get("budget", 0)
-            estimate = f"{estimator}, {budget} evaluations" if budget else estimator
-        return f"Shapley-NAS ({estimate}, {RULE_NAMES.get(rule, f'{rule} rule')})"
-    if method == "random":
-        return "Random (baseline)"
-    if method == "rsps":
-        return "RSPS"
-    order = {"darts_1st": "1st", "darts_2nd": "2nd"}.get(method, method)
-    if search.get("final_shapley") and search.get("derive_from") == "shapley":
-        return f"DARTS+Shapley{'*' if search.get('freeze_alpha') else ''} ({order})"
-    return f"DARTS{'*' if search.get('freeze_alpha') else ''} ({order})"
+    config = complete(config)
+    return get_method(config.search.method).label(config)
 
 
 def dataset_label(name: str) -> str:

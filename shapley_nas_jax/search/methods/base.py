@@ -35,9 +35,15 @@ class SearchMethod:
     current_cell: bool = True  # alpha names a cell during the search (RSPS: only after its final choice)
     chooses_at_end: bool = False  # :meth:`final_choice` picks the cell on the value split after the last epoch
 
+    ranks_ops_by_alpha: bool = False  # softmax(alpha) is a learned ranking of each edge's ops (DARTS)
+
     # ------------------------------------------------------------------------------------- config
     def validate(self, config: ml_collections.ConfigDict) -> None:
         """Raise ConfigError (one line) for options this method cannot run with."""
+
+    def label(self, config: ml_collections.ConfigDict) -> str:
+        """The method's name in tables and figures, saying what ran (a complete config)."""
+        return config.search.method
 
     # ------------------------------------------------------------------------- how alpha starts
     def arch_optimizer(self, program: "SearchProgram", key: jax.Array | None) -> optax.GradientTransformation:

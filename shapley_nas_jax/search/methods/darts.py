@@ -15,10 +15,21 @@ from shapley_nas_jax.search.methods.base import SearchMethod
 class DARTS(SearchMethod):
     """``order`` 1: dL_val/d(alpha, beta) at the current weights; 2: at w' = w - lr (dL_train/dw + wd w)."""
 
+    ranks_ops_by_alpha = True
+
     def __init__(self, order: int):
         if order not in (1, 2):
             raise ValueError(f"DARTS order must be 1 or 2, got {order!r}")
         self.order = order
+
+    def label(self, config):
+        """"DARTS (1st)" / "(2nd)", "+Shapley" when final Shapley values decide the cell, "*" with alpha
+        frozen."""
+        star = "*" if config.search.freeze_alpha else ""
+        order = {1: "1st", 2: "2nd"}[self.order]
+        if config.search.final_shapley and config.search.derive_from == "shapley":
+            return f"DARTS+Shapley{star} ({order})"
+        return f"DARTS{star} ({order})"
 
     def arch_optimizer(self, program, key):
         del key  # Adam starts from zeros

@@ -10,6 +10,9 @@ class RandomSearch(SearchMethod):
     supernet = False
     current_cell = False
 
+    def label(self, config):
+        return "Random (baseline)"
+
     def validate(self, config):
         if not config.search.benchmark:
             raise ConfigError(f"search.method={config.search.method!r} scores architectures by a benchmark table: "

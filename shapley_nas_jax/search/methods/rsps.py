@@ -18,6 +18,9 @@ class RSPS(SearchMethod):
     current_cell = False
     chooses_at_end = True
 
+    def label(self, config):
+        return "RSPS"
+
     def validate(self, config):
         from shapley_nas_jax.spaces import get_space
 
