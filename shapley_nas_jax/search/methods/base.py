@@ -36,6 +36,7 @@ class SearchMethod:
     chooses_at_end: bool = False  # :meth:`final_choice` picks the cell on the value split after the last epoch
 
     ranks_ops_by_alpha: bool = False  # softmax(alpha) is a learned ranking of each edge's ops (DARTS)
+    title: str | None = None  # the method's name in tables (default: its search.method name)
 
     # ------------------------------------------------------------------------------------- config
     def validate(self, config: ml_collections.ConfigDict) -> None:
@@ -43,7 +44,7 @@ class SearchMethod:
 
     def label(self, config: ml_collections.ConfigDict) -> str:
         """The method's name in tables and figures, saying what ran (a complete config)."""
-        return config.search.method
+        return self.title or config.search.method
 
     # ------------------------------------------------------------------------- how alpha starts
     def arch_optimizer(self, program: "SearchProgram", key: jax.Array | None) -> optax.GradientTransformation:

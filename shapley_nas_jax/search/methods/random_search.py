@@ -9,9 +9,7 @@ from shapley_nas_jax.search.methods.base import SearchMethod
 class RandomSearch(SearchMethod):
     supernet = False
     current_cell = False
-
-    def label(self, config):
-        return "Random (baseline)"
+    title = "Random (baseline)"
 
     def validate(self, config):
         if not config.search.benchmark:

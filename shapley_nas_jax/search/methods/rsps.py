@@ -17,9 +17,7 @@ from shapley_nas_jax.search.methods.base import SearchMethod
 class RSPS(SearchMethod):
     current_cell = False
     chooses_at_end = True
-
-    def label(self, config):
-        return "RSPS"
+    title = "RSPS"
 
     def validate(self, config):
         from shapley_nas_jax.spaces import get_space
