@@ -17,7 +17,6 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import optax
 
 from shapley_nas_jax import alpha_rules, models, shapley
