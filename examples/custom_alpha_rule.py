@@ -80,8 +80,8 @@ def main(argv=None):
     print(f"first update equals step_size * z / (|z| + eps) of the z-scored phi: {rule_check}")
     search = Search.from_config(config)  # validation accepts 'shapley_adam' and its kwargs because it is registered
     state = search.init_state()
-    alphas = [np.array(state.alpha)]  # before the search, then after each update
-    state = search.run(state, callback=lambda event, s: alphas.append(np.array(s.alpha)) if event == "alpha_update"
+    alphas = [np.array(state.arch.alpha)]  # before the search, then after each update
+    state = search.run(state, callback=lambda event, s: alphas.append(np.array(s.arch.alpha)) if event == "alpha_update"
                        else None)
     steps = [float(np.abs(b - a).max()) for a, b in zip(alphas[1:], alphas[2:])]
     print(f"alpha rule: {config.alpha_rule.name} {config.alpha_rule.kwargs.to_dict()}, "
@@ -91,7 +91,7 @@ def main(argv=None):
     return {"rule_check": rule_check, "alpha_rule": config.alpha_rule.name,
             "step_size": config.alpha_rule.step_size, "kwargs": config.alpha_rule.kwargs.to_dict(),
             "alpha_updates": int(state.alpha_updates), "alphas": [a.tolist() for a in alphas],
-            "shapley": np.asarray(state.shapley).tolist(), "genotype": search.genotype(state).to_json()}
+            "shapley": np.asarray(state.arch.shapley).tolist(), "genotype": search.genotype(state).to_json()}
 
 
 if __name__ == "__main__":

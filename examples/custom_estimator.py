@@ -83,7 +83,7 @@ def main(argv=None):
     return {"exact": exact.tolist(), "estimate": np.asarray(voting.values).tolist(),
             "standard_errors": np.asarray(voting.standard_errors).tolist(),
             "evaluations": int(voting.num_evaluations), "value_batches": batches,
-            "alpha_updates": int(state.alpha_updates), "shapley": np.asarray(state.shapley).tolist(),
+            "alpha_updates": int(state.alpha_updates), "shapley": np.asarray(state.arch.shapley).tolist(),
             "genotype": search.genotype(state).to_json(), "op_strengths": search.op_strengths(state).tolist()}
 
 

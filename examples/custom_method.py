@@ -28,7 +28,7 @@ class ShapleyLatest(ShapleyNAS):
 
     def arch_step(self, program, state, value_batches, *, hyper, bn_mode):
         state, metrics = super().arch_step(program, state, value_batches, hyper=hyper, bn_mode=bn_mode)
-        return state.replace(alpha=self.scale * state.shapley), metrics
+        return state.with_arch(alpha=self.scale * state.arch.shapley), metrics
 
 
 # A small two-op space on the DARTS cell (built-in ops, cheap to compile on a CPU); any registered space works.
@@ -52,7 +52,7 @@ def main(argv=None):
     config = with_search_args(get_config(), args)
     search = Search.from_config(config)
     state = search.run()
-    phi, alpha = np.asarray(state.shapley), np.asarray(state.alpha)
+    phi, alpha = np.asarray(state.arch.shapley), np.asarray(state.arch.alpha)
     follows = bool(np.allclose(alpha, args.scale * phi, atol=1e-6))
     print(f"method: {config.search.method}, alpha updates: {int(state.alpha_updates)}")
     print(f"alpha equals {args.scale:g} x the last Shapley estimate: {follows}")

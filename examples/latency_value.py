@@ -79,7 +79,7 @@ def main(argv=None):
     search = Search.from_config(config)
     state = search.run()
     genotype = search.genotype(state)
-    phi = np.asarray(state.shapley)
+    phi = np.asarray(state.arch.shapley)
     names = search.space.op_name_array()
     print(f"alpha updates: {int(state.alpha_updates)}")
     print(f"genotype: {genotype}")

@@ -45,9 +45,10 @@ def main(argv=None):
             state, metrics = search.shapley_step(state, search.value_batches(update))
             print(f"update {update} before step {step}: {int(metrics['num_evaluations'])} coalitions scored, "
                   f"full supernet value {float(metrics['value_full']):.3f}, "
-                  f"largest |phi| {float(np.abs(state.shapley).max()):.4f}")
+                  f"largest |phi| {float(np.abs(state.arch.shapley).max()):.4f}")
             updates.append({"before_step": step, "num_evaluations": int(metrics["num_evaluations"]),
-                            "value_full": float(metrics["value_full"]), "shapley": np.asarray(state.shapley).tolist()})
+                            "value_full": float(metrics["value_full"]),
+                            "shapley": np.asarray(state.arch.shapley).tolist()})
         state = search.weight_step(state, search.train_batch(step))
         if (step + 1) % search.steps_per_epoch == 0:
             loss_sum, correct, count = (float(x) for x in state.epoch_sums)
@@ -59,7 +60,7 @@ def main(argv=None):
                            "genotype": genotype.to_json()})
             state = search.end_epoch(state)
     state, _ = search.catch_up(state)  # updates due at the very end (none for the epoch cadence)
-    hand_alpha, hand_genotype = np.asarray(state.alpha), search.genotype(state)
+    hand_alpha, hand_genotype = np.asarray(state.arch.alpha), search.genotype(state)
 
     again = search.run()  # the same schedule in one call
     same = np.array_equal(np.asarray(again.alpha), hand_alpha) and search.genotype(again) == hand_genotype

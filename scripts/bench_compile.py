@@ -73,13 +73,13 @@ def search_step(config, image_shape, num_classes, step: str):
         config.search.method = step
     program = SearchProgram(config, get_space(config.space), image_shape=image_shape, num_classes=num_classes)
     state = jax.eval_shape(program.init_state, jax.random.PRNGKey(0))
-    hyper = jax.eval_shape(lambda: Hyperparameters.create(epochs=config.train.epochs, steps_per_epoch=100))
+    hyper = jax.eval_shape(lambda: Hyperparameters.from_config(config, steps_per_epoch=100))
     train = _batch(config.train.batch_size, image_shape)
     if step == "weight_step":
         return program.weight_step, (state, train, hyper)
     if step.startswith("shapley_"):
         s = config.shapley
-        return program.shapley_step, (state, _batch(s.value_batch_size, image_shape, (s.samples,)))
+        return program.shapley_step, (state, _batch(s.value_batch_size, image_shape, (s.samples,)), hyper)
     if step.startswith("darts_"):
         return program.arch_step, (state, train, train, hyper)
     if step == "evaluate":

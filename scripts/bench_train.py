@@ -69,7 +69,7 @@ def time_jax_step(args, formulation: str, batch: int) -> dict:
                             num_classes=10)
     state = program.init_state(jax.random.PRNGKey(0))
     data = random_batch(batch, args.image_size, 10)
-    hyper = Hyperparameters.create(epochs=50, steps_per_epoch=100)
+    hyper = Hyperparameters.from_config(program.config, steps_per_epoch=100, epochs=50)
     t0 = time.perf_counter()
     lowered = program.weight_step.lower(state, data, hyper)
     trace_s = time.perf_counter() - t0

@@ -66,6 +66,8 @@ _EXPORTS: dict[str, str] = {
     "SearchResult": "shapley_nas_jax.search",
     "SearchState": "shapley_nas_jax.search",
     "run_search": "shapley_nas_jax.search",
+    "Population": "shapley_nas_jax.search.population",
+    "run_population": "shapley_nas_jax.search.population",
     "base_config": "shapley_nas_jax.config",
     "validate_config": "shapley_nas_jax.config:validate",
     "derive_genotype": "shapley_nas_jax.genotypes",
@@ -106,6 +108,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from shapley_nas_jax.ops import known_ops, make_op, register_op
     from shapley_nas_jax.search import SearchResult, SearchState, run_search
     from shapley_nas_jax.search.methods import SearchMethod, list_methods, register_method
+    from shapley_nas_jax.search.population import Population, run_population
     from shapley_nas_jax.shapley import (Estimate, available_estimators, exact_shapley, permutation_shapley,
                                          register_estimator, sample_permutations)
     from shapley_nas_jax.spaces import SearchSpace, get_space, list_spaces, register_space, uniform_darts_space

@@ -56,25 +56,23 @@ class Checkpointer:
         checkpoint_id = self._manager.latest_step() if checkpoint_id is None else checkpoint_id
         if checkpoint_id is None:
             return None
-        absent = self._absent_optional_fields(template, checkpoint_id)
+        saved = self._saved_fields(checkpoint_id)
+        if saved is not None and _flat_layout_only(template, saved):
+            # written before the state was grouped (``template.flat()`` names that layout's fields)
+            flat = {name: leaf for name, leaf in template.flat().items() if name in saved}
+            state, meta = self._restore(flat, checkpoint_id)
+            return type(template).from_flat(state), meta
+        absent = _absent_optional_fields(template, saved)
         if absent:  # saved before these optional (None) fields existed: restore the others, keep them None
             fields = {f.name: getattr(template, f.name) for f in dataclasses.fields(template) if f.name not in absent}
             state, meta = self._restore(fields, checkpoint_id)
             return template.replace(**state), meta
         return self._restore(template, checkpoint_id)
 
-    def _absent_optional_fields(self, template: Any, checkpoint_id: int) -> list[str]:
-        """Fields of a dataclass ``template`` that are None there and missing from the saved state: optional
-        parts of a state added after the checkpoint was written (e.g. an option's extra state, left off)."""
-        if not dataclasses.is_dataclass(template):
-            return []
-        optional = [f.name for f in dataclasses.fields(template) if getattr(template, f.name) is None]
-        if not optional:
-            return []
+    def _saved_fields(self, checkpoint_id: int) -> set[str] | None:
+        """The top-level names of a checkpoint's state (None: not a dict-like state, e.g. a bare array)."""
         saved = getattr(self._manager.item_metadata(checkpoint_id).state, "tree", None)
-        if not isinstance(saved, dict):
-            return []
-        return [name for name in optional if name not in saved]
+        return set(saved) if isinstance(saved, dict) else None
 
     def _restore(self, template: Any, checkpoint_id: int) -> tuple[Any, dict]:
         leaves, treedef = jax.tree.flatten(template)
@@ -93,6 +91,24 @@ class Checkpointer:
 
     def close(self) -> None:
         self._manager.close()
+
+
+def _absent_optional_fields(template: Any, saved: set[str] | None) -> list[str]:
+    """Fields of a dataclass ``template`` that are None there and missing from the ``saved`` names: optional
+    parts of a state added after the checkpoint was written (e.g. an option's extra state, left off)."""
+    if not dataclasses.is_dataclass(template) or saved is None:
+        return []
+    return [f.name for f in dataclasses.fields(template) if getattr(template, f.name) is None and f.name not in saved]
+
+
+def _flat_layout_only(template: Any, saved: set[str]) -> bool:
+    """Whether ``saved`` lacks fields ``template`` needs but holds those of its older flat layout (a state
+    class with ``flat()`` and ``from_flat()``, such as ``SearchState``)."""
+    if not (dataclasses.is_dataclass(template) and hasattr(template, "from_flat")):
+        return False
+    needed = {f.name for f in dataclasses.fields(template) if getattr(template, f.name) is not None}
+    flat_needed = {name for name, leaf in template.flat().items() if leaf is not None}
+    return not needed <= saved and flat_needed <= saved
 
 
 def _placement(leaf: Any) -> jax.sharding.Sharding | None:

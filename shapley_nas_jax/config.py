@@ -83,6 +83,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.search.random_samples = 100  # cells drawn by the random-search baselines (rsps: scored on the supernet)
     c.search.plot_every_epochs = 0  # draw the run's figures (<workdir>/plots) every N epochs and at the end; 0 = off
     c.search.benchmark = ""  # NB201 table or nats_bench file: log the benchmark accuracy every epoch
+    c.search.population = 1  # seeds seed, seed+1, ... searched as one vmapped program (search/population.py)
+    c.search.population_grid = ""  # with them, every point of e.g. "alpha_rule.momentum=0.5,0.8;train.learning_rate=0.05,0.1"
 
     c.shapley = ml_collections.ConfigDict()
     c.shapley.estimator = "permutation"  # a registered estimator: permutation (M truncated chains) | stratified_neyman | kernelshap_paired | ... (shapley.available_estimators())
@@ -238,6 +240,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
                   config.alpha_rule.kwargs)
     _require(0 <= config.alpha_rule.momentum < 1, "alpha_rule.momentum must lie in [0, 1)")
     _require(config.alpha_rule.step_size > 0, "alpha_rule.step_size must be > 0")
+    _require(config.search.population >= 1, f"search.population={config.search.population} must be >= 1 (seeds)")
+    from shapley_nas_jax.search.population import parse_grid
+
+    parse_grid(config.search.population_grid)  # its values are checked member by member (member_configs)
     _require(config.checkpoint.keep >= 1, "checkpoint.keep must be >= 1")
     if "mesh" in config:  # batch divisibility by the resolved device count is checked when the mesh is built
         _require(config.mesh.devices >= 0, f"mesh.devices={config.mesh.devices} must be >= 0 (0 = all devices)")

@@ -14,7 +14,8 @@ import optax
 LR_SCHEDULES = ("cosine", "linear")  # the values of a training config's train.lr_schedule
 
 
-def learning_rate_schedule(train: ml_collections.ConfigDict, steps_per_epoch, epochs=None) -> optax.Schedule:
+def learning_rate_schedule(train: ml_collections.ConfigDict, steps_per_epoch, epochs=None,
+                           learning_rate=None) -> optax.Schedule:
     """The learning rate of a step count, constant within an epoch (PyTorch schedulers stepped per epoch).
 
     For epoch ``e`` of ``E`` (``e = step // steps_per_epoch``, ``E = epochs``, default ``train.epochs``):
@@ -26,17 +27,19 @@ def learning_rate_schedule(train: ml_collections.ConfigDict, steps_per_epoch, ep
       ``lr * (E - e) / (5 * (E - 5))`` (a smaller slope for the last 5 epochs).
     * a warm-up of ``W = train.lr_warmup_epochs`` epochs multiplies either by ``min(1, (e + 1) / W)``.
 
-    ``steps_per_epoch`` and ``epochs`` may be traced scalars: a search passes them into its compiled steps as
-    values, so one compiled step serves searches of any length.
+    ``steps_per_epoch``, ``epochs`` and ``learning_rate`` (default ``train.learning_rate``) may be traced
+    scalars: a search passes them into its compiled steps as values, so one compiled step serves searches of
+    any length and peak rate.
     """
     kind = train.lr_schedule
-    lr, lr_min = train.learning_rate, train.learning_rate_min
+    lr = train.learning_rate if learning_rate is None else learning_rate
+    lr_min = train.learning_rate_min
     total = train.epochs if epochs is None else epochs
     offset, warmup = train.lr_epoch_offset, train.lr_warmup_epochs
 
     def cosine(epoch):  # optax.cosine_decay_schedule's arithmetic, with a decay length that may be traced
         decay = 0.5 * (1 + jnp.cos(jnp.pi * epoch / total))
-        return lr * ((1 - lr_min / lr) * decay + lr_min / lr)
+        return (lr - lr_min) * decay + lr_min
 
     def linear(epoch):
         early = lr * (total - 5 - epoch) / (total - 5)

@@ -127,7 +127,7 @@ def single_device_steps() -> dict:
     state0 = host(search.init_state())
     t0 = time.perf_counter()
     s1 = search.weight_step(jax.tree.map(jnp.asarray, state0), batch)
-    s1, m1 = single.shapley_step(s1, value)
+    s1, m1 = search.shapley_step(s1, value)
     jax.block_until_ready(s1)
     return {"state0": state0, "state": s1, "metrics": m1, "seconds": time.perf_counter() - t0}
 
@@ -143,9 +143,9 @@ def check_steps(num_devices: int, shard_coalitions: bool, reference: dict) -> di
     t0 = time.perf_counter()
     placed_batch = sharded.put_train_batch(batch)
     s8 = search.weight_step(sharded.place_state(state0), placed_batch)
-    weight_alpha_ok = replicated_everywhere(s8.alpha)
-    params_replicated = all(replicated_everywhere(x) for x in jax.tree.leaves(s8.params))
-    s8, m8 = sharded.shapley_step(s8, sharded.put_value_batches(value))
+    weight_alpha_ok = replicated_everywhere(s8.arch.alpha)
+    params_replicated = all(replicated_everywhere(x) for x in jax.tree.leaves(s8.weights.params))
+    s8, m8 = search.shapley_step(s8, sharded.put_value_batches(value))
     jax.block_until_ready(s8)
     t_sharded = time.perf_counter() - t0
 
@@ -154,15 +154,16 @@ def check_steps(num_devices: int, shard_coalitions: bool, reference: dict) -> di
         "devices": int(sharded.mesh.devices.size),
         "batch_shard_rows": sorted({int(s.data.shape[0]) for s in placed_batch["image"].addressable_shards}),
         "init_diff": max_diff(host(fresh), state0),
-        "params_diff": max_diff(s8.params, s1.params),
-        "batch_stats_diff": max_diff(s8.batch_stats, s1.batch_stats),
+        "params_diff": max_diff(s8.weights.params, s1.weights.params),
+        "batch_stats_diff": max_diff(s8.weights.batch_stats, s1.weights.batch_stats),
         "epoch_sums_diff": max_diff(s8.epoch_sums, s1.epoch_sums),
-        "alpha_diff": max_diff(s8.alpha, s1.alpha),
-        "shapley_diff": max_diff(s8.shapley, s1.shapley),
+        "alpha_diff": max_diff(s8.arch.alpha, s1.arch.alpha),
+        "shapley_diff": max_diff(s8.arch.shapley, s1.arch.shapley),
         "metrics_diff": max_diff(m8, m1),
-        "alpha_moved": bool(max_diff(s1.alpha, state0.alpha) > 0),
-        "alpha_replicated": bool(weight_alpha_ok and replicated_everywhere(s8.alpha)),
-        "params_replicated": bool(params_replicated and all(replicated_everywhere(x) for x in jax.tree.leaves(s8.params))),
+        "alpha_moved": bool(max_diff(s1.arch.alpha, state0.arch.alpha) > 0),
+        "alpha_replicated": bool(weight_alpha_ok and replicated_everywhere(s8.arch.alpha)),
+        "params_replicated": bool(params_replicated
+                                  and all(replicated_everywhere(x) for x in jax.tree.leaves(s8.weights.params))),
         "state_replicated": all(replicated_everywhere(x) for x in jax.tree.leaves(s8)),
         "seconds_single": t_single,
         "seconds_sharded": t_sharded,
@@ -241,7 +242,7 @@ def check_loop(num_devices: int, compare: bool) -> dict:
         with tempfile.TemporaryDirectory() as workdir:
             results[devices] = run_search(tiny_config(devices), workdir, progress=False)
     many = results[num_devices]
-    out = {"alpha_replicated": replicated_everywhere(many.state.alpha),
+    out = {"alpha_replicated": replicated_everywhere(many.state.arch.alpha),
            "alpha_finite": bool(np.all(np.isfinite(many.alpha))), "alpha_updates": int(many.state.alpha_updates)}
     if compare:
         one = results[1]

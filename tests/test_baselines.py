@@ -34,7 +34,7 @@ def tiny_program(**overrides):
 
 
 def hyperparameters(program) -> Hyperparameters:
-    return Hyperparameters.create(epochs=program.config.train.epochs, steps_per_epoch=4)
+    return Hyperparameters.from_config(program.config, steps_per_epoch=4)
 
 
 def random_batch(seed, size=16):
@@ -57,10 +57,10 @@ def _darts_case(method, initial_state):
     coordinates ``FD_COORDS`` (one vmapped call: one more program to compile)."""
     program = tiny_program(**{"search.method": method, "model.layers": DARTS_LAYERS[method]})
     # move alpha off its ~0 init so the op weights differ (and the gradient is not symmetric)
-    state = initial_state(DARTS_LAYERS[method]).replace(
+    state = initial_state(DARTS_LAYERS[method]).with_arch(
         alpha=jnp.asarray(np.random.default_rng(1).normal(size=program.space.alpha_shape), jnp.float32))
     train_batch, value_batch = random_batch(0), random_batch(1)
-    params, stats = state.params, state.batch_stats
+    params, stats = state.weights.params, state.weights.batch_stats
     rng = stream_key(state.rng, STREAM_SHAPLEY, state.alpha_updates)
     lr, wd = float(program.schedule(hyperparameters(program))(state.step)), program.config.train.weight_decay
 
@@ -79,10 +79,11 @@ def _darts_case(method, initial_state):
 
     new_state, metrics = program.arch_step(jax.tree.map(jnp.copy, state), train_batch, value_batch,
                                             hyperparameters(program))
-    basis = np.zeros((len(FD_COORDS), state.alpha.size), np.float32)
+    basis = np.zeros((len(FD_COORDS), state.arch.alpha.size), np.float32)
     basis[np.arange(len(FD_COORDS)), FD_COORDS] = FD_EPS
-    basis = jnp.asarray(basis.reshape(len(FD_COORDS), *state.alpha.shape))
-    probes = jnp.concatenate([state.alpha[None], new_state.alpha[None], state.alpha + basis, state.alpha - basis])
+    basis = jnp.asarray(basis.reshape(len(FD_COORDS), *state.arch.alpha.shape))
+    alpha0 = state.arch.alpha
+    probes = jnp.concatenate([alpha0[None], new_state.arch.alpha[None], alpha0 + basis, alpha0 - basis])
     values = np.asarray(jax.jit(jax.vmap(value_loss))(probes))
     return program, state, values, new_state, metrics
 
@@ -107,9 +108,9 @@ def test_darts_step_descends_the_value_loss(method, darts_case):
     """The DARTS step is Adam on dL_val/dalpha (2nd order: L_val at the weights after one unrolled SGD step
     on L_train). It reports that loss, moves every alpha by the Adam lr, and lowers the loss."""
     program, state, values, new_state, metrics = darts_case(method)
-    alpha0 = np.asarray(state.alpha)
+    alpha0 = np.asarray(state.arch.alpha)
     expected_loss = float(values[0])  # value_loss(alpha0)
-    new_alpha = np.asarray(new_state.alpha)
+    new_alpha = np.asarray(new_state.arch.alpha)
     assert int(new_state.alpha_updates) == 1
     np.testing.assert_allclose(float(metrics["value_loss"]), expected_loss, rtol=1e-4)
     # Adam's first step is lr * sign(...) in every coordinate with a non-negligible gradient
@@ -123,11 +124,11 @@ def test_darts_first_order_direction_matches_finite_differences(darts_case):
     coordinates whose finite-difference derivative is clearly above round-off."""
     program, state, values, new_state, _ = darts_case("darts_1st")
     coords, eps = FD_COORDS, FD_EPS
-    assert program.config.model.layers == 3 and state.alpha.size == 2 * 14 * 2  # coords span both cell types
+    assert program.config.model.layers == 3 and state.arch.alpha.size == 2 * 14 * 2  # coords span both cell types
     values = values[2:]  # value_loss at alpha0 + eps e_i, then at alpha0 - eps e_i
     fd = (values[: len(coords)] - values[len(coords):]) / (2 * eps)
-    alpha0 = np.asarray(state.alpha).ravel()
-    delta = (np.asarray(new_state.alpha).ravel() - alpha0)[coords]
+    alpha0 = np.asarray(state.arch.alpha).ravel()
+    delta = (np.asarray(new_state.arch.alpha).ravel() - alpha0)[coords]
     target = fd + program.config.darts.weight_decay * alpha0[coords]
     clear = np.abs(target) > 2e-3 + 0.05 * np.abs(target).max()  # well above FD round-off and curvature
     assert clear.sum() >= 3
@@ -142,15 +143,15 @@ def test_shapley_step_moves_alpha_toward_larger_shapley_values(darts_initial_sta
     # alpha-rule state in place of DARTS' Adam state (a copy: the shared state must outlive the donation)
     darts_state = jax.tree.map(jnp.copy, darts_initial_state(3))
     assert program.config.model.layers == 3
-    state = darts_state.replace(arch_state=program.init_arch_state(darts_state.alpha, None, darts_state.rng))
-    alpha0 = np.asarray(state.alpha)
+    state = darts_state.with_arch(optimizer=program.init_arch_state(darts_state.arch.alpha, None, darts_state.rng))
+    alpha0 = np.asarray(state.arch.alpha)
     batches = jax.tree.map(lambda *x: jnp.stack(x), *[random_batch(10 + i, 48) for i in range(4)])
     key = stream_key(state.rng, STREAM_SHAPLEY, state.alpha_updates)
-    phi_independent, _ = program.estimate_shapley(state, batches, key)
-    new_state, metrics = program.shapley_step(state, batches)
-    phi = np.asarray(new_state.shapley)
+    phi_independent, _ = program.estimate_shapley(state, batches, key, hyperparameters(program))
+    new_state, metrics = program.shapley_step(state, batches, hyperparameters(program))
+    phi = np.asarray(new_state.arch.shapley)
     np.testing.assert_allclose(phi, np.asarray(phi_independent), atol=1e-6)
-    delta = np.asarray(new_state.alpha) - alpha0
+    delta = np.asarray(new_state.arch.alpha) - alpha0
     players = np.asarray(program.space.player_mask())
     for t in range(phi.shape[0]):  # the reference rule z-scores phi per cell type
         p, d = phi[t][players[t]], delta[t][players[t]]

@@ -26,15 +26,15 @@ def test_kernelshap_step_is_efficient_on_the_updates_first_value_batch():
     # KernelSHAP's values sum to v(all ops) - v(no op) on the batch the step scores every coalition on.
     program = search.program
     game = program.games[search.bn_mode_at(state)]
-    shared = (program.scoring_variables(state.params), program.scoring_variables(state.batch_stats), state.alpha,
-              jax.random.fold_in(key, 1))
+    shared = (program.scoring_variables(state.weights.params), program.scoring_variables(state.weights.batch_stats),
+              state.arch.alpha, jax.random.fold_in(key, 1))
     batch = jax.tree.map(lambda x: jnp.asarray(x)[0], dict(batches))
     n = game.num_players
     full, empty = (float(game.value_fn(shared, jnp.full(n, v, jnp.float32), batch)) for v in (1.0, 0.0))
     assert float(jnp.sum(phi)) == pytest.approx(full - empty, abs=1e-3)
     assert np.count_nonzero(np.asarray(phi)) > n // 2  # players got values (the test could fail)
 
-    alpha = np.asarray(state.alpha)
+    alpha = np.asarray(state.arch.alpha)
     moved, metrics = search.shapley_step(state, batches)  # donates state
     assert int(metrics["num_evaluations"]) == 120
     assert not np.allclose(np.asarray(moved.alpha), alpha)

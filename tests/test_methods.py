@@ -71,7 +71,7 @@ class ShapleyArgmax(ShapleyNAS):
 
     def arch_step(self, program, state, value_batches, *, hyper, bn_mode):
         state, metrics = super().arch_step(program, state, value_batches, hyper=hyper, bn_mode=bn_mode)
-        return state.replace(alpha={scale} * state.shapley), metrics
+        return state.with_arch(alpha={scale} * state.arch.shapley), metrics
 
 
 sn.register_method("shapley_argmax", ShapleyArgmax(), overwrite=True)

@@ -24,6 +24,11 @@ SAME_PROGRAM = {
     "search.plot_every_epochs": 1,
     "checkpoint.keep": 1,
     "search.final_shapley": True,
+    # values the steps take as arguments (Hyperparameters)
+    "train.learning_rate": 0.05,
+    "alpha_rule.momentum": 0.5,
+    "alpha_rule.step_size": 0.3,
+    "shapley.truncation": 0.9,
 }
 COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/backend_compile_duration")
 
@@ -58,7 +63,7 @@ def test_options_that_shape_nothing_share_the_program(option):
 
 
 @pytest.mark.parametrize("option,value", [("train.batch_size", 8), ("model.channels", 8),
-                                          ("shapley.aggregate", "mean"), ("train.learning_rate", 0.05)])
+                                          ("shapley.aggregate", "mean"), ("train.momentum", 0.5)])
 def test_options_that_shape_the_steps_get_their_own_program(option, value):
     assert Search.from_config(config(**{option: value})).program is not Search.from_config(config()).program
 
@@ -75,11 +80,11 @@ def test_independent_options_exist_in_the_schema():
 
 
 def test_each_search_keeps_its_own_seed_and_learning_rate_through_a_shared_program():
-    searches = {seed: Search.from_config(config(seed=seed, **{"train.epochs": epochs}))
-                for seed, epochs in ((2, 2), (5, 3))}
+    searches = {seed: Search.from_config(config(seed=seed, **{"train.epochs": epochs, "train.learning_rate": lr}))
+                for seed, epochs, lr in ((2, 2, 0.1), (5, 3, 0.025))}
     assert searches[2].program is searches[5].program
     for seed, search in searches.items():
-        alpha = np.asarray(search.init_state().alpha)
+        alpha = np.asarray(search.init_state().arch.alpha)
         want = 1e-3 * np.asarray(jax.random.normal(stream_key(jax.random.PRNGKey(seed), STREAM_ALPHA), alpha.shape))
         np.testing.assert_allclose(alpha, want, rtol=1e-6)
         static = learning_rate_schedule(search.config.train, search.steps_per_epoch)
@@ -103,4 +108,4 @@ def test_second_seed_compiles_and_traces_nothing():
     with compile_events() as events:
         second = first_steps(Search.from_config(config(seed=7, **{"train.epochs": 3, "data.train_fraction": 0.1})))
     assert events == []
-    assert not np.array_equal(np.asarray(first.alpha), np.asarray(second.alpha))
+    assert not np.array_equal(np.asarray(first.arch.alpha), np.asarray(second.arch.alpha))

@@ -26,7 +26,7 @@ def tiny_program(config=None, **overrides):
 
 
 def hyperparameters(config=None, steps_per_epoch: int = 4) -> Hyperparameters:
-    return Hyperparameters.create(epochs=(config or options_config()).train.epochs, steps_per_epoch=steps_per_epoch)
+    return Hyperparameters.from_config(config or options_config(), steps_per_epoch=steps_per_epoch)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_reference_bn_schedule_scores_with_the_mode_of_the_updates_epoch(plain_s
 
     def values(prog, epoch):
         mode = modes[epoch] if prog is reference else None
-        return np.asarray(prog.estimate_shapley(state, batches, key, bn_mode=mode)[0])
+        return np.asarray(prog.estimate_shapley(state, batches, key, hyperparameters(prog.config), bn_mode=mode)[0])
 
     np.testing.assert_allclose(values(reference, 1), values(running, 1), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(values(reference, 3), values(running, 3), rtol=1e-5, atol=1e-6)
@@ -95,33 +95,34 @@ def test_clipping_with_alpha_grad_follows_torch_clip_grad_norm_over_the_never_ze
     program = tiny_program(**{"train.clip_with_alpha_grad": True, "train.grad_clip": 0.5, "train.momentum": 0.9,
                               "train.weight_decay": 1e-3})
     state = program.init_state(jax.random.PRNGKey(0))
-    summed = 0.3 * jax.random.normal(jax.random.PRNGKey(7), state.alpha.shape)  # alpha's gradient so far
-    state = state.replace(alpha_grad=summed)
+    summed = 0.3 * jax.random.normal(jax.random.PRNGKey(7), state.arch.alpha.shape)  # alpha's gradient so far
+    state = state.replace(reference=state.reference.replace(alpha_grad=summed))
     batch = {"image": jax.random.uniform(jax.random.PRNGKey(1), (48, 8, 8, 1)),
              "label": jax.random.randint(jax.random.PRNGKey(2), (48,), 0, 10)}
     rng = stream_key(state.rng, STREAM_WEIGHT_STEP, state.step)
     # jitted: differentiating the supernet eagerly dispatches (and compiles) every op on its own
-    grad_w, grad_a = jax.jit(jax.grad(lambda p, a: program.loss(p, state.batch_stats, a, None, batch, rng, True)[0],
-                                      argnums=(0, 1)))(state.params, state.alpha)
+    stats = state.weights.batch_stats
+    grad_w, grad_a = jax.jit(jax.grad(lambda p, a: program.loss(p, stats, a, None, batch, rng, True)[0],
+                                      argnums=(0, 1)))(state.weights.params, state.arch.alpha)
     leaves = jax.tree.leaves(grad_w)
     norm = np.sqrt(sum(float(np.sum(np.square(g))) for g in leaves) + float(np.sum(np.square(summed + grad_a))))
     factor = 0.5 / (norm + 1e-6)
     assert factor < 0.9  # the test is about clipping, so clipping must happen
     hyper = hyperparameters()
     lr = float(program.schedule(hyper)(np.int32(0)))
-    params = jax.tree.map(np.asarray, state.params)
+    params = jax.tree.map(np.asarray, state.weights.params)
     new = program.weight_step(copied(state), batch, hyper)
 
-    np.testing.assert_allclose(np.asarray(new.alpha_grad), factor * (summed + grad_a), rtol=2e-4, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(new.reference.alpha_grad), factor * (summed + grad_a), rtol=2e-4, atol=1e-7)
     # first SGD step (empty momentum buffer): w - lr * (factor * g + wd * w)
     expected = jax.tree.map(lambda w, g: w - lr * (factor * g + 1e-3 * w), params, grad_w)
-    for got, want in zip(jax.tree.leaves(new.params), jax.tree.leaves(expected)):
+    for got, want in zip(jax.tree.leaves(new.weights.params), jax.tree.leaves(expected)):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=2e-4, atol=1e-6)
-    factor_sum, factor_min, steps = np.asarray(new.clip_factors)
+    factor_sum, factor_min, steps = np.asarray(new.reference.clip_factors)
     assert steps == 1 and factor_sum == pytest.approx(factor, rel=2e-4) and factor_min == pytest.approx(factor, rel=2e-4)
-    np.testing.assert_array_equal(np.asarray(new.start_epoch().clip_factors), [0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(np.asarray(new.start_epoch().reference.clip_factors), [0.0, 1.0, 0.0])
     # without the option alpha's gradient is neither kept nor counted
-    assert plain_state.alpha_grad is None and plain_state.clip_factors is None
+    assert plain_state.reference is None
 
 
 @pytest.mark.slow
@@ -174,8 +175,8 @@ def test_search_with_the_last_op_guard_keeps_each_chains_last_op_of_every_edge()
     alpha = 1e-3 * jax.random.normal(jax.random.PRNGKey(0), program.space.alpha_shape)
     variables = random_variables(program.model, jnp.zeros((1, 8, 8, 1)), alpha, None)
     state = SearchState.create(params=variables["params"], batch_stats=variables["batch_stats"], opt_state=(),
-                               alpha=alpha, beta=None, arch_state=(), rng=jax.random.PRNGKey(0))
-    _, estimate = program.estimate_shapley(state, batches, jax.random.PRNGKey(3))
+                               alpha=alpha, beta=None, arch_optimizer=(), rng=jax.random.PRNGKey(0))
+    _, estimate = program.estimate_shapley(state, batches, jax.random.PRNGKey(3), hyperparameters(program.config))
     marginals, perms = np.asarray(estimate.marginals), np.asarray(estimate.permutations)
     for chain, order in enumerate(perms):
         for group in np.unique(groups):
@@ -233,7 +234,7 @@ def test_reference_config_initialises_the_classifier_like_torch_and_refuses_unkn
     assert (experiment_config("darts_cifar10_reference").model.init == "torch"
             and experiment_config("darts_cifar10_paper").model.init == "flax")
     state = tiny_program(**{"model.init": "torch"}).init_state(jax.random.PRNGKey(0))
-    (kernel, bias), = _classifier_leaves(state.params)
+    (kernel, bias), = _classifier_leaves(state.weights.params)
     _assert_torch_linear(kernel, bias)
     config = tiny_config(**{"model.init": "xavier"})  # a valid search config but for its classifier init
     validate(tiny_config(**{"model.init": "torch"}))

@@ -63,7 +63,7 @@ def _edge_groups(tree):
 @pytest.mark.slow
 def test_rsps_weight_step_trains_one_drawn_cell_shared_by_all_cells(search):
     state = search.init_state()
-    before = jax.tree.map(np.asarray, state.params)
+    before = jax.tree.map(np.asarray, state.weights.params)
     after = jax.tree.map(np.asarray, search.weight_step(state, search.train_batch(0)).params)
     patterns = []  # per cell: which conv moved on each edge
     for (old1, old3), (new1, new3) in zip(_edge_groups(before), _edge_groups(after)):
@@ -81,7 +81,7 @@ def test_rsps_selection_keeps_the_best_drawn_cell_by_its_value(search):
     program = search.program
     state = search.init_state()
     batches = search.value_batches(0)
-    variables = {"params": state.params, "batch_stats": state.batch_stats}
+    variables = {"params": state.weights.params, "batch_stats": state.weights.batch_stats}
     new_state, selection = program.final_choice(state, batches)
     paths, scores = np.asarray(selection["paths"]), np.asarray(selection["scores"])
     assert paths.shape == (6, 1, 6, 5)
@@ -94,7 +94,7 @@ def test_rsps_selection_keeps_the_best_drawn_cell_by_its_value(search):
 
     expected = np.array([float(accuracy(jnp.asarray(p))) for p in paths])
     np.testing.assert_allclose(scores, expected, atol=1e-6)
-    np.testing.assert_array_equal(np.asarray(jax.nn.softmax(new_state.alpha, -1)), paths[np.argmax(scores)])
+    np.testing.assert_array_equal(np.asarray(jax.nn.softmax(new_state.arch.alpha, -1)), paths[np.argmax(scores)])
 
 
 def test_rsps_needs_an_nb201_space():

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 
 import jax
@@ -218,6 +219,44 @@ def test_a_checkpoint_saved_before_an_optional_state_field_existed_restores_it_a
     checkpointer.close()
 
 
+LEGACY_RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "legacy_checkpoint")
+
+
+@pytest.mark.slow
+def test_a_search_checkpointed_before_the_state_was_grouped_resumes(tmp_path):
+    """tests/data/legacy_checkpoint: a search killed after its first update by the code before ``SearchState``
+    was grouped by role (14 flat fields; made by tests/data/make_legacy_checkpoint.py), with every leaf it
+    saved in state.npz. Today's code restores each leaf where it now lives and finishes the run."""
+    import shutil
+
+    from shapley_nas_jax.checkpointing import Checkpointer
+    from shapley_nas_jax.search import SearchProgram
+
+    workdir = tmp_path / "legacy"
+    shutil.copytree(LEGACY_RUN, workdir, ignore=shutil.ignore_patterns("state.npz"))
+    config = search_config(**{"train.clip_with_alpha_grad": True})
+    program = SearchProgram(config, get_space(config.space), image_shape=(8, 8, 1), num_classes=10)
+    template = jax.eval_shape(program.init_state, jax.random.PRNGKey(0))
+    checkpointer = Checkpointer(str(workdir / "checkpoints"))
+    state, _ = checkpointer.restore(template)
+    checkpointer.close()
+    with np.load(os.path.join(LEGACY_RUN, "state.npz")) as saved:
+        # the old state's paths start with its field (".alpha..."); flat()'s with the dict key ("['alpha']...")
+        flat_leaves = {re.sub(r"^\['(\w+)'\]", r".\1", jax.tree_util.keystr(path)): leaf
+                       for path, leaf in jax.tree_util.tree_leaves_with_path(state.flat())}
+        assert sorted(flat_leaves) == sorted(saved.files)
+        for name, leaf in flat_leaves.items():
+            np.testing.assert_array_equal(np.asarray(leaf), saved[name], err_msg=name)
+    assert state.reference is not None and state.arch.beta is None
+    assert (int(state.step), int(state.alpha_updates)) == (4, 1)
+
+    result = run_search(config, str(workdir), progress=False)
+    updates = [r for r in read_records(str(workdir)) if r["kind"] == "alpha_update"]
+    assert [u["step"] for u in updates] == [4, 8] and int(result.state.step) == 12
+    assert np.all(np.isfinite(result.alpha)) and not np.array_equal(result.alpha, state.arch.alpha)
+    assert os.path.exists(workdir / "results.json")
+
+
 @pytest.mark.slow
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     # on the NB201 space, which compiles faster than DARTS's; divergence is checked by the loop, not the space
@@ -331,7 +370,8 @@ def test_sequential_and_batched_scoring_give_the_same_alpha_update():
 
     def update(scoring):
         fresh_state = jax.tree.map(jnp.copy, state)  # shapley_step donates the state it is given
-        new_state, metrics = programs[scoring].shapley_step(fresh_state, batches)
+        hyper = Hyperparameters.from_config(programs[scoring].config, steps_per_epoch=4)
+        new_state, metrics = programs[scoring].shapley_step(fresh_state, batches, hyper)
         return new_state, jax.device_get(metrics)
 
     batched, batched_metrics = update("batched")
@@ -386,12 +426,13 @@ def test_scoring_with_edges_one_module_each_gives_the_training_models_values(uni
     assert program.model.scan_edges and not program.scoring_model.scan_edges
     batch = {"image": jax.random.uniform(jax.random.PRNGKey(1), (32, 8, 8, 1)),
              "label": jax.random.randint(jax.random.PRNGKey(2), (32,), 0, 10)}
-    mask = (jax.random.uniform(jax.random.PRNGKey(3), state.alpha.shape) > 0.4).astype(jnp.float32)
+    mask = (jax.random.uniform(jax.random.PRNGKey(3), state.arch.alpha.shape) > 0.4).astype(jnp.float32)
     training_value = make_value_fn(program.model, metric="neg_cross_entropy")  # scanned, stacked variables
     scoring_value = make_value_fn(program.scoring_model, metric="neg_cross_entropy")
-    expected = jax.jit(training_value)(state.params, state.batch_stats, state.alpha, mask, batch)
-    got = jax.jit(lambda p, s: scoring_value(program.scoring_variables(p), program.scoring_variables(s), state.alpha,
-                                             mask, batch))(state.params, state.batch_stats)
+    expected = jax.jit(training_value)(state.weights.params, state.weights.batch_stats, state.arch.alpha, mask, batch)
+    score = jax.jit(lambda p, s: scoring_value(program.scoring_variables(p), program.scoring_variables(s),
+                                               state.arch.alpha, mask, batch))
+    got = score(state.weights.params, state.weights.batch_stats)
     np.testing.assert_allclose(float(got), float(expected), rtol=1e-5)
 
 
@@ -410,8 +451,8 @@ def test_model_remat_option_gives_the_same_weight_step():
         assert program.model.remat is remat
         # remat does not change the variables
         state = program.init_state(jax.random.PRNGKey(0)) if state is None else state
-        hyper = Hyperparameters.create(epochs=config.train.epochs, steps_per_epoch=4)
-        params[remat] = program.weight_step(jax.tree.map(jnp.copy, state), batch, hyper).params  # (donates)
+        hyper = Hyperparameters.from_config(config, steps_per_epoch=4)
+        params[remat] = program.weight_step(jax.tree.map(jnp.copy, state), batch, hyper).weights.params  # (donates)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), params[True], params[False])
 
 

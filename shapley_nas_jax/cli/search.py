@@ -16,6 +16,7 @@ USAGE = "shapley-nas search [--config configs/<name>.py] [--workdir DIR] [--conf
 def search_command(argv: list[str]) -> int:
     """Run the search of ``--config`` in ``--workdir``; prints the workdir and the found genotype."""
     from shapley_nas_jax.search import run_search
+    from shapley_nas_jax.search.population import is_population, run_population
 
     overrides, argv = split_overrides(argv)
 
@@ -32,6 +33,14 @@ def search_command(argv: list[str]) -> int:
     if config_arg:  # e.g. robust_darts.py:s2,cifar10 -> robust_darts-s2-cifar10
         config_name += "-" + re.sub(r"[^A-Za-z0-9_.]+", "-", config_arg).strip("-")
     workdir = fv.workdir or os.path.join("runs", f"{config_name}-seed{config.seed}")
+    if is_population(config):  # search.population seeds (and a grid) as one program: one row per member
+        population = run_population(config, workdir, progress=fv.progress)
+        print(f"workdir: {population.workdir}")
+        for row in population.rows:
+            values = "".join(f" {k}={v}" for k, v in row["hyperparameters"].items())
+            found = row.get("genotype") or f"diverged at weight step {row['diverged_at']}"
+            print(f"member{row['member']} (seed {row['seed']}{values}): {found}")
+        return 0
     result = run_search(config, workdir, progress=fv.progress)
     print(f"workdir: {result.workdir}")
     print(f"genotype: {result.genotype_str}")

@@ -82,7 +82,7 @@ class _SearchLog(Hook):
             self.log.write(record)
             return {key: f"{value:.3f}" for key, value in record.items()
                     if key in metrics and isinstance(value, float)}
-        estimate = np.asarray(state.shapley)
+        estimate = np.asarray(state.arch.shapley)
         agreement = estimate_agreement(np.asarray(self.estimates).reshape(-1, *estimate.shape), estimate,
                                        self.players)
         record.update(shapley=estimate.tolist(), **_jsonable({"estimate_agreement": agreement}))
@@ -120,10 +120,10 @@ class _SearchLog(Hook):
             "train_accuracy": correct / max(count, 1),
             "value_loss": eval_loss / max(eval_count, 1),
             "value_accuracy": eval_correct / max(eval_count, 1),
-            "alpha": np.asarray(state.alpha).tolist(),
-            "weights": np.asarray(jax.nn.softmax(state.alpha, -1)).tolist(),
-            "beta": None if state.beta is None else np.asarray(state.beta).tolist(),
-            "shapley": np.asarray(state.shapley).tolist() if has_shapley else None,
+            "alpha": np.asarray(state.arch.alpha).tolist(),
+            "weights": np.asarray(jax.nn.softmax(state.arch.alpha, -1)).tolist(),
+            "beta": None if state.arch.beta is None else np.asarray(state.arch.beta).tolist(),
+            "shapley": np.asarray(state.arch.shapley).tolist() if has_shapley else None,
             "genotype": genotype.to_json(),
             "genotype_str": str(genotype),
             "skip_count": count_ops(genotype, "skip_connect"),
@@ -132,10 +132,10 @@ class _SearchLog(Hook):
                           if self.benchmark is not None and search.method.current_cell else None),
             "seconds": seconds,
         }
-        if state.clip_factors is not None:  # train.clip_with_alpha_grad: how much alpha's gradient sum clipped
-            factor_sum, factor_min, steps = (float(x) for x in state.clip_factors)
+        if state.reference is not None:  # train.clip_with_alpha_grad: how much alpha's gradient sum clipped
+            factor_sum, factor_min, steps = (float(x) for x in state.reference.clip_factors)
             record.update(clip_factor_mean=factor_sum / max(steps, 1), clip_factor_min=factor_min,
-                          alpha_grad_norm=float(jnp.linalg.norm(state.alpha_grad)))
+                          alpha_grad_norm=float(jnp.linalg.norm(state.reference.alpha_grad)))
         return record
 
 
@@ -222,10 +222,10 @@ def _finish(search: Search, state: SearchState, rundir: RunDir, log: MetricsLog,
     has_shapley = search.method.estimates_shapley or c.search.final_shapley
     entries = {
         "derived_from": c.search.derive_from,
-        "alpha": np.asarray(state.alpha).tolist(),
-        "weights": np.asarray(jax.nn.softmax(state.alpha, -1)).tolist(),
-        "beta": None if state.beta is None else np.asarray(state.beta).tolist(),
-        "shapley": np.asarray(state.shapley).tolist() if has_shapley else None,
+        "alpha": np.asarray(state.arch.alpha).tolist(),
+        "weights": np.asarray(jax.nn.softmax(state.arch.alpha, -1)).tolist(),
+        "beta": None if state.arch.beta is None else np.asarray(state.arch.beta).tolist(),
+        "shapley": np.asarray(state.arch.shapley).tolist() if has_shapley else None,
         "skip_count": count_ops(genotype, "skip_connect"),
         "benchmark": benchmark.query(str(genotype)) if benchmark is not None else None,
         "steps": int(state.step),
@@ -234,8 +234,9 @@ def _finish(search: Search, state: SearchState, rundir: RunDir, log: MetricsLog,
     if "final_choice" in events:
         entries.update(search.method.final_choice_results(search.program, events["final_choice"], benchmark))
     _write_results(rundir, genotype, search.space, c, entries)
-    return SearchResult(genotype=genotype, alpha=np.asarray(state.alpha),
-                        shapley=np.asarray(state.shapley) if has_shapley else None, workdir=rundir.path, state=state)
+    return SearchResult(genotype=genotype, alpha=np.asarray(state.arch.alpha),
+                        shapley=np.asarray(state.arch.shapley) if has_shapley else None, workdir=rundir.path,
+                        state=state)
 
 
 def _search_without_supernet(config: ml_collections.ConfigDict, space: SearchSpace, rundir: RunDir,
@@ -273,6 +274,9 @@ def run_search(config: ml_collections.ConfigDict, workdir: str, *, progress: boo
     enable_compilation_cache()  # a rerun or resumed run loads its compiled steps instead of compiling them
     config = config_lib.complete(config)
     config_lib.validate(config)
+    if config.search.population > 1 or config.search.population_grid:
+        raise ConfigError("search.population and search.population_grid run many searches: use "
+                          "shapley_nas_jax.run_population (or shapley-nas search, which does)")
     space = get_space(config.space)
     # the benchmark and the data before the workdir is written, so a missing file leaves no run behind
     benchmark = _load_benchmark(config, space)

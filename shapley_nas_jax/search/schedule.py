@@ -41,13 +41,16 @@ def arch_update_points(config: ml_collections.ConfigDict, steps_per_epoch: int) 
 
 
 # Options (dotted; a whole block by its name) that the compiled program never reads: the seed (the state
-# carries it), the data (its shapes are the program's other arguments), the schedule (the learning rate's
-# length is a step argument, :class:`Hyperparameters`; when updates run is the driver's business) and what
+# carries it), the data (its shapes are the program's other arguments), the values the steps take as
+# arguments (:class:`Hyperparameters`: the learning rate's length and peak, the alpha rule's momentum and
+# step size, the truncation threshold), the schedule (when updates run is the driver's business) and what
 # only the results read.
 PROGRAM_INDEPENDENT_OPTIONS = (
-    "seed", "data", "checkpoint", "train.epochs", "train.eval_batches", "search.warmup_epochs",
+    "seed", "data", "checkpoint", "train.epochs", "train.learning_rate", "alpha_rule.momentum",
+    "alpha_rule.step_size", "shapley.truncation", "train.eval_batches", "search.warmup_epochs",
     "search.alpha_cadence", "search.alpha_every_steps", "search.freeze_alpha", "search.final_shapley",
-    "search.derive_from", "search.plot_every_epochs", "search.benchmark",
+    "search.derive_from", "search.plot_every_epochs", "search.benchmark", "search.population",
+    "search.population_grid",
 )
 
 
@@ -193,9 +196,9 @@ class Search:
 
     @functools.cached_property
     def hyper(self) -> Hyperparameters:
-        """What the compiled steps take as values (the learning-rate schedule's length), placed on the mesh."""
-        return self.program.place_state(Hyperparameters.create(epochs=int(self.config.train.epochs),
-                                                               steps_per_epoch=self.steps_per_epoch))
+        """What the compiled steps take as values (the learning-rate schedule's length and peak, the alpha rule's
+        momentum and step size, the truncation threshold), placed on the mesh."""
+        return self.program.place_state(Hyperparameters.from_config(self.config, steps_per_epoch=self.steps_per_epoch))
 
     def learning_rate(self, step: int) -> float:
         """The learning rate of weight step ``step``."""
@@ -257,12 +260,12 @@ class Search:
                      ) -> tuple[SearchState, dict[str, jax.Array]]:
         """Estimate the ops' Shapley values on ``value_batches`` and move alpha by the alpha rule.
 
-        Returns the new state (``state.shapley`` = the estimate ``[cell_types, edges, ops]`` in value-metric
+        Returns the new state (``state.arch.shapley`` = the estimate ``[cell_types, edges, ops]`` in value-metric
         units, 0 at non-players) and what the estimate says of itself (``steps.shapley_metrics``):
         ``num_evaluations``, ``num_computed``, ``shapley_se`` (shaped like alpha), ``chain_players_mean``,
         ``min_chain_length``, ``value_full``.
         """
-        return self.program.shapley_step(state, dict(value_batches), bn_mode=self.bn_mode_at(state))
+        return self.program.shapley_step(state, dict(value_batches), self.hyper, bn_mode=self.bn_mode_at(state))
 
     def estimate_shapley(self, state: SearchState, value_batches: Mapping[str, jax.Array],
                          key: jax.Array | None = None) -> tuple[jax.Array, Estimate]:
@@ -270,7 +273,8 @@ class Search:
         alpha (state is not donated). ``key`` defaults to the key the next ``shapley_step`` would use."""
         if key is None:
             key = stream_key(state.rng, STREAM_SHAPLEY, state.alpha_updates)
-        return self.program.estimate_shapley(state, dict(value_batches), key, bn_mode=self.bn_mode_at(state))
+        return self.program.estimate_shapley(state, dict(value_batches), key, self.hyper,
+                                             bn_mode=self.bn_mode_at(state))
 
     @property
     def method(self):
@@ -324,15 +328,15 @@ class Search:
         """:meth:`finish` and the metrics of what ran, by kind (``"final_choice"``: e.g. RSPS's drawn paths and
         their scores; ``"final_shapley"``: the estimate's scalars)."""
         return self.program.finish(state, lambda: self.value_batches(int(state.alpha_updates)),
-                                   self.config.search.final_shapley, bn_mode=self.bn_mode_at(state))
+                                   self.config.search.final_shapley, self.hyper, bn_mode=self.bn_mode_at(state))
 
     # ------------------------------------------------------------------------------------ results
     def op_strengths(self, state: SearchState) -> np.ndarray:
         """Float ``[cell_types, edges, ops]`` the genotype is derived from: softmax(alpha), or the last Shapley
         values with ``search.derive_from="shapley"``."""
         if self.config.search.derive_from == "shapley":
-            return np.asarray(state.shapley)
-        return np.asarray(jax.nn.softmax(state.alpha, axis=-1))
+            return np.asarray(state.arch.shapley)
+        return np.asarray(jax.nn.softmax(state.arch.alpha, axis=-1))
 
     def genotype(self, state: SearchState):
         """The discrete cell of ``state`` (the space's genotype rule applied to :meth:`op_strengths`)."""

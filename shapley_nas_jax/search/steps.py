@@ -34,7 +34,8 @@ from shapley_nas_jax.rng import (
     stream_key,
 )
 from shapley_nas_jax.registry import cache_by_registry_versions
-from shapley_nas_jax.search.state import Hyperparameters, SearchState
+from shapley_nas_jax.search.state import (Architecture, Hyperparameters, ReferenceClipping, SearchState,
+                                           SupernetWeights)
 from shapley_nas_jax.spaces import SearchSpace
 from shapley_nas_jax.value import bn_modes_of, make_value_fn
 
@@ -57,7 +58,7 @@ class SearchProgram:
             edge_normalization=m.edge_normalization, pool_bn=m.pool_bn, renormalize=m.renormalize, stem=m.stem,
             remat=m.remat, scan_edges=m.scan_edges, classifier_init=m.init)
         # the weight optimizer's state (not its schedule) for initialisation; steps build it with their schedule
-        self.weight_tx = self.weight_optimizer(Hyperparameters.create(epochs=1, steps_per_epoch=1))
+        self.weight_tx = self.weight_optimizer(Hyperparameters.from_config(config, steps_per_epoch=1))
         self._setup_mesh()
         positions = player_positions(space, s.players)
         # How the supernet runs while training and while scoring (op arithmetic, skipped ops, edge layout,
@@ -136,9 +137,9 @@ class SearchProgram:
         inputs = self.method.arch_input_shardings(self)
         self.arch_step = self._per_bn_mode(self._arch_step, donate_argnums=0, in_shardings=(rep, *inputs, rep),
                                            out_shardings=rep)
-        self.shapley_step = self._per_bn_mode(self.shapley_update, donate_argnums=0, in_shardings=(rep, value),
-                                              out_shardings=rep)
-        self.estimate_shapley = self._per_bn_mode(self._estimate_shapley, in_shardings=(rep, value, rep),
+        self.shapley_step = self._per_bn_mode(self.shapley_update, donate_argnums=0,
+                                              in_shardings=(rep, value, rep), out_shardings=rep)
+        self.estimate_shapley = self._per_bn_mode(self._estimate_shapley, in_shardings=(rep, value, rep, rep),
                                                   out_shardings=rep)
         self.final_choice = self._per_bn_mode(self._final_choice, in_shardings=(rep, value), out_shardings=rep)
         # Evaluation batches need not divide the device count: they come placed (split or replicated).
@@ -162,16 +163,20 @@ class SearchProgram:
         return sharding_lib.put_batch(batch, self.mesh)
 
     # ----------------------------------------------------------------------------------------- init
-    def alpha_rule(self, key: jax.Array | None) -> optax.GradientTransformation:
+    def alpha_rule(self, key: jax.Array | None, hyper: Hyperparameters | None = None) -> optax.GradientTransformation:
         """The alpha rule named in the config, which moves alpha by Shapley values.
 
         Every rule factory is offered momentum, step_size, init_scale, key and player_mask (bool
         [cell_types, edges, ops]: entries that are players; others must stay put), gets those it names, and
         gets ``alpha_rule.kwargs`` (``alpha_rules.get_alpha_rule``). ``key`` seeds the rule's
         initial state only (``init``; None where only ``update`` is used): its update must not depend on it.
+        Momentum and step size come from ``hyper`` (traced scalars: a rule must not branch on them in
+        Python); without ``hyper`` (for ``init`` only, which must not depend on them) from the config.
         """
         r = self.config.alpha_rule
-        kwargs = dict(momentum=r.momentum, step_size=r.step_size, init_scale=r.init_scale, key=key,
+        momentum, step_size = ((r.momentum, r.step_size) if hyper is None
+                               else (hyper.alpha_momentum, hyper.alpha_step_size))
+        kwargs = dict(momentum=momentum, step_size=step_size, init_scale=r.init_scale, key=key,
                       player_mask=self.game.player_mask, **r.kwargs.to_dict())
         return alpha_rules.get_alpha_rule(r.name, **kwargs)
 
@@ -187,7 +192,7 @@ class SearchProgram:
 
     def schedule(self, hyper: Hyperparameters) -> optax.Schedule:
         """The learning rate of a weight-step count, for the schedule's length in ``hyper``."""
-        return learning_rate_schedule(self.config.train, hyper.steps_per_epoch, hyper.epochs)
+        return learning_rate_schedule(self.config.train, hyper.steps_per_epoch, hyper.epochs, hyper.learning_rate)
 
     def init_state(self, key: jax.Array) -> SearchState:
         """A fresh state of the run whose root key is ``key`` (``PRNGKey(seed)``), replicated over the mesh if
@@ -217,7 +222,7 @@ class SearchProgram:
         params, batch_stats = variables["params"], variables.get("batch_stats", {})
         arch_state = self.init_arch_state(alpha, beta, root)
         return SearchState.create(params=params, batch_stats=batch_stats, opt_state=self.weight_tx.init(params),
-                                  alpha=alpha, beta=beta, arch_state=arch_state, rng=root,
+                                  alpha=alpha, beta=beta, arch_optimizer=arch_state, rng=root,
                                   clip_with_alpha_grad=self.config.train.clip_with_alpha_grad)
 
     # -------------------------------------------------------------------------------------- helpers
@@ -245,42 +250,41 @@ class SearchProgram:
         """One SGD step of the supernet weights on L_train; alpha is an input, never a weight."""
         rng = stream_key(state.rng, STREAM_WEIGHT_STEP, state.step)
         alpha, mask = self.method.weight_step_cell(self, state, rng)  # e.g. RSPS: one drawn cell
-        clip_alpha = state.alpha_grad is not None
-        grad_fn = jax.value_and_grad(self.loss, argnums=(0, 2) if clip_alpha else 0, has_aux=True)
-        (loss, (logits, batch_stats)), grads = grad_fn(state.params, state.batch_stats, alpha, state.beta,
+        weights, reference = state.weights, state.reference
+        grad_fn = jax.value_and_grad(self.loss, argnums=0 if reference is None else (0, 2), has_aux=True)
+        (loss, (logits, batch_stats)), grads = grad_fn(weights.params, weights.batch_stats, alpha, state.arch.beta,
                                                        batch, rng, True, mask)
-        extra = {}
-        if clip_alpha:
-            grads, extra = self._clip_with_alpha_grad(state, *grads)
-        updates, opt_state = self.weight_optimizer(hyper).update(grads, state.opt_state, state.params)
+        if reference is not None:
+            grads, reference = self._clip_with_alpha_grad(reference, *grads)
+        updates, opt_state = self.weight_optimizer(hyper).update(grads, weights.opt_state, weights.params)
         correct = jnp.sum(jnp.argmax(logits, -1) == batch["label"]).astype(jnp.float32)
         size = jnp.float32(batch["label"].shape[0])
         diverged_at = jnp.where((state.diverged_at < 0) & ~jnp.isfinite(loss), state.step, state.diverged_at)
         return state.replace(
             step=state.step + 1,
-            params=optax.apply_updates(state.params, updates),
-            batch_stats=batch_stats,
-            opt_state=opt_state,
+            weights=SupernetWeights(params=optax.apply_updates(weights.params, updates), batch_stats=batch_stats,
+                                    opt_state=opt_state),
             epoch_sums=state.epoch_sums + jnp.stack([loss * size, correct, size]),
             diverged_at=diverged_at,
-            **extra,
+            reference=reference,
         )
 
-    def _clip_with_alpha_grad(self, state: SearchState, grads, alpha_grad):
+    def _clip_with_alpha_grad(self, reference: ReferenceClipping, grads, alpha_grad):
         """The original's ``clip_grad_norm(model.parameters(), grad_clip)`` with alpha among the parameters and
         its gradient never zeroed: the norm spans the weights' gradients and alpha's gradient summed over every
         weight step so far, and both are scaled in place (PyTorch: factor ``clip / (norm + 1e-6)`` when below 1).
         The weight optimizer's own clipping then leaves the scaled gradients unchanged (their norm is below
-        the clip). Returns (the weights' gradients, the state fields to replace)."""
-        alpha_grad = state.alpha_grad + alpha_grad
+        the clip). Returns (the weights' gradients, the new reference-only state)."""
+        alpha_grad = reference.alpha_grad + alpha_grad
         norm = optax.tree.norm((grads, alpha_grad))
         factor = jnp.minimum(1.0, self.config.train.grad_clip / (norm + 1e-6))
         grads = jax.tree.map(lambda g: g * factor, grads)
-        factor_sum, factor_min, steps = state.clip_factors
+        factor_sum, factor_min, steps = reference.clip_factors
         clip_factors = jnp.stack([factor_sum + factor, jnp.minimum(factor_min, factor), steps + 1])
-        return grads, {"alpha_grad": alpha_grad * factor, "clip_factors": clip_factors}
+        return grads, ReferenceClipping(alpha_grad=alpha_grad * factor, clip_factors=clip_factors)
 
-    def _estimate_shapley(self, state: SearchState, value_batches: dict, key: jax.Array, *, bn_mode: str):
+    def _estimate_shapley(self, state: SearchState, value_batches: dict, key: jax.Array, hyper: Hyperparameters,
+                          *, bn_mode: str):
         """Shapley values of all players by the registered estimator ``shapley.estimator`` on ``value_batches``
         (leading axis: the value batches it scores per update, ``Search.value_batches``), as the estimator's
         ``from_config`` asks (``permutation``: one chain per batch with the ``shapley.*`` chain options),
@@ -293,22 +297,27 @@ class SearchProgram:
             staged=game.staged,  # sequential chains reuse the prefix cells while they remove reduction-cell ops
             coalition_sharding=self.coalition_sharding, groups=game.edge_groups())
         budget, options = shapley.get_estimator(s.estimator).from_config(s, game.num_players)
+        if options.get("truncation") is not None:
+            options["truncation"] = hyper.truncation  # a step argument: the members of a population vary it
         estimate = shapley.estimate(s.estimator, scored, budget, jax.random.fold_in(key, 0), **options)
         return self.game.to_alpha_shape(estimate.values), estimate
 
     def _game_shared(self, state: SearchState, noise_rng: jax.Array) -> tuple:
         """The ``shared`` argument of the supernet game's value function: (params, batch_stats, alpha, rng)."""
-        return (self.scoring_variables(state.params), self.scoring_variables(state.batch_stats), state.alpha,
+        weights = state.weights
+        return (self.scoring_variables(weights.params), self.scoring_variables(weights.batch_stats), state.arch.alpha,
                 noise_rng)
 
-    def shapley_update(self, state: SearchState, value_batches: dict, *, bn_mode: str):
+    def shapley_update(self, state: SearchState, value_batches: dict, hyper: Hyperparameters, *, bn_mode: str):
         """*Traced* (jitted: ``shapley_step``). Estimate Shapley values and move alpha by the config's alpha rule
-        (an optax transformation); returns the new state and the estimate's metrics (:func:`shapley_metrics`)."""
+        (an optax transformation) at ``hyper``'s momentum, step size and truncation; returns the new state and
+        the estimate's metrics (:func:`shapley_metrics`)."""
         key = stream_key(state.rng, STREAM_SHAPLEY, state.alpha_updates)
-        phi, estimate = self._estimate_shapley(state, value_batches, key, bn_mode=bn_mode)
-        updates, arch_state = self.alpha_rule(None).update(phi, state.arch_state, state.alpha)
-        new_state = state.replace(alpha=optax.apply_updates(state.alpha, updates), arch_state=arch_state,
-                                  shapley=phi, alpha_updates=state.alpha_updates + 1)
+        phi, estimate = self._estimate_shapley(state, value_batches, key, hyper, bn_mode=bn_mode)
+        updates, optimizer = self.alpha_rule(None, hyper).update(phi, state.arch.optimizer, state.arch.alpha)
+        arch = Architecture(alpha=optax.apply_updates(state.arch.alpha, updates), beta=state.arch.beta,
+                            optimizer=optimizer, shapley=phi)
+        new_state = state.replace(arch=arch, alpha_updates=state.alpha_updates + 1)
         return new_state, shapley_metrics(estimate, self.game)
 
     def _arch_step(self, state: SearchState, *inputs_and_hyper, bn_mode: str):
@@ -319,18 +328,19 @@ class SearchProgram:
     def _final_choice(self, state: SearchState, value_batches: dict, *, bn_mode: str):
         return self.method.final_choice(self, state, value_batches, bn_mode=bn_mode)
 
-    def final_shapley(self, state: SearchState, value_batches: dict, bn_mode: str | None = None):
+    def final_shapley(self, state: SearchState, value_batches: dict, hyper: Hyperparameters,
+                      bn_mode: str | None = None):
         """Shapley values at the end of a search without moving alpha (DARTS+Shapley ablations)."""
         key = stream_key(state.rng, STREAM_FINAL)
-        phi, estimate = self.estimate_shapley(state, value_batches, key, bn_mode=bn_mode)
-        return state.replace(shapley=phi), shapley_metrics(estimate, self.game)
+        phi, estimate = self.estimate_shapley(state, value_batches, key, hyper, bn_mode=bn_mode)
+        return state.with_arch(shapley=phi), shapley_metrics(estimate, self.game)
 
     def finish(self, state: SearchState, value_batches: Callable[[], dict], final_shapley: bool,
-               bn_mode: str | None = None):
+               hyper: Hyperparameters, bn_mode: str | None = None):
         """The end of a search: the method's final choice of the cell (``method.chooses_at_end``, e.g. RSPS's
         best drawn cell) and, with ``final_shapley`` (the search's ``search.final_shapley``: an option of the
         schedule, not of this program, see ``program_config_json``), one more Shapley estimate, both on
-        ``value_batches()`` (called only if needed) in BN mode ``bn_mode``. Returns the state and
+        ``value_batches()`` (called only if needed) in BN mode ``bn_mode``, the estimate at ``hyper``. Returns the state and
         ``{"final_choice" | "final_shapley": metrics}`` for what ran."""
         events = {}
         if self.method.chooses_at_end or final_shapley:
@@ -338,13 +348,13 @@ class SearchProgram:
             if self.method.chooses_at_end:
                 state, events["final_choice"] = self.final_choice(state, batches, bn_mode=bn_mode)
             if final_shapley:
-                state, events["final_shapley"] = self.final_shapley(state, batches, bn_mode=bn_mode)
+                state, events["final_shapley"] = self.final_shapley(state, batches, hyper, bn_mode=bn_mode)
         return state, events
 
     def _evaluate(self, state: SearchState, batch: dict):
         """Loss and correct count of the full supernet (running BN statistics) on one batch."""
-        loss, (logits, _) = self.loss(state.params, state.batch_stats, state.alpha, state.beta, batch,
-                                       stream_key(state.rng, STREAM_FINAL, 1), False)
+        loss, (logits, _) = self.loss(state.weights.params, state.weights.batch_stats, state.arch.alpha,
+                                      state.arch.beta, batch, stream_key(state.rng, STREAM_FINAL, 1), False)
         return loss, jnp.sum(jnp.argmax(logits, -1) == batch["label"])
 
 

@@ -181,5 +181,5 @@ def search_state(program, variables, alpha, seed: int):
     params, root = variables["params"], jax.random.PRNGKey(seed)
     return SearchState.create(params=params, batch_stats=variables["batch_stats"],
                               opt_state=program.weight_tx.init(params), alpha=alpha, beta=None,
-                              arch_state=program.init_arch_state(alpha, None, root), rng=root,
+                              arch_optimizer=program.init_arch_state(alpha, None, root), rng=root,
                               clip_with_alpha_grad=bool(program.config.train.clip_with_alpha_grad))

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from shapley_nas_jax.interop.convert import supernet_from_torch
+from shapley_nas_jax.search.state import Hyperparameters
 from parity.original import Batches
 from parity.pairs import (
     CELL_TYPES,
@@ -107,7 +108,8 @@ def shapley_checks(orig, *, C: int = 4, layers: int = 3, k: int = 4, batch: int 
     images, labels = _contested_batches(net, alpha, samples, batch, image_size, bn_mode == "batch", seed + 2)
     state = search_state(program, variables, alpha, seed)
     value_batches = {"image": jnp.stack([nhwc(x) for x in images]), "label": jnp.asarray(labels.numpy(), jnp.int32)}
-    phi, estimate = program.estimate_shapley(state, value_batches, jax.random.PRNGKey(seed))
+    hyper = Hyperparameters.from_config(program.config, steps_per_epoch=1)
+    phi, estimate = program.estimate_shapley(state, value_batches, jax.random.PRNGKey(seed), hyper)
 
     num_edges, num_ops = alpha.shape[1:]
     players = [f"{ct}_{e}_{op}" for ct in CELL_TYPES for e in range(num_edges) for op in range(num_ops)]

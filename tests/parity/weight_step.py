@@ -65,13 +65,15 @@ def weight_step_checks(orig, *, C: int = 8, layers: int = 3, k: int = 4, batch: 
     want = net.state_dict()
     want_alpha_grad = torch.stack([a.grad for a in alphas]).numpy()
 
-    state = search_state(program, variables, alpha, seed).replace(alpha_grad=jnp.asarray(earlier.numpy()))
-    hyper = Hyperparameters.create(epochs=program.config.train.epochs, steps_per_epoch=10)  # step 0: rate lr
+    state = search_state(program, variables, alpha, seed)
+    state = state.replace(reference=state.reference.replace(alpha_grad=jnp.asarray(earlier.numpy())))
+    hyper = Hyperparameters.from_config(program.config, steps_per_epoch=10)  # step 0: rate lr
     new = program.weight_step(state, {"image": nhwc(images), "label": jnp.asarray(labels.numpy(), jnp.int32)}, hyper)
-    got = supernet_to_torch({"params": new.params, "batch_stats": new.batch_stats}, None, model)
+    got = supernet_to_torch({"params": new.weights.params, "batch_stats": new.weights.batch_stats}, None, model)
     weight_keys = sorted(k for k in got if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
     return [
         compare_state_dicts("weight step: new weights", got, want, weight_keys, rtol=rtol, atol=atol),
-        compare("weight step: alpha's clipped gradient sum", new.alpha_grad, want_alpha_grad, rtol=rtol, atol=atol),
+        compare("weight step: alpha's clipped gradient sum", new.reference.alpha_grad, want_alpha_grad,
+                rtol=rtol, atol=atol),
         *running_stat_checks("weight step", got, want, before, sizes, rtol=rtol, atol=atol),
     ]

@@ -87,7 +87,7 @@ class SearchMethod:
                          ) -> tuple[jax.Array, jax.Array | None]:
         """*Traced.* ``(alpha, mask)`` the weight step's supernet runs with (default: the state's alpha, every
         op). ``key`` is the step's own."""
-        return state.alpha, None
+        return state.arch.alpha, None
 
     # ------------------------------------------------------------------------ how the cell is chosen
     def final_choice(self, program: "SearchProgram", state: "SearchState", value_batches: dict, *, bn_mode: str

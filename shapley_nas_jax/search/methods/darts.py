@@ -55,21 +55,22 @@ class DARTS(SearchMethod):
     def arch_step(self, program, state, train_batch, value_batch, *, hyper, bn_mode):
         del bn_mode  # the value loss runs the supernet in training mode, as a weight step does
         rng = stream_key(state.rng, STREAM_SHAPLEY, state.alpha_updates)
-        arch = self.arch_params(state.alpha, state.beta)
+        arch = self.arch_params(state.arch.alpha, state.arch.beta)
+
+        params, batch_stats = state.weights.params, state.weights.batch_stats
 
         def value_loss(arch):
-            params = state.params
+            weights = params
             if self.order == 2:
                 lr = program.schedule(hyper)(state.step)
-                train_grads = jax.grad(lambda p: program.loss(p, state.batch_stats, arch["alpha"], arch.get("beta"),
-                                                              train_batch, rng, True)[0])(params)
+                train_grads = jax.grad(lambda p: program.loss(p, batch_stats, arch["alpha"], arch.get("beta"),
+                                                              train_batch, rng, True)[0])(weights)
                 wd = program.config.train.weight_decay
-                params = jax.tree.map(lambda w, g: w - lr * (g + wd * w), params, train_grads)
-            return program.loss(params, state.batch_stats, arch["alpha"], arch.get("beta"), value_batch, rng,
-                                True)[0]
+                weights = jax.tree.map(lambda w, g: w - lr * (g + wd * w), weights, train_grads)
+            return program.loss(weights, batch_stats, arch["alpha"], arch.get("beta"), value_batch, rng, True)[0]
 
         loss, grads = jax.value_and_grad(value_loss)(arch)
-        updates, arch_state = self.arch_optimizer(program, None).update(grads, state.arch_state, arch)
+        updates, optimizer = self.arch_optimizer(program, None).update(grads, state.arch.optimizer, arch)
         arch = optax.apply_updates(arch, updates)
-        return state.replace(alpha=arch["alpha"], beta=arch.get("beta"), arch_state=arch_state,
-                             alpha_updates=state.alpha_updates + 1), {"value_loss": loss}
+        return (state.with_arch(alpha=arch["alpha"], beta=arch.get("beta"), optimizer=optimizer)
+                .replace(alpha_updates=state.alpha_updates + 1)), {"value_loss": loss}

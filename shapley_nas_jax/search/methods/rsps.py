@@ -44,7 +44,8 @@ class RSPS(SearchMethod):
         paths = sample_single_paths(stream_key(state.rng, STREAM_FINAL, 2), program.space.player_mask(),
                                                 program.config.search.random_samples)
         noise_rng = stream_key(state.rng, STREAM_FINAL, 3)
-        params, batch_stats = program.scoring_variables(state.params), program.scoring_variables(state.batch_stats)
+        params = program.scoring_variables(state.weights.params)
+        batch_stats = program.scoring_variables(state.weights.batch_stats)
         value = program.games[bn_mode].value
 
         def score(path):
@@ -54,7 +55,7 @@ class RSPS(SearchMethod):
 
         scores = jax.lax.map(score, paths)
         best = jnp.argmax(scores)
-        return (state.replace(alpha=single_path_alpha(paths[best])),
+        return (state.with_arch(alpha=single_path_alpha(paths[best])),
                 {"paths": paths, "scores": scores, "best_value": scores[best]})
 
     def final_choice_results(self, program, metrics, benchmark):

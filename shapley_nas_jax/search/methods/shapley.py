@@ -39,8 +39,7 @@ class ShapleyNAS(SearchMethod):
         return (program.value_sharding,)
 
     def arch_step(self, program, state, value_batches, *, hyper, bn_mode):
-        del hyper
-        return program.shapley_update(state, value_batches, bn_mode=bn_mode)
+        return program.shapley_update(state, value_batches, hyper, bn_mode=bn_mode)
 
     def arch_step_label(self, search, state):
         return f"Shapley update {int(state.alpha_updates) + 1}/{len(search.update_points)}"

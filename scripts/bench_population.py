@@ -1,0 +1,153 @@
+"""A population of P searches as one vmapped program against P single searches run one after another.
+
+    .venv/bin/python scripts/bench_population.py                                # nb201_cpu and demo, P = 1 2 4 8
+    .venv/bin/python scripts/bench_population.py --setups nb201_cpu --sizes 1,4 --json population.json
+
+For each setup (``nb201_cpu``: configs/nb201_cifar10_cpu.py's supernet, 8 channels, 2 cells per stage, batch
+64, 32x32 images; ``demo``: configs/demo.py's) and each population size P, on random images of the setup's
+shapes: seconds per weight step and per Shapley update of the population (``PopulationSteps``) and of P single
+searches' steps one after another (``SearchProgram``), both after a first, compiling call; their ratio (work
+per second of the population over the singles': the issue's goal is >= 1.3 at P = 4 on CPU); the compile
+time of each population step against the single step's; and XLA's memory estimate of the population's
+weight step per member (arguments + temporaries + outputs, ``compiled.memory_analysis()``). Shapley updates
+use ``--samples`` chains (default 2, not the config's 10, to keep P = 8 short); the table says so.
+``--json FILE`` writes the rows and the machine (CPU, ISA).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, REPO)
+from shapley_nas_jax.config import complete, load_config_file  # noqa: E402
+from shapley_nas_jax.hardware import machine_info, write_benchmark_json  # noqa: E402
+from shapley_nas_jax.search.population import PopulationSteps  # noqa: E402
+from shapley_nas_jax.search.state import Hyperparameters  # noqa: E402
+from shapley_nas_jax.search.steps import SearchProgram  # noqa: E402
+from shapley_nas_jax.spaces import get_space  # noqa: E402
+
+SETUPS = {"nb201_cpu": ("nb201_cifar10_cpu.py", (32, 32, 3)), "demo": ("demo.py", (8, 8, 3))}
+
+
+def random_batch(key, leading, batch, image_shape, classes=10):
+    k1, k2 = jax.random.split(key)
+    return {"image": jax.random.normal(k1, (*leading, batch, *image_shape), jnp.float32),
+            "label": jax.random.randint(k2, (*leading, batch), 0, classes, jnp.int32)}
+
+
+def timed(fn, repeats: int) -> float:
+    """Seconds per call of ``fn()`` (which returns what to block on), after one warm-up call."""
+    jax.block_until_ready(fn())
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        jax.block_until_ready(fn())
+    return (time.perf_counter() - t0) / repeats
+
+
+def bench_setup(name: str, sizes: list[int], samples: int, repeats: int) -> list[dict]:
+    file, image_shape = SETUPS[name]
+    config = complete(load_config_file(os.path.join(REPO, "configs", file)))
+    config.shapley.samples = samples
+    config.shapley.bn_mode = "running"
+    program = SearchProgram(config, get_space(config.space), image_shape=image_shape, num_classes=10)
+    steps = PopulationSteps(program)
+    hyper = Hyperparameters.from_config(config, steps_per_epoch=100)
+    s = config.shapley
+    rows = []
+    for size in sizes:
+        keys = jax.random.split(jax.random.PRNGKey(0), size)
+        singles = [program.init_state(k) for k in keys]
+        members = jax.tree.map(lambda *xs: jnp.stack(xs), *singles)  # new arrays: the singles keep theirs
+        hypers = jax.tree.map(lambda x: jnp.stack([x] * size), hyper)
+        train = random_batch(jax.random.PRNGKey(1), (size,), config.train.batch_size, image_shape)
+        value = random_batch(jax.random.PRNGKey(2), (size, s.samples), s.value_batch_size, image_shape)
+        mode = program.bn_modes[0]
+
+        t0 = time.perf_counter()
+        compiled_weight = steps.weight_step.lower(members, train, hypers).compile()
+        pop_weight_compile = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        steps.arch_step[mode].lower(members, value, hypers).compile()
+        pop_arch_compile = time.perf_counter() - t0
+        memory = compiled_weight.memory_analysis()
+        per_member_mb = None
+        if memory is not None:
+            total = memory.argument_size_in_bytes + memory.temp_size_in_bytes + memory.output_size_in_bytes
+            per_member_mb = total / size / 2**20
+
+        state = {"members": members}
+
+        def population_weight():
+            state["members"] = steps.weight_step(state["members"], train, hypers)
+            return state["members"].step
+
+        def population_update():
+            state["members"], _ = steps.arch_step[mode](state["members"], value, hypers)
+            return state["members"].step
+
+        single_state = {"states": singles}
+
+        def singles_weight():
+            single_state["states"] = [program.weight_step(st, jax.tree.map(lambda x: x[i], train), hyper)
+                                      for i, st in enumerate(single_state["states"])]
+            return [st.step for st in single_state["states"]]
+
+        def singles_update():
+            single_state["states"] = [
+                program.arch_step(st, jax.tree.map(lambda x: x[i], value), hyper, bn_mode=mode)[0]
+                for i, st in enumerate(single_state["states"])]
+            return [st.step for st in single_state["states"]]
+
+        row = {"setup": name, "members": size, "samples": samples,
+               "population_weight_s": timed(population_weight, repeats),
+               "singles_weight_s": timed(singles_weight, repeats),
+               "population_update_s": timed(population_update, max(1, repeats // 2)),
+               "singles_update_s": timed(singles_update, max(1, repeats // 2)),
+               "population_weight_compile_s": pop_weight_compile,
+               "population_update_compile_s": pop_arch_compile,
+               "weight_memory_per_member_mb": per_member_mb}
+        if size == 1:
+            t0 = time.perf_counter()
+            program.weight_step.lower(singles[0], jax.tree.map(lambda x: x[0], train), hyper).compile()
+            row["single_weight_compile_s"] = time.perf_counter() - t0
+        row["weight_speedup"] = row["singles_weight_s"] / row["population_weight_s"]
+        row["update_speedup"] = row["singles_update_s"] / row["population_update_s"]
+        rows.append(row)
+        print(f"{name:10s} P={size}: weight {row['population_weight_s']:.3f} s vs {row['singles_weight_s']:.3f} s "
+              f"({row['weight_speedup']:.2f}x), update {row['population_update_s']:.2f} s vs "
+              f"{row['singles_update_s']:.2f} s ({row['update_speedup']:.2f}x), compile weight "
+              f"{pop_weight_compile:.1f} s, update {pop_arch_compile:.1f} s, "
+              f"memory/member {per_member_mb if per_member_mb is None else round(per_member_mb, 1)} MB", flush=True)
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--setups", default="nb201_cpu,demo")
+    ap.add_argument("--sizes", default="1,2,4,8")
+    ap.add_argument("--samples", type=int, default=2, help="Shapley chains per update (the configs use 10)")
+    ap.add_argument("--repeats", type=int, default=4)
+    ap.add_argument("--json", default="")
+    args = ap.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows = []
+    for name in args.setups.split(","):
+        if name not in SETUPS:
+            ap.error(f"unknown setup {name!r}; known: {', '.join(SETUPS)}")
+        rows += bench_setup(name, sizes, args.samples, args.repeats)
+        if args.json:
+            write_benchmark_json(args.json, {"rows": rows})
+    info = machine_info()
+    print(f"machine: {info['cpu']}, {info['cpu_count']} cores, ISA {info['isa']}, {info['backend']}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
