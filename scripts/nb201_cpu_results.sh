@@ -4,6 +4,7 @@
 # their last checkpoint.
 #
 #   scripts/nb201_cpu_results.sh IMAGES BENCHMARK ROOT [SEEDS [--config.KEY=VALUE ...]]
+#   POPULATION=1 scripts/nb201_cpu_results.sh ...   # each method's seeds as one vmapped population first
 #
 # IMAGES: CIFAR-10 as an image folder (train/<class>/*.jpg); BENCHMARK: the NB201 table; ROOT: where the runs
 # go (outside the repository); SEEDS: default 0-3; further options go to every search (e.g. smaller sizes).
@@ -34,12 +35,23 @@ declare -A methods=(
   [rsps]="--config.search.method=rsps"
 )
 order=(shapley_paper shapley_reference darts_1st darts_2nd rsps)
-for seed in $(python -c "from shapley_nas_jax.experiments import parse_seeds; print(*parse_seeds('$seeds'))"); do
+search() {  # search METHOD SEEDS [run_seeds options]
+  local method=$1 which=$2
+  shift 2
+  # shellcheck disable=SC2086  # the method's options are separate words
+  python "$here/scripts/run_seeds.py" --config "$config:$images,${algorithms[$method]}" --seeds "$which" \
+    --workdir "$root/$method" --config.search.benchmark="$benchmark" --config.model.init=torch \
+    ${methods[$method]} "$@"
+}
+all_seeds=$(python -c "from shapley_nas_jax.experiments import parse_seeds; print(*parse_seeds('$seeds'))")
+if [[ ${POPULATION:-0} == 1 ]]; then  # every method's seeds as one vmapped population (run_seeds.py --population)
   for method in "${order[@]}"; do
-    # shellcheck disable=SC2086  # the method's options are separate words
-    python "$here/scripts/run_seeds.py" --config "$config:$images,${algorithms[$method]}" --seeds "$seed" \
-      --workdir "$root/$method" --config.search.benchmark="$benchmark" --config.model.init=torch \
-      ${methods[$method]} "$@"
+    search "$method" "$seeds" --population "$@"
+  done
+fi
+for seed in $all_seeds; do
+  for method in "${order[@]}"; do
+    search "$method" "$seed" "$@"  # with POPULATION=1: finished above, only read
   done
   for darts in darts_1st darts_2nd; do
     python "$here/scripts/darts_plus_shapley.py" --run "$root/$darts/seed$seed" \

@@ -10,7 +10,9 @@ identical: same supernet, data, schedule and budget), so that they share compile
 command resumes: ``run_search`` continues every unfinished seed from its last checkpoint, and a seed finished
 with this config is not rerun. With ``--train-config`` each found genotype is trained from scratch by
 ``run_training`` in ROOT/train/seed<k> (resumable too) and its test error enters the summary.
-``--config.KEY=VALUE`` and ``--train-config.KEY=VALUE`` override keys of either config.
+``--config.KEY=VALUE`` and ``--train-config.KEY=VALUE`` override keys of either config. With
+``--population`` the unfinished seeds (consecutive) first run as one population, one vmapped program
+(``search.population``; ROOT/population-<first>-<last>), whose members count as the seeds' runs.
 
 Writes ROOT/summary.json, over every finished seed of ROOT with this config (without ``--train-config``: also
 seeds run by earlier calls, so seeds can be run one call at a time), and prints:
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2,3", help="comma-separated seeds, or a range a-b")
     parser.add_argument("--workdir", required=True, help="root directory: ROOT/seed<k> per seed, ROOT/summary.json")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--population", action="store_true",
+                        help="search the unfinished seeds (consecutive) as one vmapped population first")
     try:
         overrides, argv = split_overrides(sys.argv[1:] if argv is None else argv, "config")
         train_overrides, argv = split_overrides(argv, "train-config")
@@ -49,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, overrides)
         train_config = load_config(args.train_config, train_overrides) if args.train_config else None
         summary = run_seeds(config, parse_seeds(args.seeds), args.workdir, train_config,
-                            progress=not args.no_progress, log=lambda line: print(line, flush=True))
+                            progress=not args.no_progress, log=lambda line: print(line, flush=True),
+                            population=args.population)
     except UserError as error:
         parser.exit(2, f"run_seeds: error: {error}\n")
     print(summary["table"])

@@ -407,6 +407,24 @@ def _parse_value(key: str, text: str, current):
     return text
 
 
+# The options benchmark scripts shrink a config by (``--channels 4``: tests run the scripts on small setups).
+SIZE_OPTIONS = {"channels": "model.channels", "cells-per-stage": "model.cells_per_stage", "layers": "model.layers",
+                "batch": "train.batch_size", "value-batch": "shapley.value_batch_size"}
+
+
+def add_size_options(parser) -> None:
+    """Add ``--channels``, ``--cells-per-stage``, ``--layers``, ``--batch`` and ``--value-batch`` to a script's
+    argparse parser (0, the default, keeps the config's value); :func:`apply_size_options` applies them."""
+    for flag, option in SIZE_OPTIONS.items():
+        parser.add_argument(f"--{flag}", type=int, default=0, help=f"{option} (default: the config's)")
+
+
+def apply_size_options(config: ml_collections.ConfigDict, args) -> ml_collections.ConfigDict:
+    """``config`` with the size options :func:`add_size_options` parsed into ``args`` set (in place)."""
+    return override(config, {option: value for flag, option in SIZE_OPTIONS.items()
+                             if (value := getattr(args, flag.replace("-", "_")))})
+
+
 def override(config: ml_collections.ConfigDict, assignments) -> ml_collections.ConfigDict:
     """Set dotted keys of ``config`` (in place) and return it: ``override(config, ["shapley.samples=3"])``.
 

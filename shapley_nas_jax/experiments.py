@@ -74,7 +74,8 @@ def run_seed(config, seed: int, root: str, train_config=None, progress: bool = T
     """Search (and optionally train) one seed in this process; returns its per-seed summary entry. A seed
     finished with this config is not searched again; an unfinished one resumes."""
     config = _with_seed(config, seed)
-    workdir = os.path.join(root, f"seed{seed}")
+    run = seed_runs(root).get(seed)  # seed<k>, or a population's member of that seed
+    workdir = os.fspath(run.root) if run is not None else os.path.join(root, f"seed{seed}")
     results = finished_results(RunRecord(workdir), config)
     if results is None:
         run_search(config, workdir, progress=progress)
@@ -98,6 +99,26 @@ def run_seed(config, seed: int, root: str, train_config=None, progress: bool = T
             "params_m": trained.get("params_m"),
         })
     return entry
+
+
+def run_population_seeds(config, seeds: list[int], root: str, progress: bool = True) -> None:
+    """Search the seeds of ``seeds`` without a finished run in ROOT as one population (``search.population``,
+    ``search/population.py``) in ``ROOT/population-<first>-<last>``. Each member's directory is the single
+    search of its seed (the same config, alpha and genotype), and ``runs.seed_runs`` lists it as that seed's
+    run, so the summary and the reports read it as they read ``ROOT/seed<k>``."""
+    from shapley_nas_jax.search.population import run_population
+
+    runs = seed_runs(root)
+    pending = [s for s in seeds if s not in runs or finished_results(runs[s], _with_seed(config, s)) is None]
+    if not pending:
+        return
+    if pending != list(range(pending[0], pending[0] + len(pending))):
+        raise ConfigError(f"a population runs consecutive seeds; the unfinished ones here are {pending}: give "
+                          f"--seeds as a range, or run without --population")
+    population_config = _with_seed(config, pending[0])
+    population_config.search.population = len(pending)
+    workdir = os.path.join(root, f"population-{pending[0]}-{pending[-1]}")
+    run_population(population_config, workdir, progress=progress)  # a diverged member's seed stays unfinished
 
 
 def finished_seeds(config, root: str) -> list[int]:
@@ -147,14 +168,19 @@ def summarize(config, runs: list[dict], train_config=None) -> dict:
 
 
 def run_seeds(config, seeds: list[int], root: str, train_config=None, progress: bool = True,
-              log: Callable[[str], None] = print) -> dict:
+              log: Callable[[str], None] = print, population: bool = False) -> dict:
     """Search ``config`` for every seed, one after another in this process (the seeds share its compiled
     programs), each in ``ROOT/seed<k>``, and write ``ROOT/summary.json``; returns the summary.
+
+    With ``population`` the unfinished seeds (consecutive ones) run as one population first
+    (:func:`run_population_seeds`), whose members' run directories count as the seeds' runs (``runs.seed_runs``).
 
     Without ``train_config`` the summary covers every finished seed of ROOT with this config, also those of
     earlier calls (so seeds can be run one call at a time); with it, each found genotype is trained from scratch
     in ``ROOT/train/seed<k>`` and the summary covers the seeds of this call, with their test error."""
     absolute_path(root).mkdir(parents=True, exist_ok=True)
+    if population:
+        run_population_seeds(config, seeds, root, progress=progress)
     runs = []
     for seed in seeds:
         runs.append(run_seed(config, seed, root, train_config, progress=progress))

@@ -213,13 +213,24 @@ class RunRecord(_Workdir):
 
 
 def seed_runs(root: str | os.PathLike) -> dict[int, RunRecord]:
-    """The ``seed<k>`` run directories under ``root`` (a multi-seed root, as ``scripts/run_seeds.py`` writes),
-    by seed in increasing order; {} where ``root`` does not exist."""
+    """The run directory of each seed under ``root`` (a multi-seed root, as ``scripts/run_seeds.py`` writes),
+    by seed in increasing order; {} where ``root`` does not exist. A seed's run is ``seed<k>``, else the member
+    of that seed of a finished population without a grid (``root`` itself or a directory in it, holding
+    ``population.json``: ``search/population.py``)."""
     root = absolute_path(root)
     if not root.is_dir():
         return {}
     found = {int(match[1]): RunRecord(path) for path in root.iterdir()
              if (match := re.fullmatch(r"seed(\d+)", path.name)) and path.is_dir()}
+    for population in [root, *(path for path in root.iterdir() if path.is_dir())]:
+        summary = population / "population.json"
+        if not summary.exists():
+            continue
+        info = json.loads(summary.read_text())
+        if info.get("grid"):  # members share seeds: no one run per seed
+            continue
+        for row in info["members"]:
+            found.setdefault(int(row["seed"]), RunRecord(population / f"member{row['member']}"))
     return dict(sorted(found.items()))
 
 

@@ -250,6 +250,36 @@ def check_loop(num_devices: int, compare: bool) -> dict:
     return out
 
 
+def check_population(members: int = 4) -> dict:
+    """A population of ``members`` seeds split over as many devices (members per device) against the same
+    population on one device; and the one-line error of a population the devices do not divide."""
+    import tempfile
+
+    from shapley_nas_jax.errors import ConfigError
+    from shapley_nas_jax.search.population import Population, run_population
+
+    results = {}
+    for devices in (1, members):
+        with tempfile.TemporaryDirectory() as workdir:
+            config = tiny_config(devices, **{"search.population": members})
+            results[devices] = run_population(config, workdir, progress=False)
+    population = Population.from_config(tiny_config(members, **{"search.population": members}))
+    state = population.weight_step(population.init_state(), next(population.train_batches(0)))
+    alphas = {d: np.stack([r.alpha for r in results[d].results]) for d in results}
+    out = {"alpha_diff": float(np.max(np.abs(alphas[1] - alphas[members]))),
+           "same_genotypes": [str(r.genotype) for r in results[1].results] == [
+               str(r.genotype) for r in results[members].results],
+           "members_differ": bool(not np.allclose(alphas[1][0], alphas[1][1])),
+           "state_devices": len(state.members.arch.alpha.sharding.device_set),
+           "alpha_shard_rows": sorted({int(s.data.shape[0]) for s in state.members.arch.alpha.addressable_shards})}
+    try:
+        Population.from_config(tiny_config(members, **{"search.population": members - 1}))
+        out["indivisible_error"] = None
+    except ConfigError as error:
+        out["indivisible_error"] = str(error)
+    return out
+
+
 def main() -> None:
     t0 = time.perf_counter()
     n = len(jax.devices())
@@ -263,6 +293,7 @@ def main() -> None:
     result["steps_data_parallel_scoring"] = check_steps(0, False, reference)
     if OPTS.loop != "none":
         result["loop"] = check_loop(n, compare=OPTS.loop == "compare")
+    result["population"] = check_population(4)
     result["seconds"] = time.perf_counter() - t0
     text = json.dumps(result)
     if OPTS.json:

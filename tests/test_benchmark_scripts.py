@@ -229,6 +229,46 @@ def test_bench_compile_times_the_steps_it_is_asked_for(tmp_path):
     assert "Traceback" not in bad.stderr
 
 
+def test_bench_population_compares_a_population_with_its_singles(tmp_path):
+    """scripts/bench_population.py times P members as one program and P single searches, and writes one row
+    per size with both timings, their ratio and the compile times."""
+    out = tmp_path / "population.json"
+    proc = subprocess.run([sys.executable, "scripts/bench_population.py", "--setups", "demo", "--sizes", "1,2",
+                           "--samples", "1", "--repeats", "1", "--batch", "8", "--value-batch", "8", "--channels", "4",
+                           "--fast-compile", "--json", str(out)], cwd=REPO, env={**os.environ, "JAX_PLATFORMS": "cpu"},
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert [row["members"] for row in result["rows"]] == [1, 2]
+    for row in result["rows"]:
+        assert row["population_weight_s"] > 0 and row["singles_update_s"] > 0
+        assert row["weight_speedup"] == pytest.approx(row["singles_weight_s"] / row["population_weight_s"])
+        assert row["weight_memory_per_member_mb"] > 0
+    assert result["rows"][0]["single_weight_compile_s"] > 0 and "isa" in result["machine"]
+
+
+def test_bench_roofline_sets_each_step_against_the_measured_peaks(tmp_path):
+    """scripts/bench_roofline.py: XLA's FLOPs and bytes of each step, the floor from this machine's measured
+    peaks, and the measured time's ratio to it."""
+    out = tmp_path / "roofline.json"
+    proc = subprocess.run([sys.executable, "scripts/bench_roofline.py", "--setups", "nb201_cpu", "--channels", "4",
+                           "--cells-per-stage", "1", "--batch", "8", "--value-batch", "8", "--repeats", "1",
+                           "--matmul", "128", "--stream-mb", "8", "--fast-compile", "--json", str(out)], cwd=REPO,
+                          env={**os.environ, "JAX_PLATFORMS": "cpu"}, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["peaks"]["peak_flops"] > 0 and result["peaks"]["bandwidth_bytes"] > 0
+    assert [row["step"] for row in result["rows"]] == ["weight_step", "scoring", "darts_1st"]
+    for row in result["rows"]:
+        assert row["flops"] > 0 and row["bytes"] > 0 and row["seconds"] > 0
+        floor = max(row["flops"] / result["peaks"]["peak_flops"], row["bytes"] / result["peaks"]["bandwidth_bytes"])
+        assert row["floor_s"] == pytest.approx(floor) and row["times_floor"] == pytest.approx(row["seconds"] / floor)
+    # a weight step (forward and backward) costs more than one forward pass of the same supernet
+    flops = {row["step"]: row["flops"] / (row["batch"] if row["step"] != "scoring" else row["value_batch"])
+             for row in result["rows"]}
+    assert flops["weight_step"] > flops["scoring"]
+
+
 def test_compare_estimators_runs_as_a_script(tmp_path):
     """scripts/compare_estimators.py end to end on the 5-player games: this library's estimators beside shapiq's
     KernelSHAP (when shapiq is installed), one JSON row per (game, estimator, budget)."""

@@ -95,6 +95,15 @@ def test_search_loop_on_the_mesh(report):
     assert r["alpha_replicated"] and r["alpha_finite"] and r["alpha_updates"] == 1
 
 
+@pytest.mark.slow
+def test_population_split_over_devices_equals_it_on_one(report):
+    r = report["population"]
+    assert r["state_devices"] == 4 and r["alpha_shard_rows"] == [1]  # one member per device
+    assert r["alpha_diff"] <= ATOL and r["same_genotypes"] and r["members_differ"]
+    assert "population of 3 members cannot be split evenly over 4 devices" in r["indivisible_error"]
+    assert "\n" not in r["indivisible_error"]
+
+
 def test_mesh_options_have_defaults_and_validate():
     c = base_config()
     assert c.mesh.devices == 0 and c.mesh.shard_coalitions is True

@@ -31,6 +31,7 @@ import ml_collections
 import numpy as np
 
 from shapley_nas_jax import config as config_lib
+from shapley_nas_jax import sharding as sharding_lib
 from shapley_nas_jax.checkpointing import Checkpointer
 from shapley_nas_jax.compilation_cache import enable_compilation_cache
 from shapley_nas_jax.driver import Callback, Checkpoints, Hook, drive
@@ -42,6 +43,7 @@ from shapley_nas_jax.search.state import Hyperparameters, SearchState
 from shapley_nas_jax.search.steps import SearchProgram
 
 GRID_OPTIONS = tuple(Hyperparameters.OPTIONS.values())
+POPULATION_AXIS = "population"  # the mesh axis the members are split over
 
 
 def parse_grid(text: str) -> list[tuple[str, tuple[float, ...]]]:
@@ -142,26 +144,45 @@ def _hold_diverged(before: SearchState, after: SearchState) -> SearchState:
 
 
 class PopulationSteps:
-    """The single program's pure steps vmapped over the members and jitted (state donated)."""
+    """The single program's pure steps over the members, jitted (state donated).
 
-    def __init__(self, program: SearchProgram):
+    The weight step is vmapped over the members. A Shapley update with sequential scoring (``shapley.scoring``,
+    the CPU default) is mapped over them one after another (``lax.map``) instead: vmapped, each chain's early
+    stop and each absent op's skipped branch become selects that compute every member's longest chain and
+    every op (measured on the NB201 CPU config: 4 members' updates took 4.5x as long as 4 single updates,
+    BENCHMARKS.md). With a ``mesh`` (one ``population`` axis) every argument and result is split along its
+    leading, member axis (``shard_map``): each device runs its own members, and no member's arithmetic
+    spans devices.
+    """
+
+    def __init__(self, program: SearchProgram, mesh: jax.sharding.Mesh | None = None):
+        self.maps_arch_step = program.method.estimates_shapley and program.plan.scoring == "sequential"
+
         def weight_step(members, batch, hyper):
             return _hold_diverged(members, jax.vmap(program._weight_step)(members, batch, hyper))
 
         def arch_step(members, *inputs_and_hyper, bn_mode):
-            after, metrics = jax.vmap(functools.partial(program._arch_step, bn_mode=bn_mode))(
-                members, *inputs_and_hyper)
+            step = functools.partial(program._arch_step, bn_mode=bn_mode)
+            if self.maps_arch_step:
+                after, metrics = jax.lax.map(lambda args: step(*args), (members, *inputs_and_hyper))
+            else:
+                after, metrics = jax.vmap(step)(members, *inputs_and_hyper)
             return _hold_diverged(members, after), metrics
 
-        self.weight_step = jax.jit(weight_step, donate_argnums=0)
-        self.arch_step = {mode: jax.jit(functools.partial(arch_step, bn_mode=mode), donate_argnums=0)
-                          for mode in program.bn_modes}
+        def compiled(step):
+            if mesh is not None:
+                spec = jax.sharding.PartitionSpec(POPULATION_AXIS)
+                step = jax.shard_map(step, mesh=mesh, in_specs=spec, out_specs=spec)
+            return jax.jit(step, donate_argnums=0)
+
+        self.weight_step = compiled(weight_step)
+        self.arch_step = {mode: compiled(functools.partial(arch_step, bn_mode=mode)) for mode in program.bn_modes}
 
 
 @functools.lru_cache(maxsize=8)
-def population_steps(program: SearchProgram) -> PopulationSteps:
-    """One set of vmapped steps per program (members share their program: ``cached_program``)."""
-    return PopulationSteps(program)
+def population_steps(program: SearchProgram, mesh: jax.sharding.Mesh | None = None) -> PopulationSteps:
+    """One set of vmapped steps per program and mesh (members share their program: ``cached_program``)."""
+    return PopulationSteps(program, mesh)
 
 
 def _stack(trees):
@@ -174,23 +195,32 @@ class Population:
 
     config: ml_collections.ConfigDict
     members: list[Search]
+    mesh: jax.sharding.Mesh | None = None  # the members split over devices (``mesh.devices``), or None
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict) -> "Population":
+        """The members' searches (each on one device: ``mesh.devices`` splits the members over devices, not
+        a member's batches) and the mesh of the population axis."""
         enable_compilation_cache()
         config = config_lib.complete(config)
         configs = member_configs(config)
         if not get_method(config.search.method).supernet:
             raise ConfigError(f"search.method={config.search.method!r} has no supernet steps to run as a "
                               f"population; run its seeds one by one")
-        members = [Search.from_config(c, validate=False) for c in configs]
-        if members[0].program.mesh is not None:
-            raise ConfigError("a population runs on one device: set mesh.devices=1 (members sharded over a mesh "
-                              "are not supported yet)")
+        devices = sharding_lib.mesh_devices(int(config.mesh.devices))
+        if len(configs) % len(devices):
+            raise ConfigError(f"a population of {len(configs)} members cannot be split evenly over {len(devices)} "
+                              f"devices; set mesh.devices to a divisor of {len(configs)} (1: one device)")
+        mesh = jax.sharding.Mesh(np.asarray(devices), (POPULATION_AXIS,)) if len(devices) > 1 else None
+        members = []
+        for member_config in configs:  # built on one device, then holding the config as given
+            search = Search.from_config(config_lib.override(ml_collections.ConfigDict(member_config.to_dict()),
+                                                            {"mesh.devices": 1}), validate=False)
+            members.append(dataclasses.replace(search, config=member_config))
         if any(m.program is not members[0].program for m in members):
             raise ConfigError("the population's members need one program; vary only the seed and "
                               f"{', '.join(GRID_OPTIONS)}")
-        return cls(config=config, members=members)
+        return cls(config=config, members=members, mesh=mesh)
 
     @property
     def first(self) -> Search:
@@ -202,7 +232,7 @@ class Population:
 
     @functools.cached_property
     def steps(self) -> PopulationSteps:
-        return population_steps(self.first.program)
+        return population_steps(self.first.program, self.mesh)
 
     @property
     def steps_per_epoch(self) -> int:
