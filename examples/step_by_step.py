@@ -63,11 +63,11 @@ def main(argv=None):
     hand_alpha, hand_genotype = np.asarray(state.arch.alpha), search.genotype(state)
 
     again = search.run()  # the same schedule in one call
-    same = np.array_equal(np.asarray(again.alpha), hand_alpha) and search.genotype(again) == hand_genotype
+    same = np.array_equal(np.asarray(again.arch.alpha), hand_alpha) and search.genotype(again) == hand_genotype
     print(f"genotype: {hand_genotype}")
     print(f"hand-driven loop == Search.run(): {same}")
     return {"update_points": search.update_points.tolist(), "updates": updates, "epochs": epochs,
-            "hand_alpha": hand_alpha.tolist(), "run_alpha": np.asarray(again.alpha).tolist(), "same": same,
+            "hand_alpha": hand_alpha.tolist(), "run_alpha": np.asarray(again.arch.alpha).tolist(), "same": same,
             "genotype": hand_genotype.to_json(), "steps_per_epoch": search.steps_per_epoch}
 
 

@@ -36,7 +36,7 @@ sys.path.insert(0, REPO)
 from shapley_nas_jax.compilation_cache import add_compile_options, apply_compile_options  # noqa: E402
 from shapley_nas_jax.config import add_size_options, apply_size_options, complete, load_config_file  # noqa: E402
 from shapley_nas_jax.hardware import machine_info, write_benchmark_json  # noqa: E402
-from shapley_nas_jax.search.population import POPULATION_AXIS, PopulationSteps  # noqa: E402
+from shapley_nas_jax.search.population import POPULATION_AXIS, PopulationSteps, member_sharding  # noqa: E402
 from shapley_nas_jax.search.state import Hyperparameters  # noqa: E402
 from shapley_nas_jax.search.steps import SearchProgram  # noqa: E402
 from shapley_nas_jax.spaces import get_space  # noqa: E402
@@ -64,6 +64,7 @@ def bench_setup(name: str, sizes: list[int], samples: int, repeats: int, devices
     config = apply_size_options(complete(load_config_file(os.path.join(REPO, "configs", file))), args)
     config.shapley.samples = samples
     config.shapley.bn_mode = "running"
+    config.mesh.devices = 1  # each member on one device, as a population's (search/population.py)
     program = SearchProgram(config, get_space(config.space), image_shape=image_shape, num_classes=10)
     mesh = jax.sharding.Mesh(np.asarray(jax.devices()[:devices]), (POPULATION_AXIS,)) if devices > 1 else None
     steps = PopulationSteps(program, mesh)
@@ -91,6 +92,8 @@ def bench_setup(name: str, sizes: list[int], samples: int, repeats: int, devices
         hypers = jax.tree.map(lambda x: jnp.stack([x] * size), hyper)
         train = random_batch(jax.random.PRNGKey(1), (size,), config.train.batch_size, image_shape)
         value = random_batch(jax.random.PRNGKey(2), (size, s.samples), s.value_batch_size, image_shape)
+        if mesh is not None:  # placed as the steps return them: no second compile for another placement
+            members, hypers, train, value = jax.device_put((members, hypers, train, value), member_sharding(mesh))
         mode = program.bn_modes[0]
 
         t0 = time.perf_counter()

@@ -37,7 +37,7 @@ def test_kernelshap_step_is_efficient_on_the_updates_first_value_batch():
     alpha = np.asarray(state.arch.alpha)
     moved, metrics = search.shapley_step(state, batches)  # donates state
     assert int(metrics["num_evaluations"]) == 120
-    assert not np.allclose(np.asarray(moved.alpha), alpha)
+    assert not np.allclose(np.asarray(moved.arch.alpha), alpha)
 
 
 @pytest.mark.slow

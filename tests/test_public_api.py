@@ -182,7 +182,7 @@ def test_search_run_is_run_search_without_its_files(tmp_path):
     np.testing.assert_array_equal(search.update_points, [spe, 2 * spe])
     events = []
     ran = search.run(callback=lambda event, s: events.append(event))
-    np.testing.assert_array_equal(np.asarray(ran.alpha), reference.alpha)
-    np.testing.assert_array_equal(np.asarray(ran.shapley), reference.shapley)
+    np.testing.assert_array_equal(np.asarray(ran.arch.alpha), reference.alpha)
+    np.testing.assert_array_equal(np.asarray(ran.arch.shapley), reference.shapley)
     assert search.genotype(ran) == reference.genotype
     assert events.count("alpha_update") == 2 and events.count("epoch_end") == 3

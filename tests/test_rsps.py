@@ -64,7 +64,7 @@ def _edge_groups(tree):
 def test_rsps_weight_step_trains_one_drawn_cell_shared_by_all_cells(search):
     state = search.init_state()
     before = jax.tree.map(np.asarray, state.weights.params)
-    after = jax.tree.map(np.asarray, search.weight_step(state, search.train_batch(0)).params)
+    after = jax.tree.map(np.asarray, search.weight_step(state, search.train_batch(0)).weights.params)
     patterns = []  # per cell: which conv moved on each edge
     for (old1, old3), (new1, new3) in zip(_edge_groups(before), _edge_groups(after)):
         moved1 = [not np.array_equal(a, b) for a, b in zip(old1, new1)]

@@ -376,9 +376,9 @@ def test_sequential_and_batched_scoring_give_the_same_alpha_update():
 
     batched, batched_metrics = update("batched")
     sequential, sequential_metrics = update("sequential")
-    assert np.abs(np.asarray(batched.shapley)).max() > 0
-    np.testing.assert_allclose(np.asarray(sequential.shapley), np.asarray(batched.shapley), atol=1e-5)
-    np.testing.assert_allclose(np.asarray(sequential.alpha), np.asarray(batched.alpha), atol=1e-5)
+    assert np.abs(np.asarray(batched.arch.shapley)).max() > 0
+    np.testing.assert_allclose(np.asarray(sequential.arch.shapley), np.asarray(batched.arch.shapley), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(sequential.arch.alpha), np.asarray(batched.arch.alpha), atol=1e-5)
     assert sequential_metrics["num_computed"] == sequential_metrics["num_evaluations"]
     assert batched_metrics["num_computed"] >= batched_metrics["num_evaluations"]
 

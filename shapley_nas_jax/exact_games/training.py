@@ -98,11 +98,11 @@ def train_supernet(config: ml_collections.ConfigDict, *, progress: bool = True) 
     if int(state.alpha_updates):
         raise ConfigError("the supernet game's training run moved alpha; it must be a warm-up-only search")
     program = search.program
-    jax.block_until_ready(state.params)
+    weights = jax.block_until_ready(state.weights)
     return TrainedSupernet(
         config=config, space=search.space, model=program.scoring_model,
-        params=program.scoring_variables(state.params), batch_stats=program.scoring_variables(state.batch_stats),
-        alpha=jnp.asarray(state.alpha), value_dataset=search.data.value_stream.dataset,
+        params=program.scoring_variables(weights.params), batch_stats=program.scoring_variables(weights.batch_stats),
+        alpha=jnp.asarray(state.arch.alpha), value_dataset=search.data.value_stream.dataset,
         train_accuracy=float(last_sums[1] / max(last_sums[2], 1.0)), train_seconds=time.perf_counter() - t0)
 
 

@@ -46,6 +46,11 @@ GRID_OPTIONS = tuple(Hyperparameters.OPTIONS.values())
 POPULATION_AXIS = "population"  # the mesh axis the members are split over
 
 
+def member_sharding(mesh: jax.sharding.Mesh) -> jax.sharding.NamedSharding:
+    """Leading (member) axis split over the mesh's ``population`` axis."""
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(POPULATION_AXIS))
+
+
 def parse_grid(text: str) -> list[tuple[str, tuple[float, ...]]]:
     """``"option=v1,v2;option=v1"`` as ``[(option, (v1, v2)), ...]``; ConfigError (one line) for anything else."""
     grid = []
@@ -172,7 +177,9 @@ class PopulationSteps:
         def compiled(step):
             if mesh is not None:
                 spec = jax.sharding.PartitionSpec(POPULATION_AXIS)
-                step = jax.shard_map(step, mesh=mesh, in_specs=spec, out_specs=spec)
+                # check_vma off: the members' loops carry values that vary per device (a member's chains), which
+                # the replication checker would otherwise have to be told about at every loop's initial carry
+                step = jax.shard_map(step, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
             return jax.jit(step, donate_argnums=0)
 
         self.weight_step = compiled(weight_step)
@@ -242,20 +249,25 @@ class Population:
     def total_steps(self) -> int:
         return self.first.total_steps
 
+    def place(self, tree):
+        """``tree`` (leading axis: the members) split over the mesh as the steps take it (unchanged without a
+        mesh), so that the first step compiles for the placement every later one gets."""
+        return tree if self.mesh is None else jax.device_put(tree, member_sharding(self.mesh))
+
     @functools.cached_property
     def hyper(self) -> Hyperparameters:
-        return _stack([m.hyper for m in self.members])
+        return self.place(_stack([m.hyper for m in self.members]))
 
     def init_state(self) -> PopulationState:
         """Each member's single-search initial state, stacked."""
-        return PopulationState(members=_stack([m.init_state() for m in self.members]))
+        return PopulationState(members=self.place(_stack([m.init_state() for m in self.members])))
 
     # ---------------------------------------------------------------------- the driver's schedule
     def train_batches(self, start: int) -> Iterator[dict]:
         streams = [m.data.train_stream.iterate(int(start), self.total_steps - int(start)) for m in self.members]
         try:
             for batches in zip(*streams):
-                yield _stack(batches)
+                yield self.place(_stack(batches))
         finally:
             for stream in streams:
                 stream.close()
@@ -268,7 +280,7 @@ class Population:
 
     def arch_step(self, state: PopulationState) -> tuple[PopulationState, dict]:
         counters = _Counters(step=int(state.step), alpha_updates=int(state.alpha_updates))
-        inputs = _stack([m.method.arch_inputs(m, counters) for m in self.members])
+        inputs = self.place(_stack([m.method.arch_inputs(m, counters) for m in self.members]))
         members, metrics = self.steps.arch_step[self.first.bn_mode_at(counters)](state.members, *inputs, self.hyper)
         return PopulationState(members=members), metrics
 
@@ -355,6 +367,7 @@ def run_population(config: ml_collections.ConfigDict, workdir: str, *, progress:
             state = population.init_state()
         else:
             state, meta = checkpointer.restore(jax.eval_shape(population.init_state))
+            state = PopulationState(members=population.place(state.members))
             for log in logs:
                 log.truncate_after(meta["step"], meta["alpha_updates"])
         member_hooks = [_SearchLog(m, log, benchmark) for m, log in zip(population.members, logs)]
