@@ -36,6 +36,7 @@ from shapley_nas_jax.checkpointing import Checkpointer
 from shapley_nas_jax.compilation_cache import enable_compilation_cache
 from shapley_nas_jax.driver import Callback, Checkpoints, Hook, drive
 from shapley_nas_jax.errors import ConfigError
+from shapley_nas_jax.genotypes import count_ops
 from shapley_nas_jax.runs import MetricsLog, RunDir
 from shapley_nas_jax.search.methods import get_method
 from shapley_nas_jax.search.schedule import Search
@@ -128,10 +129,6 @@ class PopulationState:
 
     def member(self, i: int) -> SearchState:
         return jax.tree.map(lambda x: x[i], self.members)
-
-    @property
-    def size(self) -> int:
-        return int(self.members.step.shape[0])
 
 
 def _hold_diverged(before: SearchState, after: SearchState) -> SearchState:
@@ -389,7 +386,7 @@ def run_population(config: ml_collections.ConfigDict, workdir: str, *, progress:
         result = None
         if diverged[i] < 0:
             result = _finish(member, state.member(i), member_dir, log, benchmark)
-            row.update(genotype=str(result.genotype), skip_count=_skips(result.genotype),
+            row.update(genotype=str(result.genotype), skip_count=count_ops(result.genotype, "skip_connect"),
                        benchmark=benchmark.query(str(result.genotype)) if benchmark is not None else None)
         results.append(result)
         rows.append(row)
@@ -403,9 +400,3 @@ def _option(config: ml_collections.ConfigDict, dotted: str):
     for part in dotted.split("."):
         node = node[part]
     return node
-
-
-def _skips(genotype) -> int:
-    from shapley_nas_jax.genotypes import count_ops
-
-    return count_ops(genotype, "skip_connect")

@@ -274,7 +274,9 @@ def run_search(config: ml_collections.ConfigDict, workdir: str, *, progress: boo
     enable_compilation_cache()  # a rerun or resumed run loads its compiled steps instead of compiling them
     config = config_lib.complete(config)
     config_lib.validate(config)
-    if config.search.population > 1 or config.search.population_grid:
+    from shapley_nas_jax.search.population import is_population
+
+    if is_population(config):
         raise ConfigError("search.population and search.population_grid run many searches: use "
                           "shapley_nas_jax.run_population (or shapley-nas search, which does)")
     space = get_space(config.space)
