@@ -4,14 +4,16 @@
     .venv/bin/python scripts/bench_population.py --setups nb201_cpu --sizes 1,4 --json population.json
 
 For each setup (``nb201_cpu``: configs/nb201_cifar10_cpu.py's supernet, 8 channels, 2 cells per stage, batch
-64, 32x32 images; ``demo``: configs/demo.py's) and each population size P, on random images of the setup's
+64, 32x32 images; ``demo``: configs/demo.py's; ``nb201``: configs/nb201_cifar10.py's, the full search's
+16 channels and 5 cells per stage, for accelerators) and each population size P, on random images of the setup's
 shapes: seconds per weight step and per Shapley update of the population (``PopulationSteps``) and of P single
 searches' steps one after another (``SearchProgram``), both after a first, compiling call; their ratio (work
 per second of the population over the singles': the issue's goal is >= 1.3 at P = 4 on CPU); the compile
 time of each population step against the single step's; and XLA's memory estimate of the population's
 weight step per member (arguments + temporaries + outputs, ``compiled.memory_analysis()``). Shapley updates
 use ``--samples`` chains (default 2, not the config's 10, to keep P = 8 short); the table says so.
-``--devices N`` splits the members over N devices (``shard_map`` over a ``population`` axis); on a CPU, make
+``--devices N`` splits the members over N devices as a population does (``population_mesh``: whole members per
+device, or each member data-parallel over N / P devices when N > P); on a CPU, make
 them with ``XLA_FLAGS=--xla_force_host_platform_device_count=N``: each simulated device runs its members
 beside the others', the way two single-threaded searches share two cores. The single searches run on the
 first device. ``--json FILE`` writes the rows and the machine (CPU, ISA).
@@ -29,19 +31,25 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, REPO)
 from shapley_nas_jax.compilation_cache import add_compile_options, apply_compile_options  # noqa: E402
 from shapley_nas_jax.config import add_size_options, apply_size_options, complete, load_config_file  # noqa: E402
 from shapley_nas_jax.hardware import machine_info, write_benchmark_json  # noqa: E402
-from shapley_nas_jax.search.population import POPULATION_AXIS, PopulationSteps, member_sharding  # noqa: E402
+from shapley_nas_jax.errors import ConfigError  # noqa: E402
+from shapley_nas_jax.search.population import (  # noqa: E402
+    PopulationSteps,
+    batch_sharding,
+    member_sharding,
+    population_mesh,
+)
 from shapley_nas_jax.search.state import Hyperparameters  # noqa: E402
 from shapley_nas_jax.search.steps import SearchProgram  # noqa: E402
 from shapley_nas_jax.spaces import get_space  # noqa: E402
 
-SETUPS = {"nb201_cpu": ("nb201_cifar10_cpu.py", (32, 32, 3)), "demo": ("demo.py", (8, 8, 3))}
+SETUPS = {"nb201_cpu": ("nb201_cifar10_cpu.py", (32, 32, 3)), "demo": ("demo.py", (8, 8, 3)),
+          "nb201": ("nb201_cifar10.py", (32, 32, 3))}  # the full NB201 search (C=16, 5 cells per stage): GPUs
 
 
 def random_batch(key, leading, batch, image_shape, classes=10):
@@ -66,8 +74,6 @@ def bench_setup(name: str, sizes: list[int], samples: int, repeats: int, devices
     config.shapley.bn_mode = "running"
     config.mesh.devices = 1  # each member on one device, as a population's (search/population.py)
     program = SearchProgram(config, get_space(config.space), image_shape=image_shape, num_classes=10)
-    mesh = jax.sharding.Mesh(np.asarray(jax.devices()[:devices]), (POPULATION_AXIS,)) if devices > 1 else None
-    steps = PopulationSteps(program, mesh)
     hyper = Hyperparameters.from_config(config, steps_per_epoch=100)
     s = config.shapley
     # the single search's compile times, before anything of the program has run (the baseline of the goal
@@ -83,9 +89,12 @@ def bench_setup(name: str, sizes: list[int], samples: int, repeats: int, devices
     single_update_compile = time.perf_counter() - t0
     rows = []
     for size in sizes:
-        if size % devices:
-            print(f"{name:10s} P={size}: skipped, {devices} devices do not divide it", flush=True)
+        try:  # as a population of this size splits over the devices (population.population_mesh)
+            mesh = population_mesh(size, jax.devices()[:devices], int(config.train.batch_size))
+        except ConfigError as error:
+            print(f"{name:10s} P={size}: skipped, {error}", flush=True)
             continue
+        steps = PopulationSteps(program, mesh)
         keys = jax.random.split(jax.random.PRNGKey(0), size)
         singles = [program.init_state(k) for k in keys]
         members = jax.tree.map(lambda *xs: jnp.stack(xs), *singles)  # new arrays: the singles keep theirs
@@ -93,7 +102,8 @@ def bench_setup(name: str, sizes: list[int], samples: int, repeats: int, devices
         train = random_batch(jax.random.PRNGKey(1), (size,), config.train.batch_size, image_shape)
         value = random_batch(jax.random.PRNGKey(2), (size, s.samples), s.value_batch_size, image_shape)
         if mesh is not None:  # placed as the steps return them: no second compile for another placement
-            members, hypers, train, value = jax.device_put((members, hypers, train, value), member_sharding(mesh))
+            members, hypers, value = jax.device_put((members, hypers, value), member_sharding(mesh))
+            train = jax.device_put(train, batch_sharding(mesh))
         mode = program.bn_modes[0]
 
         t0 = time.perf_counter()
@@ -132,6 +142,7 @@ def bench_setup(name: str, sizes: list[int], samples: int, repeats: int, devices
             return [st.step for st in single_state["states"]]
 
         row = {"setup": name, "members": size, "samples": samples, "devices": devices,
+               "mesh": dict(mesh.shape) if mesh is not None else None,
                "arch_step": "lax.map" if steps.maps_arch_step else "vmap",
                "population_weight_s": timed(population_weight, repeats),
                "singles_weight_s": timed(singles_weight, repeats),
@@ -163,7 +174,7 @@ def main(argv=None):
                     help="split the members over this many devices (CPU: run with XLA_FLAGS="
                          "--xla_force_host_platform_device_count=N)")
     add_size_options(ap)
-    add_compile_options(ap)
+    add_compile_options(ap, cache_option=True)
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
     apply_compile_options(args)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Device check for a GPU machine with no network (one H100: at most about 9 minutes, bounded by the timeouts below).
+# Device check for a GPU machine with no network (one H100: at most about 9.5 minutes, bounded by the timeouts below).
 #
 #   scripts/device_check.sh --prepare   # HERE, with the project venv: copy the pure-Python packages the
 #                                       # project imports but the device lacks into build/device_pylib
@@ -14,9 +14,10 @@
 #
 # Output: results under ${OUT:-build/device_check}/ (bench_*.json, sharded_checks.json, table.txt) and one
 # table on stdout. Environment: PYTHON (default: python3, or .venv/bin/python when present),
-# BENCH_TIMEOUT (DARTS benchmark seconds, default 270), NB201_TIMEOUT (default 120), CHECK_TIMEOUT (sharding
-# checks, default 150); worst case 9 minutes. BENCH_EXTRA (arguments appended to both benchmark commands,
-# overriding theirs) and CHECK_LOOP (the sharding checks' --loop, default compare) let
+# BENCH_TIMEOUT (DARTS benchmark seconds, default 210), NB201_TIMEOUT (default 120), POP_TIMEOUT (population
+# benchmark, default 120), CHECK_TIMEOUT (sharding checks, default 120); worst case 9.5 minutes. BENCH_EXTRA
+# (arguments appended to both Shapley benchmark commands, overriding theirs), POP_EXTRA (the same for the
+# population benchmark) and CHECK_LOOP (the sharding checks' --loop, default compare) let
 # tests/test_benchmark_scripts.py run this whole script on tiny shapes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -43,10 +44,12 @@ if [[ -z "${PYTHON:-}" ]]; then
 fi
 OUT_DIR=${OUT:-build/device_check}
 mkdir -p "$OUT_DIR"
-BENCH_TIMEOUT=${BENCH_TIMEOUT:-270}
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-210}
 NB201_TIMEOUT=${NB201_TIMEOUT:-120}
-CHECK_TIMEOUT=${CHECK_TIMEOUT:-150}
+POP_TIMEOUT=${POP_TIMEOUT:-120}
+CHECK_TIMEOUT=${CHECK_TIMEOUT:-120}
 BENCH_EXTRA=${BENCH_EXTRA:-}
+POP_EXTRA=${POP_EXTRA:-}
 CHECK_LOOP=${CHECK_LOOP:-compare}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 if ! "$PYTHON" -c "import ml_collections, tqdm" 2>/dev/null; then
@@ -96,6 +99,10 @@ if [[ -f scripts/bench_shapley.py ]]; then
 else
   echo "scripts/bench_shapley.py not found: benchmarks skipped"
 fi
+# The population goal: 8 members of the full NB201 search (C=16, 5 cells per stage) do >= 3x the work per
+# second of 8 single searches one after another (weight step and Shapley update, both timed).
+run_step bench_population "$POP_TIMEOUT" "$PYTHON" scripts/bench_population.py --setups nb201 --sizes 8 \
+  --samples 2 --repeats 3 --json "$OUT_DIR/bench_population.json" $POP_EXTRA
 # Sharding checks on 8 simulated CPU devices (the machine has one GPU; the mesh logic is device-agnostic),
 # including a whole search on the mesh compared with one device.
 run_step sharded_checks "$CHECK_TIMEOUT" "$PYTHON" tests/sharded_checks.py --devices 8 --fast-compile --loop "$CHECK_LOOP" \
@@ -128,6 +135,18 @@ def bench_lines(result):
         yield f"GPU goal (>= 10x per alpha update): {top['strategy']} is {top['speedup_vs_single']:.1f}x single"
 
 
+def population_lines(result):
+    yield f"{'setup':<10}{'P':>3}{'weight s':>10}{'x singles':>10}{'update s':>10}{'x singles':>10}{'compile s':>11}"
+    for r in result["rows"]:
+        yield (f"{r['setup']:<10}{r['members']:>3}{r['population_weight_s']:>10.4f}{r['weight_speedup']:>10.2f}"
+               f"{r['population_update_s']:>10.3f}{r['update_speedup']:>10.2f}"
+               f"{r['population_weight_compile_s'] + r['population_update_compile_s']:>11.1f}")
+    for r in result["rows"]:
+        if r["members"] == 8:
+            yield (f"GPU goal (>= 3x at P = 8): weight step {r['weight_speedup']:.2f}x, "
+                   f"Shapley update {r['update_speedup']:.2f}x")
+
+
 def flat(prefix, obj):
     if isinstance(obj, dict):
         for k, v in obj.items():
@@ -138,7 +157,8 @@ def flat(prefix, obj):
         yield f"{prefix}: {obj:.6g}" if isinstance(obj, float) else f"{prefix}: {obj}"
 
 
-for name in ("bench_darts_reference", "bench_nb201", "sharded_checks"):
+LINES = {"bench_darts_reference": bench_lines, "bench_nb201": bench_lines, "bench_population": population_lines}
+for name in ("bench_darts_reference", "bench_nb201", "bench_population", "sharded_checks"):
     print(f"[{name}] {status.get(name, 'not run')}")
     path = os.path.join(out, f"{name}.json")
     if not os.path.exists(path):
@@ -146,7 +166,7 @@ for name in ("bench_darts_reference", "bench_nb201", "sharded_checks"):
         continue
     try:
         result = json.load(open(path))
-        for line in (bench_lines(result) if name.startswith("bench") else flat("", result)):
+        for line in LINES.get(name, lambda r: flat("", r))(result):
             print("  " + line)
     except Exception as e:  # noqa: BLE001
         print(f"  unreadable results: {type(e).__name__}: {e}")

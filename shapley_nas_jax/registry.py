@@ -12,8 +12,9 @@ re-registration under an old name builds a new program instead of reusing the st
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from typing import Callable, Generic, TypeVar
+from typing import Callable, Generic, Iterator, TypeVar
 
 from shapley_nas_jax.errors import InvalidInputError, UnknownNameError
 
@@ -66,6 +67,23 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self._entries
+
+
+@contextlib.contextmanager
+def registrations_undone() -> Iterator[None]:
+    """Within the block, register freely; on leaving it every registry holds what it held on entry.
+
+    For throwaway extensions (a test's toy estimator, a notebook cell's trial op) that must not leak into
+    later code: a leaked name would show in the known-names lists of every later error message.
+    """
+    saved = [(registry, dict(registry._entries)) for registry in _ALL]
+    try:
+        yield
+    finally:
+        for registry, entries in saved:
+            if registry._entries != entries:
+                registry._entries = entries
+                registry.version += 1  # what was compiled against the dropped entries is stale
 
 
 def registry_versions() -> tuple[tuple[str, int], ...]:

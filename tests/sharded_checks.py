@@ -22,6 +22,12 @@ ARGS.add_argument("--fast-compile", action="store_true", help="jax_disable_most_
 ARGS.add_argument("--loop", choices=("none", "mesh", "compare"), default="mesh",
                   help="end-to-end search loop: skip, run on the mesh only, or also on one device and compare")
 OPTS = ARGS.parse_args()
+if OPTS.devices:
+    # Simulated devices are threads of this process: on a loaded 2-core machine one can reach a collective
+    # minutes after the others, and XLA:CPU aborts the process after 40 s of waiting by default.
+    os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""),
+                                        "--xla_cpu_collective_call_warn_stuck_timeout_seconds=300",
+                                        "--xla_cpu_collective_call_terminate_timeout_seconds=1800"]).strip()
 
 import jax  # noqa: E402
 
@@ -251,32 +257,44 @@ def check_loop(num_devices: int, compare: bool) -> dict:
 
 
 def check_population(members: int = 4) -> dict:
-    """A population of ``members`` seeds split over as many devices (members per device) against the same
-    population on one device; and the one-line error of a population the devices do not divide."""
+    """A population of ``members`` seeds split over as many devices (members per device) and over twice as
+    many (each member's batches split over two devices) against the same population on one device; and the
+    one-line errors of a population the devices do not divide."""
     import tempfile
 
     from shapley_nas_jax.errors import ConfigError
     from shapley_nas_jax.search.population import Population, run_population
 
-    results = {}
-    for devices in (1, members):
+    results, out = {}, {}
+    for devices in (1, members, 2 * members):
         with tempfile.TemporaryDirectory() as workdir:
             config = tiny_config(devices, **{"search.population": members})
             results[devices] = run_population(config, workdir, progress=False)
-    population = Population.from_config(tiny_config(members, **{"search.population": members}))
-    state = population.weight_step(population.init_state(), next(population.train_batches(0)))
     alphas = {d: np.stack([r.alpha for r in results[d].results]) for d in results}
-    out = {"alpha_diff": float(np.max(np.abs(alphas[1] - alphas[members]))),
-           "same_genotypes": [str(r.genotype) for r in results[1].results] == [
-               str(r.genotype) for r in results[members].results],
-           "members_differ": bool(not np.allclose(alphas[1][0], alphas[1][1])),
-           "state_devices": len(state.members.arch.alpha.sharding.device_set),
-           "alpha_shard_rows": sorted({int(s.data.shape[0]) for s in state.members.arch.alpha.addressable_shards})}
-    try:
-        Population.from_config(tiny_config(members, **{"search.population": members - 1}))
-        out["indivisible_error"] = None
-    except ConfigError as error:
-        out["indivisible_error"] = str(error)
+    genotypes = {d: [str(r.genotype) for r in results[d].results] for d in results}
+    for devices, name in ((members, "per_device"), (2 * members, "data_parallel")):
+        population = Population.from_config(tiny_config(devices, **{"search.population": members}))
+        batch = next(population.train_batches(0))
+        state = population.weight_step(population.init_state(), batch)
+        step_text = population.steps.weight_step.lower(state.members, batch, population.hyper).compile().as_text()
+        out[name] = {"alpha_diff": float(np.max(np.abs(alphas[1] - alphas[devices]))),
+                     "same_genotypes": genotypes[1] == genotypes[devices],
+                     "mesh": dict(population.mesh.shape),
+                     "state_devices": len(state.members.arch.alpha.sharding.device_set),
+                     "alpha_shard_rows": sorted({int(s.data.shape[0])
+                                                 for s in state.members.arch.alpha.addressable_shards}),
+                     "batch_shard_shape": sorted({tuple(s.data.shape[:2])
+                                                  for s in batch["image"].addressable_shards}),
+                     "collectives": sorted({op for op in ("all-reduce", "all-gather") if op in step_text})}
+    out["members_differ"] = bool(not np.allclose(alphas[1][0], alphas[1][1]))
+    for name, devices, overrides in (("indivisible_error", members, {"search.population": members - 1}),
+                                     ("batch_error", 2 * members, {"search.population": members,
+                                                                   "train.batch_size": 15})):
+        try:
+            Population.from_config(tiny_config(devices, **overrides))
+            out[name] = None
+        except ConfigError as error:
+            out[name] = str(error)
     return out
 
 

@@ -6,6 +6,7 @@ values as the per-op path."""
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -189,6 +190,11 @@ def test_bench_ops_runs_and_its_horizontal_fusion_is_exact():
     assert all(float(t) > 0 for row in fusion_rows for t in row.split()[1:])
 
 
+# scripts/bench_population.py on a tiny NB201 supernet (2 channels, 1 cell per stage), sharing compiles
+TINY_POPULATION = "--setups nb201_cpu --channels 2 --cells-per-stage 1 --batch 4 --value-batch 4 --samples 1 " \
+                  "--repeats 1 --fast-compile --cache"
+
+
 def test_device_check_script_end_to_end_on_tiny_shapes(tmp_path):
     # The GPU check itself, on this CPU: both benchmarks on tiny supernets, and the sharding checks cut off by
     # their timeout, which must show as a timed-out step with no results rather than stop the table.
@@ -196,8 +202,9 @@ def test_device_check_script_end_to_end_on_tiny_shapes(tmp_path):
     # budget test above compiled (vmap_chunk2; single and sequential too for DARTS) from the session's cache.
     tiny = "--channels 4 --batch 8 --layers 1 --cells 1 --partial-channels 2 --fast-compile --max-evals 1 " \
            "--samples 2 --prefixes 3 --start 1 --chunks 2 --repeats 1 --formulation lax --cache"
-    env = {**os.environ, "OUT": str(tmp_path), "BENCH_EXTRA": tiny, "CHECK_TIMEOUT": "1", "CHECK_LOOP": "none",
-           "PYTHON": sys.executable, "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "OUT": str(tmp_path), "BENCH_EXTRA": tiny, "POP_EXTRA": f"{TINY_POPULATION} --sizes 1",
+           "CHECK_TIMEOUT": "1",
+           "CHECK_LOOP": "none", "PYTHON": sys.executable, "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run(["bash", "scripts/device_check.sh"], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -207,6 +214,10 @@ def test_device_check_script_end_to_end_on_tiny_shapes(tmp_path):
         result = json.loads((tmp_path / f"{space}.json").read_text())
         assert [row["strategy"] for row in result["strategies"]] == ["single", "vmap_chunk2", "sequential"]
     assert table.count("GPU goal (>= 10x per alpha update): vmap_chunk2 is") == 2
+    assert "[bench_population] rc=0" in table
+    population_rows = json.loads((tmp_path / "bench_population.json").read_text())["rows"]
+    assert [(row["setup"], row["members"]) for row in population_rows] == [("nb201_cpu", 1)]
+    assert re.search(r"nb201_cpu\s+1\s+\d+\.\d{4}\s+\d+\.\d{2}", table)  # its row in the table
     assert "[sharded_checks] rc=124" in table and table.rstrip().endswith("no results")
 
 
@@ -233,10 +244,12 @@ def test_bench_population_compares_a_population_with_its_singles(tmp_path):
     """scripts/bench_population.py times P members as one program and P single searches, and writes one row
     per size with both timings, their ratio and the compile times."""
     out = tmp_path / "population.json"
-    proc = subprocess.run([sys.executable, "scripts/bench_population.py", "--setups", "demo", "--sizes", "1,2",
-                           "--samples", "1", "--repeats", "1", "--batch", "8", "--value-batch", "8", "--channels", "4",
-                           "--fast-compile", "--json", str(out)], cwd=REPO, env={**os.environ, "JAX_PLATFORMS": "cpu"},
-                          capture_output=True, text=True, timeout=900)
+    # TINY_POPULATION at P = 1 again (its compiles come from the session's cache, written by the device check
+    # test above) and at P = 2
+    command = [sys.executable, "scripts/bench_population.py", *TINY_POPULATION.split(), "--sizes", "1,2",
+               "--json", str(out)]
+    proc = subprocess.run(command, cwd=REPO, env={**os.environ, "JAX_PLATFORMS": "cpu"}, capture_output=True,
+                          text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(out.read_text())
     assert [row["members"] for row in result["rows"]] == [1, 2]

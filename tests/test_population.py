@@ -138,12 +138,11 @@ def test_a_killed_population_resumes_to_the_same_results(population, tmp_path, e
 
 
 @pytest.mark.slow
-def test_a_diverged_member_is_held_and_reported_while_the_other_finishes(tmp_path):
-    # member 1 trains at a rate that diverges; member 0 must finish as its single search does
-    config = population_config(**{"train.grad_clip": 1e30, "alpha_rule.step_size": 0.1,
-                                   "search.population_grid": "train.learning_rate=0.1,1e30"})
-    same = population_config(**{"train.grad_clip": 1e30, "alpha_rule.step_size": 0.1})
-    alone = run_search(same, str(tmp_path / "alone"), progress=False)
+def test_a_diverged_member_is_held_and_reported_while_the_other_finishes(population, tmp_path):
+    # member 1 trains at a rate that diverges; member 0 must finish as its single search does. Learning rates
+    # are step values, so both run the module fixture's compiled program.
+    config = population_config(**{"alpha_rule.step_size": 0.1, "search.population_grid": "train.learning_rate=0.1,1e30"})
+    alone = run_search(member_configs(config)[0], str(tmp_path / "alone"), progress=False)
     out = run_population(config, str(tmp_path / "pop"), progress=False)
     np.testing.assert_allclose(out.results[0].alpha, alone.alpha, rtol=1e-6, atol=1e-7)
     assert out.results[1] is None
@@ -155,8 +154,8 @@ def test_a_diverged_member_is_held_and_reported_while_the_other_finishes(tmp_pat
 
 
 @pytest.mark.slow
-def test_the_population_stops_only_when_every_member_diverged(tmp_path):
-    config = population_config(**{"train.grad_clip": 1e30, "train.learning_rate": 1e30, "search.population": 2})
+def test_the_population_stops_only_when_every_member_diverged(population, tmp_path):
+    config = population_config(**{"train.learning_rate": 1e30, "search.population": 2})
     with pytest.raises(SearchDivergedError, match="non-finite"):
         run_population(config, str(tmp_path), progress=False)
 

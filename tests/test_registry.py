@@ -15,9 +15,24 @@ from shapley_nas_jax.registry import (
     RegistryError,
     UnknownNameError,
     cache_by_registry_versions,
+    registrations_undone,
     registry_versions,
 )
 from shapley_nas_jax.spaces import get_space, register_space, uniform_darts_space
+
+
+def test_registrations_inside_the_block_are_undone_on_leaving_it():
+    reg = Registry("gadget")
+    reg.register("kept", 1)
+    with registrations_undone():
+        reg.register("kept", 2, overwrite=True)
+        reg.register("throwaway", 3)
+        assert reg.names() == ("kept", "throwaway")
+    assert reg.names() == ("kept",) and reg.get("kept") == 1
+    assert reg.version == 4  # one bump more: programs cached against the throwaway names are stale
+    with registrations_undone():
+        pass
+    assert reg.version == 4  # nothing registered, nothing invalidated
 
 
 def test_one_rule_for_names_and_errors():

@@ -98,10 +98,21 @@ def test_search_loop_on_the_mesh(report):
 @pytest.mark.slow
 def test_population_split_over_devices_equals_it_on_one(report):
     r = report["population"]
-    assert r["state_devices"] == 4 and r["alpha_shard_rows"] == [1]  # one member per device
-    assert r["alpha_diff"] <= ATOL and r["same_genotypes"] and r["members_differ"]
+    one_per_device, data_parallel = r["per_device"], r["data_parallel"]
+    assert one_per_device["mesh"] == {"population": 4, "data": 1} and one_per_device["alpha_shard_rows"] == [1]
+    assert one_per_device["state_devices"] == 4 and one_per_device["batch_shard_shape"] == [[1, 16]]
+    # 8 devices for 4 members: each member on two, its 16 images split 8 + 8, its state on both
+    assert data_parallel["mesh"] == {"population": 4, "data": 2} and data_parallel["alpha_shard_rows"] == [1]
+    assert data_parallel["state_devices"] == 8 and data_parallel["batch_shard_shape"] == [[1, 8]]
+    # members share nothing; a member's two halves sum their gradients and BatchNorm statistics, and no
+    # device gathers the other's images
+    assert one_per_device["collectives"] == [] and data_parallel["collectives"] == ["all-reduce"]
+    for split in (one_per_device, data_parallel):
+        assert split["alpha_diff"] <= ATOL and split["same_genotypes"]
+    assert r["members_differ"]
     assert "population of 3 members cannot be split evenly over 4 devices" in r["indivisible_error"]
-    assert "\n" not in r["indivisible_error"]
+    assert "train.batch_size=15 is not divisible by the 2 devices of each member" in r["batch_error"]
+    assert "\n" not in r["indivisible_error"] + r["batch_error"]
 
 
 def test_mesh_options_have_defaults_and_validate():

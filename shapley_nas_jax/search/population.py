@@ -48,8 +48,34 @@ POPULATION_AXIS = "population"  # the mesh axis the members are split over
 
 
 def member_sharding(mesh: jax.sharding.Mesh) -> jax.sharding.NamedSharding:
-    """Leading (member) axis split over the mesh's ``population`` axis."""
+    """Leading (member) axis split over the mesh's ``population`` axis (replicated over its ``data`` axis)."""
     return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(POPULATION_AXIS))
+
+
+def batch_sharding(mesh: jax.sharding.Mesh) -> jax.sharding.NamedSharding:
+    """Training batches ``[members, B, ...]``: members over ``population``, each member's images over ``data``."""
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(POPULATION_AXIS, sharding_lib.DATA_AXIS))
+
+
+def population_mesh(members: int, devices: list, batch_size: int) -> jax.sharding.Mesh | None:
+    """Mesh ``('population', 'data')`` over ``devices``, or None for one device.
+
+    With at least as many members as devices, the members are split over the devices (``data`` has size 1);
+    with more devices than members, each member gets ``len(devices) / members`` of them and its weight step is
+    data-parallel over them, as a single search's on a mesh of that size.
+    """
+    count = len(devices)
+    if count <= 1:
+        return None
+    if members % count and count % members:
+        raise ConfigError(f"a population of {members} members cannot be split evenly over {count} devices; set "
+                          f"mesh.devices to a divisor or a multiple of {members} (1: one device)")
+    per_member = max(count // members, 1)
+    if batch_size % per_member:
+        raise ConfigError(f"train.batch_size={batch_size} is not divisible by the {per_member} devices of each "
+                          f"member ({members} members on {count} devices); use a multiple of {per_member}")
+    return jax.make_mesh((count // per_member, per_member), (POPULATION_AXIS, sharding_lib.DATA_AXIS),
+                         axis_types=(jax.sharding.AxisType.Auto,) * 2, devices=devices)
 
 
 def parse_grid(text: str) -> list[tuple[str, tuple[float, ...]]]:
@@ -93,8 +119,9 @@ def member_configs(config: ml_collections.ConfigDict) -> list[ml_collections.Con
             member = config_lib.override(ml_collections.ConfigDict(config.to_dict()), {
                 "seed": int(config.seed) + offset, "search.population": 1, "search.population_grid": "",
                 **dict(zip(options, point))})
-            try:
-                config_lib.validate(member)
+            try:  # on one device: how a member's batches split over devices is population_mesh's to check
+                config_lib.validate(config_lib.override(ml_collections.ConfigDict(member.to_dict()),
+                                                        {"mesh.devices": 1}))
             except ConfigError as error:
                 raise ConfigError(f"population member {len(members)} (seed {member.seed}"
                                   f"{''.join(f', {o}={v}' for o, v in zip(options, point))}): {error}") from None
@@ -152,9 +179,10 @@ class PopulationSteps:
     the CPU default) is mapped over them one after another (``lax.map``) instead: vmapped, each chain's early
     stop and each absent op's skipped branch become selects that compute every member's longest chain and
     every op (measured on the NB201 CPU config: 4 members' updates took 4.5x as long as 4 single updates,
-    BENCHMARKS.md). With a ``mesh`` (one ``population`` axis) every argument and result is split along its
-    leading, member axis (``shard_map``): each device runs its own members, and no member's arithmetic
-    spans devices.
+    BENCHMARKS.md). With a ``mesh`` every argument and result is split along its leading, member axis over the
+    mesh's ``population`` axis (``shard_map``, manual over that axis only): no member's arithmetic spans
+    that axis. A member's batches may be split further over the ``data`` axis, which XLA partitions as it
+    does a single search's data-parallel step (gradient and BatchNorm all-reduces over the member's devices).
     """
 
     def __init__(self, program: SearchProgram, mesh: jax.sharding.Mesh | None = None):
@@ -176,7 +204,8 @@ class PopulationSteps:
                 spec = jax.sharding.PartitionSpec(POPULATION_AXIS)
                 # check_vma off: the members' loops carry values that vary per device (a member's chains), which
                 # the replication checker would otherwise have to be told about at every loop's initial carry
-                step = jax.shard_map(step, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
+                step = jax.shard_map(step, mesh=mesh, in_specs=spec, out_specs=spec, axis_names={POPULATION_AXIS},
+                                     check_vma=False)
             return jax.jit(step, donate_argnums=0)
 
         self.weight_step = compiled(weight_step)
@@ -203,19 +232,16 @@ class Population:
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict) -> "Population":
-        """The members' searches (each on one device: ``mesh.devices`` splits the members over devices, not
-        a member's batches) and the mesh of the population axis."""
+        """The members' searches (each built for one device) and the population's mesh
+        (:func:`population_mesh` over ``mesh.devices``)."""
         enable_compilation_cache()
         config = config_lib.complete(config)
         configs = member_configs(config)
         if not get_method(config.search.method).supernet:
             raise ConfigError(f"search.method={config.search.method!r} has no supernet steps to run as a "
                               f"population; run its seeds one by one")
-        devices = sharding_lib.mesh_devices(int(config.mesh.devices))
-        if len(configs) % len(devices):
-            raise ConfigError(f"a population of {len(configs)} members cannot be split evenly over {len(devices)} "
-                              f"devices; set mesh.devices to a divisor of {len(configs)} (1: one device)")
-        mesh = jax.sharding.Mesh(np.asarray(devices), (POPULATION_AXIS,)) if len(devices) > 1 else None
+        mesh = population_mesh(len(configs), sharding_lib.mesh_devices(int(config.mesh.devices)),
+                               int(config.train.batch_size))
         members = []
         for member_config in configs:  # built on one device, then holding the config as given
             search = Search.from_config(config_lib.override(ml_collections.ConfigDict(member_config.to_dict()),
@@ -246,10 +272,10 @@ class Population:
     def total_steps(self) -> int:
         return self.first.total_steps
 
-    def place(self, tree):
+    def place(self, tree, sharding: Callable = member_sharding):
         """``tree`` (leading axis: the members) split over the mesh as the steps take it (unchanged without a
         mesh), so that the first step compiles for the placement every later one gets."""
-        return tree if self.mesh is None else jax.device_put(tree, member_sharding(self.mesh))
+        return tree if self.mesh is None else jax.device_put(tree, sharding(self.mesh))
 
     @functools.cached_property
     def hyper(self) -> Hyperparameters:
@@ -264,7 +290,7 @@ class Population:
         streams = [m.data.train_stream.iterate(int(start), self.total_steps - int(start)) for m in self.members]
         try:
             for batches in zip(*streams):
-                yield self.place(_stack(batches))
+                yield self.place(_stack(batches), batch_sharding)
         finally:
             for stream in streams:
                 stream.close()
