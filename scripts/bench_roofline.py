@@ -11,11 +11,19 @@ of the scoring model on one coalition of ``shapley.value_batch_size`` images; ``
 DARTS architecture step), it prints and records:
 
 * ``flops`` and ``bytes``: XLA's cost analysis of the compiled program (``compiled.cost_analysis()``);
-* this machine's peak, measured in the same run: f32 matmul FLOP/s (``--matmul`` square matrices, jitted)
-  and memory bandwidth (bytes read and written per second by a jitted elementwise pass over ``--stream-mb``);
-* the floor ``max(flops / peak, bytes / bandwidth)``, the measured seconds per call (median of
-  ``--repeats`` after a compiling call) and their ratio (how many times the floor the step takes), and
-  which limit binds (``compute`` or ``memory``).
+* this machine's peaks, measured in the same run: f32 matmul FLOP/s (``--matmul`` square matrices, jitted)
+  and two bandwidths, bytes read and written per second by a jitted elementwise pass: over ``--stream-mb``
+  (main memory) and over ``--cache-mb`` (a buffer the size of a step's activations, which stays in the
+  caches; the pass repeats in one call);
+* the floor ``max(flops / peak, bytes / cache bandwidth)``: XLA's "bytes accessed" counts every operand of
+  every fused op, most of them cache hits at these shapes, so only the faster bandwidth gives a bound the
+  step cannot beat; ``dram_floor_s`` (bytes over the main-memory bandwidth) is recorded beside it;
+* the measured seconds per call (median of ``--repeats`` after a compiling call), its ratio to the floor
+  (how many times the floor the step takes) and which limit binds (``compute`` or ``memory``).
+
+``--ops`` adds one row per op kind of the setup's space (``op:<name>``): one training-mode forward and
+backward of that op alone on a batch of the first cells' shape (``train.batch_size`` x 32 x 32 x channels /
+K), so the table shows which ops are furthest from their floor.
 
 ``--batch`` / ``--value-batch`` (and ``--channels``, ``--cells-per-stage``, ``--layers``) override the configs' sizes
 (the reference's own batches are 256 and 1024).
@@ -39,6 +47,8 @@ sys.path.insert(0, REPO)
 from shapley_nas_jax.compilation_cache import add_compile_options, apply_compile_options  # noqa: E402
 from shapley_nas_jax.config import add_size_options, apply_size_options, complete, load_config_file  # noqa: E402
 from shapley_nas_jax.hardware import machine_info, write_benchmark_json  # noqa: E402
+from shapley_nas_jax.ops import make_op  # noqa: E402
+from shapley_nas_jax.search.game import NULL_OPS  # noqa: E402
 from shapley_nas_jax.search.state import Hyperparameters  # noqa: E402
 from shapley_nas_jax.search.steps import SearchProgram  # noqa: E402
 from shapley_nas_jax.spaces import get_space  # noqa: E402
@@ -60,15 +70,23 @@ def median_seconds(fn, args, repeats: int) -> float:
     return statistics.median(times)
 
 
-def measure_peaks(matmul: int, stream_mb: int, repeats: int) -> dict:
-    """f32 matmul FLOP/s and elementwise memory bandwidth (bytes/s) of this machine, as XLA reaches them."""
+def elementwise_bandwidth(megabytes: float, passes: int, repeats: int) -> float:
+    """Bytes read and written per second by ``passes`` jitted elementwise passes over a ``megabytes`` buffer
+    (each pass depends on the last, so none is skipped)."""
+    n = int(megabytes * 2**20) // 4
+    x = jax.random.normal(jax.random.PRNGKey(1), (n,), jnp.float32)
+    seconds = median_seconds(jax.jit(lambda v: jax.lax.fori_loop(0, passes, lambda _, u: u * 0.5 + 1.0, v)),
+                             (x,), repeats)
+    return 2 * n * 4 * passes / seconds
+
+
+def measure_peaks(matmul: int, stream_mb: int, cache_mb: float, repeats: int) -> dict:
+    """f32 matmul FLOP/s and elementwise bandwidths (bytes/s) of this machine, as XLA reaches them."""
     a = jax.random.normal(jax.random.PRNGKey(0), (matmul, matmul), jnp.float32)
     flops = median_seconds(jax.jit(lambda x, y: x @ y), (a, a), repeats)
-    n = stream_mb * 2**20 // 4
-    x = jax.random.normal(jax.random.PRNGKey(1), (n,), jnp.float32)
-    stream = median_seconds(jax.jit(lambda v: v * 1.5 + 2.0), (x,), repeats)
     return {"matmul_size": matmul, "peak_flops": 2 * matmul**3 / flops,
-            "stream_mb": stream_mb, "bandwidth_bytes": 2 * n * 4 / stream}
+            "stream_mb": stream_mb, "bandwidth_bytes": elementwise_bandwidth(stream_mb, 1, repeats),
+            "cache_mb": cache_mb, "cache_bandwidth_bytes": elementwise_bandwidth(cache_mb, 64, repeats)}
 
 
 def random_batch(key, batch: int, leading=()):
@@ -105,6 +123,28 @@ def setup_steps(name: str, args):
     }
 
 
+def op_steps(config, space) -> dict:
+    """``{"op:<name>": (jitted forward and backward, arguments)}``: every op kind of the space's first edge
+    (``none`` excepted: it computes nothing), training mode, on the first cells' activations."""
+    channels = config.model.channels // config.model.partial_channels  # PC-DARTS: ops see C / K channels
+    key = jax.random.PRNGKey(3)
+    x = jax.random.normal(key, (config.train.batch_size, *IMAGE_SHAPE[:2], channels), jnp.float32)
+    steps = {}
+    for name in dict.fromkeys(space.edge_ops[0][0]):
+        if name in NULL_OPS:
+            continue
+        op = make_op(name, channels, 1, pool_bn=config.model.pool_bn)
+        variables = op.init(key, x[:2])
+
+        def loss(params, inputs, cotangent, op=op, rest={k: v for k, v in variables.items() if k != "params"}):
+            out, _ = op.apply({"params": params, **rest}, inputs, train=True, mutable=["batch_stats"])
+            return jnp.vdot(out, cotangent)  # an argument, not sum(out): XLA would fold a linear op's backward
+
+        steps[f"op:{name}"] = (jax.jit(jax.grad(loss, argnums=(0, 1))),
+                               (variables.get("params", {}), x, jax.random.normal(key, x.shape, jnp.float32)))
+    return steps
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--setups", default="nb201_cpu,nb201,reference")
@@ -112,6 +152,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--matmul", type=int, default=2048)
     ap.add_argument("--stream-mb", type=int, default=256)
+    ap.add_argument("--cache-mb", type=float, default=2.0)
+    ap.add_argument("--ops", action="store_true", help="also one row per op kind of each setup's space")
     add_size_options(ap)
     add_compile_options(ap)
     ap.add_argument("--json", default="")
@@ -124,27 +166,31 @@ def main(argv=None):
     for step in steps:
         if step not in STEPS:
             ap.error(f"unknown step {step!r}; known: {', '.join(STEPS)}")
-    peaks = measure_peaks(args.matmul, args.stream_mb, max(args.repeats, 3))
+    peaks = measure_peaks(args.matmul, args.stream_mb, args.cache_mb, max(args.repeats, 3))
     print(f"peak: {peaks['peak_flops'] / 1e9:.1f} GFLOP/s (f32 matmul {args.matmul}), "
-          f"{peaks['bandwidth_bytes'] / 1e9:.1f} GB/s (elementwise, {args.stream_mb} MB)", flush=True)
+          f"{peaks['bandwidth_bytes'] / 1e9:.1f} GB/s (elementwise, {args.stream_mb} MB), "
+          f"{peaks['cache_bandwidth_bytes'] / 1e9:.1f} GB/s (elementwise, {args.cache_mb} MB)", flush=True)
     rows = []
     for name in args.setups.split(","):
         config, table = setup_steps(name, args)
-        for step in steps:
+        if args.ops:
+            table.update(op_steps(config, get_space(config.space)))
+        for step in [*steps, *(k for k in table if k.startswith("op:") and args.ops)]:
             fn, fn_args = table[step]
             cost = fn.lower(*fn_args).compile().cost_analysis()
             cost = cost[0] if isinstance(cost, (list, tuple)) else cost
             flops, nbytes = float(cost.get("flops", 0.0)), float(cost.get("bytes accessed", 0.0))
             seconds = median_seconds(fn, fn_args, args.repeats)
-            compute, memory = flops / peaks["peak_flops"], nbytes / peaks["bandwidth_bytes"]
+            compute, memory = flops / peaks["peak_flops"], nbytes / peaks["cache_bandwidth_bytes"]
             floor = max(compute, memory)
             row = {"setup": name, "step": step, "batch": config.train.batch_size,
                    "value_batch": config.shapley.value_batch_size, "flops": flops, "bytes": nbytes,
                    "seconds": seconds, "floor_s": floor, "times_floor": seconds / floor if floor else None,
-                   "bound": "compute" if compute >= memory else "memory"}
+                   "bound": "compute" if compute >= memory else "memory", "compute_floor_s": compute,
+                   "dram_floor_s": nbytes / peaks["bandwidth_bytes"]}
             rows.append(row)
-            print(f"{name:9s} {step:11s} {flops / 1e9:9.2f} GFLOP {nbytes / 1e9:8.2f} GB  "
-                  f"{seconds:8.3f} s  floor {floor:7.3f} s ({row['bound']})  x{row['times_floor']:.1f}", flush=True)
+            print(f"{name:9s} {step:20s} {flops / 1e9:9.3f} GFLOP {nbytes / 1e9:8.3f} GB  "
+                  f"{seconds:8.4f} s  floor {floor:7.4f} s ({row['bound']})  x{row['times_floor']:.1f}", flush=True)
             if args.json:
                 write_benchmark_json(args.json, {"peaks": peaks, "rows": rows})
     info = machine_info()

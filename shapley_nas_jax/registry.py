@@ -81,9 +81,10 @@ def registrations_undone() -> Iterator[None]:
         yield
     finally:
         for registry, entries in saved:
-            if registry._entries != entries:
-                registry._entries = entries
-                registry.version += 1  # what was compiled against the dropped entries is stale
+            if any(registry._entries.get(name) is not value for name, value in entries.items()):
+                registry.version += 1  # an entry comes back: what was compiled against its replacement is stale
+            # (names new in the block just go: registering one again bumps the version anyway)
+            registry._entries = entries
 
 
 def registry_versions() -> tuple[tuple[str, int], ...]:

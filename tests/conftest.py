@@ -25,15 +25,3 @@ jax.config.update("jax_disable_most_optimizations", True)
 # in the cache's serialisation. Subprocesses (CLI, scripts, the resume test) still use the folder above.
 jax.config.update("jax_enable_compilation_cache", False)
 
-
-import pytest  # noqa: E402
-
-from shapley_nas_jax.registry import registrations_undone  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _registrations_stay_in_their_test():
-    """Names a test registers (a toy estimator, an example's op) leave with it: tests sharing a worker
-    process must not see them, e.g. in the known-names list of an error message."""
-    with registrations_undone():
-        yield

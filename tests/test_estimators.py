@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from shapley_nas_jax.errors import InvalidInputError, UnknownNameError
+from shapley_nas_jax.registry import registrations_undone
 from shapley_nas_jax.shapley import games as G
 from shapley_nas_jax.shapley import shapley_from_coalition_values
 from shapley_nas_jax.shapley.estimators import (
@@ -208,7 +209,14 @@ def test_each_estimator_says_how_many_value_batches_a_search_loads():
     assert get_estimator("stratified_neyman").from_config(shapley, 20) == (99, {})
 
 
-def test_an_estimator_registered_from_outside_runs_by_name():
+@pytest.fixture
+def throwaway_registrations():
+    """Names the test registers leave with it (other tests list the known estimators in error messages)."""
+    with registrations_undone():
+        yield
+
+
+def test_an_estimator_registered_from_outside_runs_by_name(throwaway_registrations):
     from shapley_nas_jax import Estimate, available_estimators, register_estimator
     from shapley_nas_jax.config import base_config, validate
     from shapley_nas_jax.errors import ConfigError

@@ -13,6 +13,8 @@ import sys
 import numpy as np
 import pytest
 
+from shapley_nas_jax.registry import registrations_undone
+
 pytestmark = pytest.mark.slow  # the examples run in a subprocess (and search: they compile supernets)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -72,10 +74,12 @@ def run_example(outcomes: dict, name: str) -> tuple[str, dict]:
 
 
 def load_example(name: str):
-    """The module ``examples/<name>.py`` (for its data helpers and constants)."""
+    """The module ``examples/<name>.py`` (for its data helpers and constants). What it registers on import (an
+    estimator, an op) is undone, so later tests in this process never see it."""
     spec = importlib.util.spec_from_file_location(f"example_{name}", os.path.join(EXAMPLES, f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    with registrations_undone():
+        spec.loader.exec_module(module)
     return module
 
 

@@ -210,6 +210,28 @@ def test_update_agreement_reads_one_estimate_per_update_over_the_players():
     assert nb201_report.update_agreement(darts) is None and nb201_report.op_preferences(darts) is None
 
 
+def test_a_search_is_paired_with_the_same_seeds_run_with_alpha_frozen():
+    ops = ["none", "skip_connect", "nor_conv_3x3", "avg_pool_3x3"]
+    rng = np.random.default_rng(1)
+    searched = rng.normal(size=(3, 1, 2, 4))
+    held = np.stack([searched[0], -searched[1], searched[2] + 0.1])  # same, reversed, shifted on every op
+
+    def seed(estimates, rule):
+        epochs = [{"alpha_updates": k, "shapley": None if k == 0 else estimates[k - 1].tolist(),
+                   "genotype_str": "|none~0|+|none~0|"} for k in range(len(estimates) + 1)]
+        config = {"search": {"method": "shapley"}, "alpha_rule": {"name": rule}}
+        return {"seed": 0, "results": {"space": {"edge_ops": [[ops, ops]]}, "config": config}, "epochs": epochs}
+
+    agreement = nb201_report.paired_agreement(seed(searched, "paper"), seed(held[:2], "frozen"))
+    assert agreement == pytest.approx([1.0, -1.0])  # the common updates only; `none` is no player
+    shifted = nb201_report.paired_agreement(seed(searched, "paper"), seed(held, "frozen"))[2]
+    assert shifted == pytest.approx(1.0)  # a shift of every op of an edge orders nothing differently
+    assert nb201_report.paired_agreement(seed(searched, "paper"), seed(held[:0], "frozen")) is None
+    assert nb201_report.alpha_frozen({"seeds": [seed(held, "frozen")]})
+    assert not nb201_report.alpha_frozen({"seeds": [seed(held, "frozen"), seed(searched, "paper")]})
+    assert not nb201_report.alpha_frozen({"seeds": []})
+
+
 def test_current_cell_path_takes_the_first_epoch_reaching_the_best():
     tests = [91.0, None, 93.5, 92.0, 93.5, 89.0]  # an epoch without a benchmark figure is skipped
     epochs = [{"benchmark": {"cifar10": {"test": t}}} if t is not None else {} for t in tests]

@@ -22,6 +22,8 @@ never chooses anything. ``report`` writes into its output folder:
 * each Shapley-NAS seed's mean estimate per op (± its standard error over the updates) beside the
   benchmark's mean accuracy of the cells holding the op;
 * ``estimate_noise.png`` and its table: each Shapley update's own noise diagnostics;
+* where a method ran with alpha frozen (``alpha_rule.name=frozen``): each other method's estimates beside
+  those of the same seed with alpha frozen, update by update (``paired_agreement``);
 * ``report.json``: all of it as numbers.
 """
 
@@ -37,7 +39,7 @@ from etils import epath
 
 from shapley_nas_jax.analysis import plots, tables
 from shapley_nas_jax.analysis.correlation import strength_correlation
-from shapley_nas_jax.analysis.ranking import estimate_size_and_error, update_signal
+from shapley_nas_jax.analysis.ranking import estimate_agreement, estimate_size_and_error, update_signal
 from shapley_nas_jax.benchmarks.nb201 import load_benchmark
 from shapley_nas_jax.errors import InvalidInputError, PathNotFoundError
 from shapley_nas_jax.runs import seed_runs
@@ -235,6 +237,23 @@ def update_agreement(seed: dict) -> dict | None:
             "edges_changed_late": float(np.mean(changed[half:]))}
 
 
+def alpha_frozen(method: dict) -> bool:
+    """Whether every seed of ``method`` ran with ``alpha_rule.name=frozen`` (estimates logged, alpha never moved)."""
+    return bool(method["seeds"]) and all(s["results"]["config"]["alpha_rule"]["name"] == "frozen"
+                                         for s in method["seeds"])
+
+
+def paired_agreement(seed: dict, frozen: dict) -> list[float] | None:
+    """Per Shapley update both runs made, the agreement (``analysis.ranking.estimate_agreement``) of a search's
+    k-th estimate with the k-th of the same seed's run with alpha frozen: 1 when both order the ops of every
+    edge alike, 0 when unrelated. What the loop between alpha and the weights it trains changes in the
+    estimate; None without a common update."""
+    searched, _, players = logged_updates(seed)
+    held, _, _ = logged_updates(frozen)
+    count = min(len(searched), len(held))
+    return [estimate_agreement(held[k:k + 1], searched[k], players) for k in range(count)] or None
+
+
 def op_preferences(seed: dict) -> dict[str, tuple[float, float]] | None:
     """Per player op: the mean over updates of its estimate averaged over the edges, and the standard error of
     that mean over the updates; None without 2 updates. The ops of NB201 are the same on every edge."""
@@ -369,6 +388,15 @@ def report(methods: list[dict], benchmark_path: str, out: Path, num_archs: int =
                        for label, seed, p in preferences]
                       + [["benchmark: mean CIFAR-10 test of the cells with the op, per edge", "",
                           *(f"{bench_means[op]:.2f}" for op in ops)]])]
+    pairs = [(m["label"], f["label"], s["seed"], a) for f in methods if alpha_frozen(f)
+             for m in methods if not alpha_frozen(m) for s in m["seeds"] for t in f["seeds"]
+             if s["seed"] == t["seed"] and (a := paired_agreement(s, t))]
+    if pairs:
+        lines += ["", "## The search's estimates beside those of the same seed with alpha frozen (agreement of the "
+                  "k-th estimates over the per-edge centred values: 1 the same order of ops, 0 unrelated)", "",
+                  tables.format_table(["method", "alpha frozen", "seed", "updates", "agreement per update", "mean"],
+                                      [[label, frozen, seed, len(a), " ".join(f"{x:+.2f}" for x in a),
+                                        f"{np.mean(a):+.2f}"] for label, frozen, seed, a in pairs])]
     noise = [(m["label"], s["seed"], n) for m in methods for s in m["seeds"] if (n := estimate_noise(s))]
     if noise:
         def mean(values, digits=2):
@@ -411,6 +439,8 @@ def report(methods: list[dict], benchmark_path: str, out: Path, num_archs: int =
         "correlation": {k: {"taus": v["taus"], "tau": v["tau"]} for k, v in corr.items()},
         "update_agreement": {label: {str(seed): a for seed, a in seeds} for label, seeds in agreement.items()},
         "op_preferences": [{"method": label, "seed": seed, "ops": p} for label, seed, p in preferences],
+        "alpha_frozen_agreement": [{"method": label, "alpha_frozen": frozen, "seed": seed, "agreement": a}
+                                   for label, frozen, seed, a in pairs],
         "estimate_noise": [{"method": label, "seed": seed, **n} for label, seed, n in noise]}
     (out / "report.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
     written.append(out / "report.json")
