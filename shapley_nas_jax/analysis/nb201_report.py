@@ -239,7 +239,7 @@ def update_agreement(seed: dict) -> dict | None:
 
 def alpha_frozen(method: dict) -> bool:
     """Whether every seed of ``method`` ran with ``alpha_rule.name=frozen`` (estimates logged, alpha never moved)."""
-    return bool(method["seeds"]) and all(s["results"]["config"]["alpha_rule"]["name"] == "frozen"
+    return bool(method["seeds"]) and all(s["results"]["config"].get("alpha_rule", {}).get("name") == "frozen"
                                          for s in method["seeds"])
 
 
