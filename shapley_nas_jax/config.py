@@ -436,12 +436,14 @@ def override(config: ml_collections.ConfigDict, assignments) -> ml_collections.C
     parse = not isinstance(assignments, Mapping)
     for key, value in ([_split_assignment(text) for text in assignments] if parse else assignments.items()):
         node, leaf = _section_of(config, key)
-        if isinstance(node[leaf], ml_collections.ConfigDict):
+        current = node.get(leaf)  # None for a new parameter of an extension section
+        if isinstance(current, ml_collections.ConfigDict):
             raise ConfigError(f"{key} is a section of the config; set one of its keys ({key}.KEY=VALUE)")
         if parse:
-            value = _parse_value(key, value, node[leaf])
+            value = _parse_value(key, value, current)
         try:
-            node[leaf] = value
+            with node.unlocked():
+                node[leaf] = value
         except TypeError as error:  # ml_collections refuses a value of another type
             raise ConfigError(f"{key}={value!r}: {error}") from None
     return config
@@ -454,11 +456,18 @@ def _split_assignment(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
+# Sections holding an extension's own parameters: an override may add keys there (the extension's factory
+# checks them, ``validate``); everywhere else a key the config lacks is an error.
+EXTENSION_SECTIONS = ("shapley.metric_kwargs", "alpha_rule.kwargs")
+
+
 def _section_of(config: ml_collections.ConfigDict, key: str):
-    """(the section holding the dotted ``key``, its last part); ConfigError where the config has no such key."""
+    """(the section holding the dotted ``key``, its last part); ConfigError where the config has no such key
+    (a new key is allowed only directly under one of the ``EXTENSION_SECTIONS``)."""
     node, parts = config, key.split(".")
     for depth, name in enumerate(parts):
-        if not isinstance(node, ml_collections.ConfigDict) or name not in node:
+        is_new_parameter = depth == len(parts) - 1 and ".".join(parts[:-1]) in EXTENSION_SECTIONS
+        if not isinstance(node, ml_collections.ConfigDict) or (name not in node and not is_new_parameter):
             _unknown_key(".".join(parts[:depth + 1]), node)
         if depth == len(parts) - 1:
             return node, name

@@ -305,6 +305,18 @@ def test_override_reads_each_value_as_the_type_its_key_holds():
         config_lib.override(config, {"shapley.samples": 1.5})
 
 
+def test_override_adds_parameters_of_an_extension_only_inside_its_kwargs_sections():
+    config = config_lib.base_config()
+    config.lock()
+    config_lib.override(config, ["alpha_rule.kwargs.decay=0.5", "shapley.metric_kwargs.budget_ms=12",
+                                 "shapley.metric_kwargs.mode=fast", "alpha_rule.kwargs.decay=0.25"])
+    assert config.alpha_rule.kwargs.to_dict() == {"decay": 0.25}  # a Python literal where it reads as one
+    assert config.shapley.metric_kwargs.to_dict() == {"budget_ms": 12, "mode": "fast"}  # else the text
+    for assignment in ("alpha_rule.kwargs.inner.x=1", "alpha_rule.extra=1", "shapley.new_option=2"):
+        with pytest.raises(config_lib.ConfigError, match="unknown config key"):
+            config_lib.override(config, [assignment])
+
+
 def test_complete_fills_what_a_config_lacks_from_the_schema_and_keeps_the_rest():
     from shapley_nas_jax.config import base_config, complete
 
