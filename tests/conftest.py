@@ -18,8 +18,10 @@ if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
 
 import jax  # noqa: E402
 
+from shapley_nas_jax.compilation_cache import use_fast_compile  # noqa: E402
+
 jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])  # if jax came in first
-jax.config.update("jax_disable_most_optimizations", True)
+use_fast_compile()  # before the backend starts: its XLA flags reach this process and every subprocess
 # In-process tests do not write the persistent cache: they compile hundreds of tiny programs once each, and
 # under jax 0.10.2 writing one of them (a rematerialised, edge-scanned supernet's step) crashed the process
 # in the cache's serialisation. Subprocesses (CLI, scripts, the resume test) still use the folder above.

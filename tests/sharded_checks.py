@@ -31,11 +31,14 @@ if OPTS.devices:
 
 import jax  # noqa: E402
 
+if OPTS.fast_compile:  # before the backend starts, so its XLA flags count
+    from shapley_nas_jax.compilation_cache import use_fast_compile
+
+    use_fast_compile()
+
 if OPTS.devices:
     jax.config.update("jax_platforms", "cpu")
     jax.config.update("jax_num_cpu_devices", OPTS.devices)
-if OPTS.fast_compile:
-    jax.config.update("jax_disable_most_optimizations", True)
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

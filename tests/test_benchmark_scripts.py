@@ -23,8 +23,8 @@ TINY = ["--channels", "4", "--batch", "8", "--samples", "2", "--prefixes", "3", 
 
 def run_bench(tmp_path, devices, *args, env=None):
     out = tmp_path / "bench.json"
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "JAX_PLATFORMS": "cpu",
-           **(env or {})}
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}".strip()
+    env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu", **(env or {})}
     proc = subprocess.run([sys.executable, "scripts/bench_shapley.py", *TINY, "--json", str(out), *args],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -136,8 +136,14 @@ def test_compile_options_set_fast_compile_and_the_cache_as_asked(monkeypatch, tm
         assert not jax.config.values["jax_disable_most_optimizations"]
         assert not jax.config.jax_enable_compilation_cache
         jax.config.update("jax_enable_compilation_cache", True)
+        monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_max_isa=AVX2")
         compilation_cache.apply_compile_options(parser.parse_args(["--fast-compile", "--cache"]))
         assert jax.config.values["jax_disable_most_optimizations"]
+        # the fast-compile XLA flags join the user's, for this process's backend (if not started) and children
+        assert os.environ["XLA_FLAGS"].split() == ["--xla_cpu_max_isa=AVX2", *compilation_cache.FAST_COMPILE_XLA_FLAGS]
+        monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=true")  # a flag the user set wins
+        compilation_cache.use_fast_compile()
+        assert os.environ["XLA_FLAGS"] == "--xla_cpu_use_fusion_emitters=true"
         assert jax.config.jax_enable_compilation_cache and jax.config.jax_compilation_cache_dir == str(tmp_path)
         compilation_cache.apply_compile_options(parser.parse_args(["--cache"]), cache=False)  # the script decides
         assert not jax.config.jax_enable_compilation_cache
