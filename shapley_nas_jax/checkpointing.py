@@ -35,7 +35,7 @@ class Checkpointer:
             return  # the same point of the run is already saved
         self._manager.save(
             checkpoint_id,
-            args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+            args=ocp.args.Composite(state=ocp.args.StandardSave(_on_host(state)), meta=ocp.args.JsonSave(meta)),
         )
         self._manager.wait_until_finished()
 
@@ -125,3 +125,13 @@ def _abstract(leaf: Any, sharding: jax.sharding.Sharding | None) -> Any:
     if sharding is not None or dtype is None or jax.dtypes.issubdtype(dtype, jax.dtypes.extended):
         return ocp.utils.to_shape_dtype_struct(leaf)  # placed leaves, scalars, typed PRNG keys: orbax's way
     return np.empty(leaf.shape, dtype)
+
+
+def _on_host(state: Any) -> Any:
+    """``state`` with the arrays this process holds whole copied to NumPy (one transfer per array). Orbax
+    writes a sharded array shard by shard, slicing it on its devices with a program per leaf shape and
+    sharding: hundreds of compiles in a short run of a population spread over devices. Arrays that span
+    processes (multi-host) stay as they are, for Orbax to write each process's part."""
+    return jax.tree.map(lambda x: np.asarray(x) if isinstance(x, jax.Array) and x.is_fully_addressable else x,
+                        state)
+

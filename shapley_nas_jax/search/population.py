@@ -154,8 +154,11 @@ class PopulationState:
         diverged = self.members.diverged_at
         return jnp.where(jnp.all(diverged >= 0), diverged.max(), -1)
 
-    def member(self, i: int) -> SearchState:
-        return jax.tree.map(lambda x: x[i], self.members)
+    def host_members(self) -> list[SearchState]:
+        """Each member's state in NumPy arrays: one device-to-host copy of the population, sliced on the host
+        (slicing on the devices compiles a program per leaf shape and sharding, hundreds in a short run)."""
+        host = jax.device_get(self.members)
+        return [jax.tree.map(lambda x, i=i: x[i], host) for i in range(len(host.step))]
 
 
 def _hold_diverged(before: SearchState, after: SearchState) -> SearchState:
@@ -219,7 +222,13 @@ def population_steps(program: SearchProgram, mesh: jax.sharding.Mesh | None = No
 
 
 def _stack(trees):
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+    """The members' trees stacked on the host: placing a NumPy array on a mesh slices it there, where a
+    device array would be sliced by a compiled program per leaf shape and sharding. (Traced leaves, as
+    ``jax.eval_shape`` of ``init_state`` gives, are stacked by jnp.)"""
+    def stack(*xs):
+        return jnp.stack(xs) if any(isinstance(x, jax.core.Tracer) for x in xs) else np.stack(jax.device_get(xs))
+
+    return jax.tree.map(stack, *trees)
 
 
 @dataclasses.dataclass
@@ -346,12 +355,13 @@ class _MemberLogs(Hook):
         return [i for i in range(self.population.size) if diverged[i] < 0]
 
     def arch_update(self, state: PopulationState, step: int, metrics: dict) -> None:
+        members, metrics = state.host_members(), jax.device_get(metrics)
         for i in self._alive(state):
-            self.hooks[i].arch_update(state.member(i), step, jax.tree.map(lambda x: x[i], metrics))
+            self.hooks[i].arch_update(members[i], step, jax.tree.map(lambda x, i=i: x[i], metrics))
 
     def epoch_end(self, state: PopulationState, epoch: int, seconds: dict) -> dict:
-        alive = self._alive(state)
-        entries = [self.hooks[i].epoch_end(state.member(i), epoch, seconds) for i in alive]
+        members, alive = state.host_members(), self._alive(state)
+        entries = [self.hooks[i].epoch_end(members[i], epoch, seconds) for i in alive]
         accuracies = [float(e["value_acc"]) for e in entries if e and "value_acc" in e]
         summary = {"epoch": epoch, "members": f"{len(alive)}/{self.population.size}"}
         if accuracies:
@@ -403,6 +413,7 @@ def run_population(config: ml_collections.ConfigDict, workdir: str, *, progress:
     finally:
         checkpointer.close()
     diverged = np.asarray(state.members.diverged_at)
+    member_states = state.host_members()
     results, rows = [], []
     grid = [option for option, _ in parse_grid(config.search.population_grid)]
     for i, (member, member_dir, log) in enumerate(zip(population.members, member_dirs, logs)):
@@ -411,7 +422,7 @@ def run_population(config: ml_collections.ConfigDict, workdir: str, *, progress:
                "diverged_at": int(diverged[i]) if diverged[i] >= 0 else None}
         result = None
         if diverged[i] < 0:
-            result = _finish(member, state.member(i), member_dir, log, benchmark)
+            result = _finish(member, member_states[i], member_dir, log, benchmark)
             row.update(genotype=str(result.genotype), skip_count=count_ops(result.genotype, "skip_connect"),
                        benchmark=benchmark.query(str(result.genotype)) if benchmark is not None else None)
         results.append(result)
