@@ -53,7 +53,7 @@ def enable_compilation_cache() -> str | None:
 
 # XLA:CPU flags that shorten compiles of the small programs tests and smoke runs build: the older
 # (non-MLIR) fusion emitters. Measured on the test suite's search steps (AVX2 EPYC, with
-# jax_disable_most_optimizations): 25-35 % less time per compile-bound test (BENCHMARKS.md, "Test suite").
+# jax_disable_most_optimizations): 22-32 % less time per compile-bound test (BENCHMARKS.md, "Test suite").
 FAST_COMPILE_XLA_FLAGS = ("--xla_cpu_use_fusion_emitters=false",)
 
 
