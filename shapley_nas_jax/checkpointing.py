@@ -134,4 +134,3 @@ def _on_host(state: Any) -> Any:
     processes (multi-host) stay as they are, for Orbax to write each process's part."""
     return jax.tree.map(lambda x: np.asarray(x) if isinstance(x, jax.Array) and x.is_fully_addressable else x,
                         state)
-

@@ -74,9 +74,10 @@ def use_fast_compile() -> None:
 def add_compile_options(parser, cache_option: bool = False) -> None:
     """Add ``--fast-compile`` (and, with ``cache_option``, ``--cache``) to a script's argparse parser.
 
-    ``--fast-compile`` (:func:`use_fast_compile`) sets ``jax_disable_most_optimizations`` and XLA:CPU's faster-
-    compiling emitters: XLA compiles much sooner but the programs run slower, for checking that a script runs (tests), never for its timings. ``--cache`` turns the persistent
-    compilation cache on in a script that otherwise compiles cold. :func:`apply_compile_options` applies them.
+    ``--fast-compile`` (:func:`use_fast_compile`) sets ``jax_disable_most_optimizations`` and XLA:CPU's
+    faster-compiling emitters: XLA compiles much sooner but the programs run slower, for checking that a script
+    runs (tests), never for its timings. ``--cache`` turns the persistent compilation cache on in a script that
+    otherwise compiles cold. :func:`apply_compile_options` applies them.
     """
     parser.add_argument("--fast-compile", action="store_true",
                         help="jax_disable_most_optimizations: quicker compiles, slower programs (for tests)")

@@ -282,9 +282,10 @@ class Population:
         return self.first.total_steps
 
     def place(self, tree, sharding: Callable = member_sharding):
-        """``tree`` (leading axis: the members) split over the mesh as the steps take it (unchanged without a
-        mesh), so that the first step compiles for the placement every later one gets."""
-        return tree if self.mesh is None else jax.device_put(tree, sharding(self.mesh))
+        """``tree`` (leading axis: the members; host-stacked by ``_stack``) put on the devices as the steps
+        take it: split over the mesh, or uncommitted on the default device without one, so that the first
+        step compiles for the placement every later one gets and donated states are device buffers."""
+        return jax.device_put(tree) if self.mesh is None else jax.device_put(tree, sharding(self.mesh))
 
     @functools.cached_property
     def hyper(self) -> Hyperparameters:
