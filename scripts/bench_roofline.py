@@ -23,7 +23,9 @@ DARTS architecture step), it prints and records:
 
 ``--ops`` adds one row per op kind of the setup's space (``op:<name>``): one training-mode forward and
 backward of that op alone on a batch of the first cells' shape (``train.batch_size`` x 32 x 32 x channels /
-K), so the table shows which ops are furthest from their floor.
+K), in the formulation the setup's weight step trains with (``--op-formulations lax,shifted``: one row per op
+and formulation, ``op:<name>:<formulation>``), so the table shows which ops are furthest from their floor.
+``--steps none`` leaves the steps out (op rows only).
 
 ``--batch`` / ``--value-batch`` (and ``--channels``, ``--cells-per-stage``, ``--layers``) override the configs' sizes
 (the reference's own batches are 256 and 1024).
@@ -48,6 +50,7 @@ from shapley_nas_jax.compilation_cache import add_compile_options, apply_compile
 from shapley_nas_jax.config import add_size_options, apply_size_options, complete, load_config_file  # noqa: E402
 from shapley_nas_jax.hardware import machine_info, write_benchmark_json  # noqa: E402
 from shapley_nas_jax.ops import make_op  # noqa: E402
+from shapley_nas_jax.ops import primitives as P  # noqa: E402
 from shapley_nas_jax.search.game import NULL_OPS  # noqa: E402
 from shapley_nas_jax.search.state import Hyperparameters  # noqa: E402
 from shapley_nas_jax.search.steps import SearchProgram  # noqa: E402
@@ -114,18 +117,19 @@ def setup_steps(name: str, args):
     weights = state.weights
     scoring_args = (program.scoring_variables(weights.params), program.scoring_variables(weights.batch_stats),
                     state.arch.alpha, mask, value)
-    return config, {
+    return config, program.model.formulation, {
         # the weight and DARTS steps donate their state: undonated copies keep the timing loop's state alive
-        "weight_step": (jax.jit(program._weight_step), (state, train, hyper)),
-        "scoring": (jax.jit(value_fn), scoring_args),
+        "weight_step": (jax.jit(program._weight_step), (state, train, hyper), program.model.formulation),
+        "scoring": (jax.jit(value_fn), scoring_args, program.scoring_model.formulation),
         "darts_1st": (jax.jit(lambda s, t, v, h: darts._arch_step(s, t, v, h, bn_mode="running")),
-                      (darts_state, train, train, hyper)),
+                      (darts_state, train, train, hyper), darts.model.formulation),
     }
 
 
-def op_steps(config, space) -> dict:
-    """``{"op:<name>": (jitted forward and backward, arguments)}``: every op kind of the space's first edge
-    (``none`` excepted: it computes nothing), training mode, on the first cells' activations."""
+def op_steps(config, space, formulations: list[str]) -> dict:
+    """``{"op:<name>": (jitted forward and backward, arguments, formulation)}``: every op kind of the space's
+    first edge (``none`` excepted: it computes nothing), training mode, on the first cells' activations, in
+    each of ``formulations`` (more than one: keys ``op:<name>:<formulation>``)."""
     channels = config.model.channels // config.model.partial_channels  # PC-DARTS: ops see C / K channels
     key = jax.random.PRNGKey(3)
     x = jax.random.normal(key, (config.train.batch_size, *IMAGE_SHAPE[:2], channels), jnp.float32)
@@ -140,8 +144,15 @@ def op_steps(config, space) -> dict:
             out, _ = op.apply({"params": params, **rest}, inputs, train=True, mutable=["batch_stats"])
             return jnp.vdot(out, cotangent)  # an argument, not sum(out): XLA would fold a linear op's backward
 
-        steps[f"op:{name}"] = (jax.jit(jax.grad(loss, argnums=(0, 1))),
-                               (variables.get("params", {}), x, jax.random.normal(key, x.shape, jnp.float32)))
+        for formulation in formulations:
+            def traced_loss(*loss_args, formulation=formulation, loss=loss):
+                with P.formulation(formulation):
+                    return loss(*loss_args)
+
+            suffix = f":{formulation}" if len(formulations) > 1 else ""
+            steps[f"op:{name}{suffix}"] = (
+                jax.jit(jax.grad(traced_loss, argnums=(0, 1))),
+                (variables.get("params", {}), x, jax.random.normal(key, x.shape, jnp.float32)), formulation)
     return steps
 
 
@@ -154,12 +165,14 @@ def main(argv=None):
     ap.add_argument("--stream-mb", type=int, default=256)
     ap.add_argument("--cache-mb", type=float, default=2.0)
     ap.add_argument("--ops", action="store_true", help="also one row per op kind of each setup's space")
+    ap.add_argument("--op-formulations", default="training",
+                    help="comma-separated formulations of the op rows; 'training': the weight step's")
     add_size_options(ap)
     add_compile_options(ap)
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
     apply_compile_options(args)
-    steps = args.steps.split(",")
+    steps = [] if args.steps == "none" else args.steps.split(",")
     for name in args.setups.split(","):
         if name not in SETUPS:
             ap.error(f"unknown setup {name!r}; known: {', '.join(SETUPS)}")
@@ -172,24 +185,25 @@ def main(argv=None):
           f"{peaks['cache_bandwidth_bytes'] / 1e9:.1f} GB/s (elementwise, {args.cache_mb} MB)", flush=True)
     rows = []
     for name in args.setups.split(","):
-        config, table = setup_steps(name, args)
+        config, training_formulation, table = setup_steps(name, args)
         if args.ops:
-            table.update(op_steps(config, get_space(config.space)))
+            formulations = [training_formulation if f == "training" else f for f in args.op_formulations.split(",")]
+            table.update(op_steps(config, get_space(config.space), formulations))
         for step in [*steps, *(k for k in table if k.startswith("op:") and args.ops)]:
-            fn, fn_args = table[step]
+            fn, fn_args, formulation = table[step]
             cost = fn.lower(*fn_args).compile().cost_analysis()
             cost = cost[0] if isinstance(cost, (list, tuple)) else cost
             flops, nbytes = float(cost.get("flops", 0.0)), float(cost.get("bytes accessed", 0.0))
             seconds = median_seconds(fn, fn_args, args.repeats)
             compute, memory = flops / peaks["peak_flops"], nbytes / peaks["cache_bandwidth_bytes"]
             floor = max(compute, memory)
-            row = {"setup": name, "step": step, "batch": config.train.batch_size,
+            row = {"setup": name, "step": step, "formulation": formulation, "batch": config.train.batch_size,
                    "value_batch": config.shapley.value_batch_size, "flops": flops, "bytes": nbytes,
                    "seconds": seconds, "floor_s": floor, "times_floor": seconds / floor if floor else None,
                    "bound": "compute" if compute >= memory else "memory", "compute_floor_s": compute,
                    "dram_floor_s": nbytes / peaks["bandwidth_bytes"]}
             rows.append(row)
-            print(f"{name:9s} {step:20s} {flops / 1e9:9.3f} GFLOP {nbytes / 1e9:8.3f} GB  "
+            print(f"{name:9s} {step:27s} {formulation or '':8s} {flops / 1e9:9.3f} GFLOP {nbytes / 1e9:8.3f} GB  "
                   f"{seconds:8.4f} s  floor {floor:7.4f} s ({row['bound']})  x{row['times_floor']:.1f}", flush=True)
             if args.json:
                 write_benchmark_json(args.json, {"peaks": peaks, "rows": rows})

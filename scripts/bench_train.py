@@ -15,6 +15,12 @@ channels; needs ``torch``), stepped the way its ``train_search.py`` steps it (ze
 cross-entropy, backward, ``clip_grad_norm_(5)``, SGD with momentum 0.9 and weight decay 3e-4). Only for
 DARTS-topology spaces. ``speedup`` = ``ref_step_s / step_s``.
 
+``--remat on`` rematerialises each cell in the backward pass (``model.remat``: less activation memory, one
+more forward pass). Each row records the compiled step's memory from XLA's ``memory_analysis()``
+(``temp_mb``: activations and other temporaries; ``argument_mb``) and ``peak_rss_mb``, the process's peak
+resident memory so far (it includes the original's step when ``--reference`` is given and every earlier row:
+run one setting per process, without ``--reference``, to measure one step alone).
+
 Each row records the CPU's vector ISA (``isa``: avx512 / avx2, from /proc/cpuinfo, capped by
 ``--xla_cpu_max_isa`` in XLA_FLAGS), since XLA:CPU's speed differs between them. ``--json FILE`` writes
 ``rows`` (each with ``step_s``, ``ref_step_s`` when timed, ``trace_s``, ``compile_s``) and ``machine``.
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import sys
 import time
@@ -52,6 +59,7 @@ def program_config(args, formulation: str, batch: int):
     config.model.partial_channels = args.partial_channels
     config.model.formulation = formulation
     config.model.scan_edges = args.scan_edges == "on"
+    config.model.remat = args.remat == "on"
     config.train.batch_size = batch
     config.mesh.devices = 1
     return config
@@ -76,6 +84,7 @@ def time_jax_step(args, formulation: str, batch: int) -> dict:
     t0 = time.perf_counter()
     step = lowered.compile()
     compile_s = time.perf_counter() - t0
+    memory = step.memory_analysis()
     state = jax.block_until_ready(step(state, data, hyper))  # warm-up
     times = []
     for _ in range(args.steps):
@@ -83,8 +92,10 @@ def time_jax_step(args, formulation: str, batch: int) -> dict:
         state = jax.block_until_ready(step(state, data, hyper))
         times.append(time.perf_counter() - t0)
     loss = float(state.epoch_sums[0] / state.epoch_sums[2])
-    return {"formulation": program.plan.training_formulation, "trace_s": trace_s, "compile_s": compile_s,
-            "step_s": statistics.median(times), "mean_loss": loss}
+    return {"formulation": program.plan.training_formulation, "remat": args.remat == "on", "trace_s": trace_s,
+            "compile_s": compile_s, "step_s": statistics.median(times), "mean_loss": loss,
+            "temp_mb": memory.temp_size_in_bytes / 2**20, "argument_mb": memory.argument_size_in_bytes / 2**20,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def main(argv=None):
@@ -99,6 +110,8 @@ def main(argv=None):
     ap.add_argument("--formulations", default="auto", help="comma-separated: auto, lax, shifted")
     ap.add_argument("--scan-edges", choices=("on", "off"), default="on",
                     help="training supernet's edges scanned in groups (the search's default) or one module each")
+    ap.add_argument("--remat", choices=("on", "off"), default="off",
+                    help="rematerialise each cell in the backward pass (model.remat)")
     ap.add_argument("--steps", type=int, default=5, help="timed steps per row (after one warm-up step)")
     ap.add_argument("--reference", default="", help="checkout of the original PyTorch code to time its step too")
     ap.add_argument("--ref-steps", type=int, default=3)
@@ -117,9 +130,10 @@ def main(argv=None):
     machine = machine_info()
     batches = [int(b) for b in args.batch.split(",")]
     print(f"{args.space} C={args.channels} layers={args.layers} cells={args.cells} K={args.partial_channels} "
-          f"image={args.image_size} scan_edges={args.scan_edges} cpu={machine['cpu']!r} isa={machine['isa']} device={machine['device_kind']}")
-    print(f"{'formulation':<12}{'batch':>6}{'trace s':>9}{'compile s':>11}{'step s':>9}{'ref step s':>12}{'speedup':>9}",
-          flush=True)
+          f"image={args.image_size} scan_edges={args.scan_edges} remat={args.remat} cpu={machine['cpu']!r} "
+          f"isa={machine['isa']} device={machine['device_kind']}")
+    print(f"{'formulation':<12}{'batch':>6}{'trace s':>9}{'compile s':>11}{'step s':>9}{'ref step s':>12}{'speedup':>9}"
+          f"{'temp MB':>9}{'peak RSS MB':>13}", flush=True)
     rows = []
     settings = {k: v for k, v in vars(args).items() if k != "json"}
     for batch in batches:
@@ -132,7 +146,7 @@ def main(argv=None):
             rows.append(row)
             ref_text = f"{ref:12.3f}{ref / row['step_s']:9.2f}" if ref is not None else f"{'-':>12}{'-':>9}"
             print(f"{row['formulation']:<12}{batch:>6}{row['trace_s']:9.1f}{row['compile_s']:11.1f}{row['step_s']:9.3f}"
-                  f"{ref_text}", flush=True)
+                  f"{ref_text}{row['temp_mb']:9.0f}{row['peak_rss_mb']:13.0f}", flush=True)
             if args.json:
                 write_benchmark_json(args.json, {"settings": settings, "machine": machine, "rows": rows})
     return rows

@@ -15,7 +15,7 @@ import pytest
 
 from repo_files import REPO
 
-pytestmark = pytest.mark.slow  # every test runs a script in a subprocess
+pytestmark = pytest.mark.slow  # every test runs a script (all but the argument checks in a subprocess)
 
 TINY = ["--channels", "4", "--batch", "8", "--samples", "2", "--prefixes", "3", "--start", "1", "--repeats", "1",
         "--fast-compile"]
@@ -142,19 +142,47 @@ def test_bench_scripts_time_a_checkout_of_the_original_code(darts_full, tmp_path
     out = tmp_path / "train.json"
     proc = run_script("bench_train.py", "--space", "s2", "--channels", "4", "--layers", "1",
                       "--partial-channels", "2", "--batch", "8", "--steps", "1", "--ref-steps", "1", "--fast-compile",
-                      "--formulations", "lax", "--reference", str(fake_checkout(tmp_path)), "--json", str(out))
+                      "--formulations", "lax", "--remat", "on", "--reference", str(fake_checkout(tmp_path)),
+                      "--json", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     (row,) = json.loads(out.read_text())["rows"]
     assert row["ref_step_s"] > 0 and row["speedup"] > 0
+    # the step's memory: XLA's temporaries and arguments of the compiled step, the process's peak so far
+    assert row["remat"] is True and row["temp_mb"] > 0 and row["argument_mb"] > 0
+    assert row["peak_rss_mb"] > row["temp_mb"]
     assert abs(row["speedup"] * row["step_s"] - row["ref_step_s"]) < 1e-9 * row["ref_step_s"]
 
 
+def script_main(script):
+    """The ``main(argv)`` of ``scripts/<script>.py``, imported into this process as the script imports its
+    neighbours (scripts/ first on sys.path, which is restored afterwards): argument errors are checked without
+    a subprocess's Python and JAX start-up (every script checked so runs once as a subprocess above or below)."""
+    spec = importlib.util.spec_from_file_location(f"script_{script}", os.path.join(REPO, "scripts", f"{script}.py"))
+    module = importlib.util.module_from_spec(spec)
+    saved = list(sys.path)
+    sys.path.insert(0, os.path.join(REPO, "scripts"))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = saved
+    return module.main
+
+
+def argument_error(capsys, main, *argv):
+    """Exit code and stderr of ``main(argv)``, which must stop as argparse does on a bad argument (SystemExit,
+    any other exception propagates: a traceback)."""
+    capsys.readouterr()  # drop what came before
+    with pytest.raises(SystemExit) as stop:
+        main(list(argv))
+    return stop.value.code, capsys.readouterr().err
+
+
 @pytest.mark.parametrize("script", ["bench_shapley", "bench_train"])
-def test_bench_scripts_reject_a_bad_reference_in_one_line(tmp_path, script):
+def test_bench_scripts_reject_a_bad_reference_in_one_line(tmp_path, script, capsys):
     # The arguments are checked before anything is built or compiled; argparse's error is the last line of stderr.
+    main = script_main(script)
     for args, message in (((), "has no model_search.py"), (("--space", "nb201"), "is not a DARTS space")):
-        proc = run_script(f"{script}.py", "--reference", str(tmp_path / "missing"), *args)
-        code, stderr = proc.returncode, proc.stderr
+        code, stderr = argument_error(capsys, main, "--reference", str(tmp_path / "missing"), *args)
         assert code == 2 and "Traceback" not in stderr, stderr[-2000:]
         errors = [line for line in stderr.splitlines() if "error:" in line]
         assert len(errors) == 1 and message in errors[0] and errors[0] == stderr.splitlines()[-1]
@@ -195,33 +223,42 @@ TINY_POPULATION = "--setups nb201_cpu --channels 2 --cells-per-stage 1 --batch 4
                   "--repeats 1 --fast-compile --cache"
 
 
-def test_device_check_script_end_to_end_on_tiny_shapes(tmp_path):
+@pytest.fixture(scope="module")
+def device_check(tmp_path_factory):
+    """scripts/device_check.sh run once on tiny shapes: its output folder, asserted by the device-check test and
+    by the population benchmark's test (its population step runs scripts/bench_population.py at P = 1 and 2)."""
     # The GPU check itself, on this CPU: both benchmarks on tiny supernets, and the sharding checks cut off by
     # their timeout, which must show as a timed-out step with no results rather than stop the table.
     # The shapes of TINY and --cache: the benchmarks load the programs that the DARTS --full run and the NB201
     # budget test above compiled (vmap_chunk2; single and sequential too for DARTS) from the session's cache.
+    tmp_path = tmp_path_factory.mktemp("device_check")
     tiny = "--channels 4 --batch 8 --layers 1 --cells 1 --partial-channels 2 --fast-compile --max-evals 1 " \
            "--samples 2 --prefixes 3 --start 1 --chunks 2 --repeats 1 --formulation lax --cache"
-    env = {**os.environ, "OUT": str(tmp_path), "BENCH_EXTRA": tiny, "POP_EXTRA": f"{TINY_POPULATION} --sizes 1",
-           "CHECK_TIMEOUT": "1",
+    env = {**os.environ, "OUT": str(tmp_path), "BENCH_EXTRA": tiny, "POP_EXTRA": f"{TINY_POPULATION} --sizes 1,2",
+           "POP_TIMEOUT": "600", "CHECK_TIMEOUT": "1",
            "CHECK_LOOP": "none", "PYTHON": sys.executable, "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run(["bash", "scripts/device_check.sh"], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=600)
+                          timeout=1200)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    table = (tmp_path / "table.txt").read_text()
+    return tmp_path
+
+
+def test_device_check_script_end_to_end_on_tiny_shapes(device_check):
+    table = (device_check / "table.txt").read_text()
     for space in ("bench_darts_reference", "bench_nb201"):
         assert f"[{space}] rc=0" in table
-        result = json.loads((tmp_path / f"{space}.json").read_text())
+        result = json.loads((device_check / f"{space}.json").read_text())
         assert [row["strategy"] for row in result["strategies"]] == ["single", "vmap_chunk2", "sequential"]
     assert table.count("GPU goal (>= 10x per alpha update): vmap_chunk2 is") == 2
     assert "[bench_population] rc=0" in table
-    population_rows = json.loads((tmp_path / "bench_population.json").read_text())["rows"]
-    assert [(row["setup"], row["members"]) for row in population_rows] == [("nb201_cpu", 1)]
-    assert re.search(r"nb201_cpu\s+1\s+\d+\.\d{4}\s+\d+\.\d{2}", table)  # its row in the table
+    population_rows = json.loads((device_check / "bench_population.json").read_text())["rows"]
+    assert [(row["setup"], row["members"]) for row in population_rows] == [("nb201_cpu", 1), ("nb201_cpu", 2)]
+    for members in (1, 2):  # its rows in the table
+        assert re.search(rf"nb201_cpu\s+{members}\s+\d+\.\d{{4}}\s+\d+\.\d{{2}}", table)
     assert "[sharded_checks] rc=124" in table and table.rstrip().endswith("no results")
 
 
-def test_bench_compile_times_the_steps_it_is_asked_for(tmp_path):
+def test_bench_compile_times_the_steps_it_is_asked_for(tmp_path, capsys):
     """scripts/bench_compile.py lowers and compiles the named steps of a setup and writes one row each with
     the machine's ISA; an unknown step is a one-line error."""
     out = tmp_path / "compile.json"
@@ -234,24 +271,16 @@ def test_bench_compile_times_the_steps_it_is_asked_for(tmp_path):
     assert [row["step"] for row in result["rows"]] == ["weight_step", "evaluate"]
     assert all(row["setup"] == "demo" and row["trace_s"] > 0 and row["compile_s"] > 0 for row in result["rows"])
     assert result["machine"]["isa"] in ("avx512", "avx2", "other")
-    bad = subprocess.run([*command, "--steps", "warp_step"], cwd=REPO, env=env, capture_output=True, text=True,
-                         timeout=600)
-    assert bad.returncode == 2 and "unknown step(s) warp_step" in bad.stderr
-    assert "Traceback" not in bad.stderr
+    code, stderr = argument_error(capsys, script_main("bench_compile"), *command[2:], "--steps", "warp_step")
+    assert code == 2 and "unknown step(s) warp_step" in stderr
+    assert "Traceback" not in stderr
 
 
-def test_bench_population_compares_a_population_with_its_singles(tmp_path):
+def test_bench_population_compares_a_population_with_its_singles(device_check):
     """scripts/bench_population.py times P members as one program and P single searches, and writes one row
     per size with both timings, their ratio and the compile times."""
-    out = tmp_path / "population.json"
-    # TINY_POPULATION at P = 1 again (its compiles come from the session's cache, written by the device check
-    # test above) and at P = 2
-    command = [sys.executable, "scripts/bench_population.py", *TINY_POPULATION.split(), "--sizes", "1,2",
-               "--json", str(out)]
-    proc = subprocess.run(command, cwd=REPO, env={**os.environ, "JAX_PLATFORMS": "cpu"}, capture_output=True,
-                          text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    result = json.loads(out.read_text())
+    # TINY_POPULATION at P = 1 and 2: the device check's population step (one run of the script for both tests)
+    result = json.loads((device_check / "bench_population.json").read_text())
     assert [row["members"] for row in result["rows"]] == [1, 2]
     for row in result["rows"]:
         assert row["population_weight_s"] > 0 and row["singles_update_s"] > 0
@@ -264,10 +293,9 @@ def test_bench_roofline_sets_each_step_against_the_measured_peaks(tmp_path):
     """scripts/bench_roofline.py: XLA's FLOPs and bytes of each step, the floor from this machine's measured
     peaks, and the measured time's ratio to it."""
     out = tmp_path / "roofline.json"
-    proc = subprocess.run([sys.executable, "scripts/bench_roofline.py", "--setups", "nb201_cpu", "--channels", "4",
-                           "--cells-per-stage", "1", "--batch", "8", "--value-batch", "8", "--repeats", "1",
-                           "--matmul", "128", "--stream-mb", "8", "--cache-mb", "0.5", "--ops", "--fast-compile",
-                           "--json", str(out)], cwd=REPO,
+    args = ["--setups", "nb201_cpu", "--channels", "4", "--cells-per-stage", "1", "--batch", "8", "--value-batch", "8",
+            "--repeats", "1", "--matmul", "128", "--stream-mb", "8", "--cache-mb", "0.5", "--ops", "--fast-compile"]
+    proc = subprocess.run([sys.executable, "scripts/bench_roofline.py", *args, "--json", str(out)], cwd=REPO,
                           env={**os.environ, "JAX_PLATFORMS": "cpu"}, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(out.read_text())
@@ -276,6 +304,10 @@ def test_bench_roofline_sets_each_step_against_the_measured_peaks(tmp_path):
     # the space's op kinds after the steps (NB201: `none` computes nothing and has no row)
     assert [row["step"] for row in result["rows"]] == ["weight_step", "scoring", "darts_1st", "op:skip_connect",
                                                        "op:nor_conv_1x1", "op:nor_conv_3x3", "op:avg_pool_3x3"]
+    # each row in the arithmetic its step runs: the op rows in the weight step's (the training formulation)
+    formulations = {row["step"]: row["formulation"] for row in result["rows"]}
+    assert formulations["weight_step"] == formulations["darts_1st"] == "shifted" and formulations["scoring"] == "lax"
+    assert {f for step, f in formulations.items() if step.startswith("op:")} == {"shifted"}
     for row in result["rows"]:
         assert row["bytes"] > 0 and row["seconds"] > 0
         # XLA counts no FLOPs in the identity's gradient nor in pooling windows: those rows are bounded by bytes
@@ -288,6 +320,11 @@ def test_bench_roofline_sets_each_step_against_the_measured_peaks(tmp_path):
              for row in result["rows"]}
     assert flops["weight_step"] > flops["scoring"]
     assert flops["op:nor_conv_3x3"] > flops["op:nor_conv_1x1"] > 0  # 9 taps against 1
+    # op rows only (--steps none), in both formulations, in this process (the script ran as a subprocess above)
+    both = script_main("bench_roofline")([*args, "--steps", "none", "--op-formulations", "lax,shifted"])
+    assert [(row["step"], row["formulation"]) for row in both["rows"]] == [
+        (f"op:{op}:{formulation}", formulation)
+        for op in ("skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3") for formulation in ("lax", "shifted")]
 
 
 def test_compare_estimators_runs_as_a_script(tmp_path):
