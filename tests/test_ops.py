@@ -149,3 +149,50 @@ def test_bn_train_flag_and_formulation_switch():
     with P.formulation("test_naive_pool"):
         assert float(jnp.abs(P.max_pool_3x3(x, 1)).max()) == 0.0
     assert float(jnp.abs(P.max_pool_3x3(x, 1)).max()) > 0
+
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_batch_norm_matches_flax_with_its_closed_form_backward(affine):
+    """ops.BatchNorm (closed-form backward pass) gives flax's nn.BatchNorm values, running averages and
+    gradients, first and second order, in both modes."""
+    import flax.linen as nn
+
+    from shapley_nas_jax.ops.layers import BN_EPSILON, BN_MOMENTUM, BatchNorm
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(1.0, 3.0, (8, 5, 5, 6)), jnp.float32)
+    cotangent = jnp.asarray(rng.normal(size=x.shape), jnp.float32)
+    ours = BatchNorm(affine)
+    flax_bn = nn.BatchNorm(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, use_bias=affine, use_scale=affine)
+    shapes = jax.tree_util.tree_map(jnp.shape, ours.init(jax.random.PRNGKey(0), x))
+    assert shapes == {kind: {"bn": tree} for kind, tree in
+                      jax.tree_util.tree_map(jnp.shape, flax_bn.init(jax.random.PRNGKey(0), x, False)).items()}
+    stats = {"mean": jnp.linspace(-1, 1, 6), "var": jnp.linspace(0.5, 2, 6)}
+    params = {"scale": jnp.linspace(0.5, 2, 6), "bias": jnp.linspace(-1, 1, 6)} if affine else {}
+
+    def ours_loss(params, x, train):
+        tree = {"batch_stats": {"bn": stats}, **({"params": {"bn": params}} if affine else {})}
+        y, updates = ours.apply(tree, x, train, mutable=["batch_stats"])
+        return jnp.vdot(y, cotangent), updates["batch_stats"]["bn"]
+
+    def flax_loss(params, x, train):
+        tree = {"batch_stats": stats, **({"params": params} if affine else {})}
+        y, updates = flax_bn.apply(tree, x, not train, mutable=["batch_stats"])
+        return jnp.vdot(y, cotangent), updates["batch_stats"]
+
+    for train in (True, False):
+        (loss, new_stats), grads = jax.value_and_grad(ours_loss, (0, 1), has_aux=True)(params, x, train)
+        (ref_loss, ref_stats), ref_grads = jax.value_and_grad(flax_loss, (0, 1), has_aux=True)(params, x, train)
+        np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)
+        for name in ("mean", "var"):
+            np.testing.assert_allclose(new_stats[name], ref_stats[name], rtol=1e-6)
+        np.testing.assert_allclose(grads[1], ref_grads[1], rtol=1e-5, atol=1e-5)
+        for name in params:
+            np.testing.assert_allclose(grads[0][name], ref_grads[0][name], rtol=1e-5, atol=1e-5)
+
+    def second_order(loss):
+        first = jax.grad(lambda x: loss(params, x, True)[0])
+        return jax.grad(lambda x: jnp.sum(first(x) ** 2))(x)
+
+    np.testing.assert_allclose(second_order(ours_loss), second_order(flax_loss), rtol=1e-4, atol=1e-6)

@@ -17,6 +17,7 @@ from typing import Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 
 from shapley_nas_jax.errors import UnknownNameError
@@ -57,6 +58,69 @@ def classifier(x, num_classes: int, init: str = "flax", name: str = "classifier"
     return nn.Dense(num_classes, kernel_init=uniform, bias_init=uniform, name=name)(x)
 
 
+def _batch_moments(x):
+    """Per-channel mean and (biased) variance of ``x [..., C]``, as flax's BatchNorm computes them: E[x^2] - E[x]^2
+    clipped at 0."""
+    axes = tuple(range(x.ndim - 1))
+    mean = jnp.mean(x, axes)
+    return mean, jnp.maximum(jnp.mean(jnp.square(x), axes) - jnp.square(mean), 0.0)
+
+
+@jax.custom_vjp
+def _batch_normalize(x, scale, bias):
+    """Training-mode BatchNorm of ``x [..., C]`` with batch statistics -> (output, mean, variance).
+
+    The values are flax's; the backward pass is the closed form (two per-channel sums and one elementwise pass)
+    instead of autodiff through the statistics, which XLA:CPU ran as several more reductions over the
+    activations (BENCHMARKS.md, lever log). The mean and variance outputs feed only the running averages, so
+    their cotangents are ignored: callers stop their gradients."""
+    mean, var = _batch_moments(x)
+    return (x - mean) * (lax.rsqrt(var + BN_EPSILON) * scale) + bias, mean, var
+
+
+def _batch_normalize_fwd(x, scale, bias):
+    mean, var = _batch_moments(x)
+    inv_std = lax.rsqrt(var + BN_EPSILON)
+    return ((x - mean) * (inv_std * scale) + bias, mean, var), (x, mean, inv_std, scale)
+
+
+def _batch_normalize_bwd(residuals, cotangents):
+    x, mean, inv_std, scale = residuals
+    dy = cotangents[0]
+    axes = tuple(range(x.ndim - 1))
+    n = x.size // x.shape[-1]
+    x_hat = (x - mean) * inv_std
+    d_bias = jnp.sum(dy, axes)
+    d_scale = jnp.sum(dy * x_hat, axes)
+    dx = (scale * inv_std / n) * (n * dy - d_bias - x_hat * d_scale)
+    return dx, d_scale, d_bias
+
+
+_batch_normalize.defvjp(_batch_normalize_fwd, _batch_normalize_bwd)
+
+
+class _ChannelBatchNorm(nn.Module):
+    """flax's ``nn.BatchNorm`` over the last axis (same variables, values and running-average update), with
+    the closed-form backward pass of :func:`_batch_normalize`."""
+
+    use_affine: bool
+
+    @nn.compact
+    def __call__(self, x, use_running_average: bool):
+        features = (x.shape[-1],)
+        ra_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros(features, jnp.float32))
+        ra_var = self.variable("batch_stats", "var", lambda: jnp.ones(features, jnp.float32))
+        scale = self.param("scale", nn.initializers.ones, features) if self.use_affine else jnp.ones(features, x.dtype)
+        bias = self.param("bias", nn.initializers.zeros, features) if self.use_affine else jnp.zeros(features, x.dtype)
+        if use_running_average:
+            return (x - ra_mean.value) * (lax.rsqrt(ra_var.value + BN_EPSILON) * scale) + bias
+        y, mean, var = _batch_normalize(x, scale, bias)
+        if not self.is_initializing():
+            ra_mean.value = BN_MOMENTUM * ra_mean.value + (1 - BN_MOMENTUM) * lax.stop_gradient(mean)
+            ra_var.value = BN_MOMENTUM * ra_var.value + (1 - BN_MOMENTUM) * lax.stop_gradient(var)
+        return y
+
+
 class BatchNorm(nn.Module):
     """BatchNorm over the channel axis; ``affine`` adds scale and bias (PyTorch ``affine``)."""
 
@@ -64,14 +128,7 @@ class BatchNorm(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        return nn.BatchNorm(
-            use_running_average=not train,
-            momentum=BN_MOMENTUM,
-            epsilon=BN_EPSILON,
-            use_bias=self.affine,
-            use_scale=self.affine,
-            name="bn",
-        )(x)
+        return _ChannelBatchNorm(self.affine, name="bn")(x, use_running_average=not train)
 
 
 class DepthwiseConv(nn.Module):
