@@ -4,7 +4,8 @@
         runs/cpu/darts_2nd runs/cpu/rsps --benchmark ../shared/data/nb201/nb201_200ep.csv.gz --out results/nb201
 
 Each ``--runs`` ROOT is a ``scripts/run_seeds.py`` root (``ROOT/seed<k>/``); its finished seeds (those with
-``results.json``) are read, unfinished ones are counted and left out. The benchmark table only reports: it
+``results.json``) are read, unfinished ones are counted and left out of the tables (``curves.png`` draws the epochs
+they have logged so far, dashed: a long search's progress). The benchmark table only reports: it
 never chooses anything. Writes into ``--out`` ``report.md`` (the Table 5 layout with the paper's rows, each
 seed's cell, the op strengths' correlation with accuracy, the Shapley estimates' agreement and noise),
 ``report.json`` (all of it as numbers) and the figures ``curves.png``, ``op_strengths_<method>.png``,

@@ -6,6 +6,7 @@ import csv
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -116,6 +117,20 @@ def test_cpu_config_pipeline_runs_seeds_of_two_methods_and_reports_them(tmp_path
     np.testing.assert_allclose(skips.lines[0].get_ydata(), [r["skip_count"] for r in epochs])
     assert accuracy.get_ylabel() == "CIFAR-10 test accuracy of the current cell (%)"
     assert skips.get_ylabel() == "skip connections in the current cell"
+    # a seed still running (no results.json yet): left out of every table, drawn dashed with its epochs so far
+    running = tmp_path / "running"
+    shutil.copytree(roots["shapley"], running / "shapley")
+    (running / "shapley" / "seed0" / "results.json").unlink()
+    (in_progress,) = [nb201_report.load_method(str(running / "shapley"))]
+    assert in_progress["seeds"] == [] and [s["seed"] for s in in_progress["in_progress"]] == [0]
+    accuracy, skips = nb201_report.plot_curves([in_progress], tmp_path / "running.png").axes
+    assert [line.get_label() for line in accuracy.lines] == ["Shapley-NAS (paper) seed 0 (in progress, 2 epochs)"]
+    assert accuracy.lines[0].get_linestyle() == "--"
+    np.testing.assert_allclose(accuracy.lines[0].get_ydata(), [r["benchmark"]["cifar10"]["test"] for r in epochs])
+    np.testing.assert_allclose(skips.lines[0].get_ydata(), [r["skip_count"] for r in epochs])
+    running_report = run_report([str(running / "shapley")], table, tmp_path / "running_report", num_archs=50)
+    assert running_report["methods"]["Shapley-NAS (paper)"]["in_progress"] == [{"seed": 0, "epochs": 2}]
+    assert running_report["methods"]["Shapley-NAS (paper)"]["table5"]["cifar10"]["test"]["n"] == 0
     # recorded seeds (runs gone): they join the Table 5 mean of their method, or make a row of their own
     cells = list(rows)
     recorded = tmp_path / "recorded.json"
@@ -136,7 +151,7 @@ def test_cpu_config_pipeline_runs_seeds_of_two_methods_and_reports_them(tmp_path
     recorded.write_text(json.dumps({"seeds": [{"method": "RSPS", "seed": 3}]}))
     with pytest.raises(InvalidInputError, match="lacks genotype_str; each needs"):
         run_report([roots["shapley"]], table, tmp_path / "r3", recorded)
-    with pytest.raises(PathNotFoundError, match="has no finished seed"):
+    with pytest.raises(PathNotFoundError, match="has no finished seed .* and no seed with epochs logged"):
         nb201_report.load_method(str(tmp_path / "runs"))  # a folder of roots, not a root
     # the correlation figure: one scatter of the first seed's sampled cells, titled with its tau
     corr = nb201_report.correlations(methods, load_benchmark(str(table)), 50)
@@ -177,8 +192,9 @@ def test_report_script_over_recorded_seeds(tmp_path):
     assert proc.stdout.rstrip().endswith(str(tmp_path / "out" / "report.json"))
     missing = subprocess.run([*command, "--runs", str(tmp_path / "nowhere")], cwd=REPO, capture_output=True,
                              text=True, timeout=600)
-    assert missing.returncode == 2 and missing.stderr.strip().splitlines()[-1] == \
-        f"nb201_report: error: {tmp_path / 'nowhere'} has no finished seed (no seed*/results.json)"
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines()[-1] == (
+        f"nb201_report: error: {tmp_path / 'nowhere'} has no finished seed (no seed*/results.json) and no seed with "
+        "epochs logged")
 
 
 def test_update_agreement_reads_one_estimate_per_update_over_the_players():

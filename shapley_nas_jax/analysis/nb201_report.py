@@ -2,15 +2,16 @@
 (``scripts/nb201_report.py``).
 
 A method is a ``scripts/run_seeds.py`` root (``ROOT/seed<k>/``, read by ``load_method``): its finished seeds
-(those with ``results.json``) are read, unfinished ones are counted and left out. Seeds whose run directories
-are gone but whose found cells were recorded join by ``add_recorded``. The benchmark table only reports: it
-never chooses anything. ``report`` writes into its output folder:
+(those with ``results.json``) are read, unfinished ones are counted and left out of every table; the curves
+draw the epochs an unfinished seed has logged so far, one dashed line each, marked "in progress". Seeds whose
+run directories are gone but whose found cells were recorded join by ``add_recorded``. The benchmark table only
+reports: it never chooses anything. ``report`` writes into its output folder:
 
 * ``report.md``: the Table 5 layout (mean ± std over seeds, benchmark valid/test accuracy of each found
   cell) with the paper's rows, each seed's cell, the CIFAR-10 test accuracy of its current cell at the
   first epoch and at its best during the search (reported only), and the time each search spent in its steps;
 * ``curves.png``: per epoch, the CIFAR-10 test accuracy of each method's current cell (mean and range over
-  seeds) and its skip-connection count (the collapse of DARTS);
+  seeds) and its skip-connection count (the collapse of DARTS), and each unfinished seed's epochs so far;
 * ``op_strengths_<method>.png``: softmax(alpha) per edge over epochs of each method's first seed (Fig. 4);
 * ``correlation.png`` and the table's tau column: Kendall's tau between a sampled cell's op strength (the
   mean over its 6 edges of the final strength of the op it picks: Shapley values for Shapley-NAS,
@@ -63,20 +64,26 @@ def paper_summary(row) -> dict:
 
 
 def load_method(root: str) -> dict:
-    """The finished seeds of one run_seeds root: results, epoch records and time in steps per seed."""
-    seeds, unfinished = [], []
+    """The finished seeds of one run_seeds root: results, epoch records and time in steps per seed; and the
+    unfinished ones: their paths (``unfinished``) and, where they have logged epochs, their config and epoch
+    records so far (``in_progress``)."""
+    seeds, unfinished, in_progress = [], [], []
     for run in seed_runs(root).values():
         if run.results is None:
             unfinished.append(run.path)
+            if run.config is not None and run.records("epoch"):
+                in_progress.append({"seed": run.config["seed"], "workdir": run.path, "config": run.config,
+                                    "epochs": run.records("epoch")})
             continue
         epochs = run.records("epoch")
         seconds = sum(sum(r.get("seconds", {}).values()) for r in epochs)
         seeds.append({"seed": run.results["config"]["seed"], "workdir": run.path, "results": run.results,
                       "epochs": epochs, "seconds": seconds, "updates": plots.estimate_records(run.metrics or [])})
-    if not seeds:
-        raise PathNotFoundError(f"{root} has no finished seed (no seed*/results.json)")
-    return {"root": root, "label": tables.method_label(seeds[0]["results"]["config"]), "seeds": seeds,
-            "unfinished": unfinished, "recorded": []}
+    if not seeds and not in_progress:
+        raise PathNotFoundError(f"{root} has no finished seed (no seed*/results.json) and no seed with epochs logged")
+    config = seeds[0]["results"]["config"] if seeds else in_progress[0]["config"]
+    return {"root": root, "label": tables.method_label(config), "seeds": seeds, "unfinished": unfinished,
+            "in_progress": in_progress, "recorded": []}
 
 
 def add_recorded(methods: list[dict], path: str) -> list[dict]:
@@ -92,7 +99,7 @@ def add_recorded(methods: list[dict], path: str) -> list[dict]:
         method = by_label.get(entry["method"])
         if method is None:
             method = by_label[entry["method"]] = {"root": None, "label": entry["method"], "seeds": [],
-                                                  "unfinished": [], "recorded": []}
+                                                  "unfinished": [], "in_progress": [], "recorded": []}
             methods = [*methods, method]
         if entry["seed"] in [s["seed"] for s in method["seeds"]] + [r["seed"] for r in method["recorded"]]:
             raise InvalidInputError(f"seed {entry['seed']} of {entry['method']} is both in {path} and in a run (or "
@@ -126,8 +133,9 @@ def cifar10_test(record: dict):
 
 def cell_follows_alpha(seed: dict) -> bool:
     """Whether the seed's epoch records show the cell its search would end on: not for RSPS (no current cell
-    before its final choice) nor for DARTS+Shapley(*) (decided by one Shapley estimate at the end)."""
-    search = seed["results"]["config"]["search"]
+    before its final choice) nor for DARTS+Shapley(*) (decided by one Shapley estimate at the end). ``seed``:
+    a finished seed (its ``results``) or one in progress (its ``config``)."""
+    search = (seed["results"]["config"] if "results" in seed else seed["config"])["search"]
     return get_method(search["method"]).current_cell and not search.get("final_shapley")
 
 
@@ -178,11 +186,15 @@ def plot_curves(methods: list[dict], path: Path):
     fig, axes = _two_panels(("CIFAR-10 test accuracy of the current cell (%)", "skip connections in the current cell"))
     for ax, value in zip(axes, values_of):
         for method in methods:
-            if not method["seeds"] or not cell_follows_alpha(method["seeds"][0]):
-                continue
-            epochs, values = epoch_series(method["seeds"], value)
-            if np.isfinite(values).any():
-                _mean_band(ax, epochs, values, method["label"])
+            if method["seeds"] and cell_follows_alpha(method["seeds"][0]):
+                epochs, values = epoch_series(method["seeds"], value)
+                if np.isfinite(values).any():
+                    _mean_band(ax, epochs, values, method["label"])
+            for seed in method.get("in_progress", []):
+                if cell_follows_alpha(seed):
+                    epochs, values = epoch_series([seed], value)
+                    ax.plot(epochs, values[0], linestyle="--",
+                            label=f"{method['label']} seed {seed['seed']} (in progress, {len(seed['epochs'])} epochs)")
     return _save_panels(fig, axes, "epoch", path)
 
 
@@ -433,6 +445,7 @@ def report(methods: list[dict], benchmark_path: str, out: Path, num_archs: int =
         written.append(out / "correlation.png")
     data = {"benchmark": benchmark_path, "methods": {m["label"]: {
         "root": m["root"], "table5": summary[m["label"]], "unfinished": m["unfinished"],
+        "in_progress": [{"seed": s["seed"], "epochs": len(s["epochs"])} for s in m.get("in_progress", [])],
         "seeds": [{"seed": s["seed"], "genotype_str": s["results"]["genotype_str"], "seconds": s["seconds"],
                    "skip_count": s["results"].get("skip_count"), "current_cell": current_cell_path(s)}
                   for s in m["seeds"]], "recorded": m["recorded"]} for m in methods},
