@@ -68,7 +68,6 @@ to iterate on the timed calls without recompiling; ``compile s`` then measures c
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import time
 
@@ -78,7 +77,7 @@ import numpy as np
 
 sys.path.insert(0, ".")
 from shapley_nas_jax.compilation_cache import add_compile_options, apply_compile_options  # noqa: E402
-from shapley_nas_jax.hardware import machine_info, write_benchmark_json  # noqa: E402
+from shapley_nas_jax.hardware import host_peak_rss_bytes, machine_info, write_benchmark_json  # noqa: E402
 from shapley_nas_jax.memory import activation_bytes  # noqa: E402
 from shapley_nas_jax.models import build_supernet, per_edge_variables, scoring_defaults  # noqa: E402
 from shapley_nas_jax.search.game import SupernetGame, player_positions  # noqa: E402
@@ -105,7 +104,7 @@ def peak_memory_bytes():
         stats = dev.memory_stats() or {}
         if "peak_bytes_in_use" in stats:
             return int(stats["peak_bytes_in_use"]), "device peak_bytes_in_use"
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "host max RSS"
+    return host_peak_rss_bytes(), "host max RSS"
 
 
 def main(argv=None):

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import sys
 import time
@@ -42,7 +41,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from shapley_nas_jax.compilation_cache import add_compile_options, apply_compile_options  # noqa: E402
 from shapley_nas_jax.config import base_config  # noqa: E402
-from shapley_nas_jax.hardware import machine_info, write_benchmark_json  # noqa: E402
+from shapley_nas_jax.hardware import host_peak_rss_bytes, machine_info, write_benchmark_json  # noqa: E402
 from shapley_nas_jax.search.state import Hyperparameters  # noqa: E402
 from shapley_nas_jax.search.steps import SearchProgram  # noqa: E402
 from shapley_nas_jax.spaces import get_space  # noqa: E402
@@ -95,7 +94,7 @@ def time_jax_step(args, formulation: str, batch: int) -> dict:
     return {"formulation": program.plan.training_formulation, "remat": args.remat == "on", "trace_s": trace_s,
             "compile_s": compile_s, "step_s": statistics.median(times), "mean_loss": loss,
             "temp_mb": memory.temp_size_in_bytes / 2**20, "argument_mb": memory.argument_size_in_bytes / 2**20,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": host_peak_rss_bytes() / 2**20}
 
 
 def main(argv=None):

@@ -97,6 +97,13 @@ def machine_info() -> dict:
     }
 
 
+def host_peak_rss_bytes() -> int:
+    """This process's peak resident memory so far, in bytes (Linux reports ``ru_maxrss`` in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def write_benchmark_json(path: str, payload: dict) -> None:
     """Writes a benchmark script's ``payload`` to ``path`` as JSON, with :func:`machine_info` under ``machine``
     unless the payload holds one. Through a temporary file: a run killed mid-write keeps the previous file,

@@ -190,7 +190,7 @@ def plot_curves(methods: list[dict], path: Path):
                 epochs, values = epoch_series(method["seeds"], value)
                 if np.isfinite(values).any():
                     _mean_band(ax, epochs, values, method["label"])
-            for seed in method.get("in_progress", []):
+            for seed in method["in_progress"]:
                 if cell_follows_alpha(seed):
                     epochs, values = epoch_series([seed], value)
                     ax.plot(epochs, values[0], linestyle="--",
@@ -445,7 +445,7 @@ def report(methods: list[dict], benchmark_path: str, out: Path, num_archs: int =
         written.append(out / "correlation.png")
     data = {"benchmark": benchmark_path, "methods": {m["label"]: {
         "root": m["root"], "table5": summary[m["label"]], "unfinished": m["unfinished"],
-        "in_progress": [{"seed": s["seed"], "epochs": len(s["epochs"])} for s in m.get("in_progress", [])],
+        "in_progress": [{"seed": s["seed"], "epochs": len(s["epochs"])} for s in m["in_progress"]],
         "seeds": [{"seed": s["seed"], "genotype_str": s["results"]["genotype_str"], "seconds": s["seconds"],
                    "skip_count": s["results"].get("skip_count"), "current_cell": current_cell_path(s)}
                   for s in m["seeds"]], "recorded": m["recorded"]} for m in methods},

@@ -74,14 +74,17 @@ def _batch_normalize(x, scale, bias):
     instead of autodiff through the statistics, which XLA:CPU ran as several more reductions over the
     activations (BENCHMARKS.md, lever log). The mean and variance outputs feed only the running averages, so
     their cotangents are ignored: callers stop their gradients."""
-    mean, var = _batch_moments(x)
-    return (x - mean) * (lax.rsqrt(var + BN_EPSILON) * scale) + bias, mean, var
+    return _batch_normalize_fwd(x, scale, bias)[0]
+
+
+def _normalize(x, mean, inv_std, scale, bias):
+    return (x - mean) * (inv_std * scale) + bias  # flax's order of operations, so the values are its own
 
 
 def _batch_normalize_fwd(x, scale, bias):
     mean, var = _batch_moments(x)
     inv_std = lax.rsqrt(var + BN_EPSILON)
-    return ((x - mean) * (inv_std * scale) + bias, mean, var), (x, mean, inv_std, scale)
+    return (_normalize(x, mean, inv_std, scale, bias), mean, var), (x, mean, inv_std, scale)
 
 
 def _batch_normalize_bwd(residuals, cotangents):
@@ -113,7 +116,7 @@ class _ChannelBatchNorm(nn.Module):
         scale = self.param("scale", nn.initializers.ones, features) if self.use_affine else jnp.ones(features, x.dtype)
         bias = self.param("bias", nn.initializers.zeros, features) if self.use_affine else jnp.zeros(features, x.dtype)
         if use_running_average:
-            return (x - ra_mean.value) * (lax.rsqrt(ra_var.value + BN_EPSILON) * scale) + bias
+            return _normalize(x, ra_mean.value, lax.rsqrt(ra_var.value + BN_EPSILON), scale, bias)
         y, mean, var = _batch_normalize(x, scale, bias)
         if not self.is_initializing():
             ra_mean.value = BN_MOMENTUM * ra_mean.value + (1 - BN_MOMENTUM) * lax.stop_gradient(mean)
