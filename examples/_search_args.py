@@ -1,4 +1,4 @@
-"""The command line the search examples share: ``--epochs``, ``--warmup``, ``--fast-compile``."""
+"""The command line the search examples share: ``--epochs``, ``--warmup``, ``--formulation``, ``--fast-compile``."""
 
 import argparse
 
@@ -10,6 +10,9 @@ def search_parser(doc: str, epochs: int = 3) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--formulation", default="auto", choices=["auto", "lax", "shifted"],
+                        help="the supernet's op arithmetic in training and scoring (model.formulation and "
+                             "shapley.formulation; auto: by backend and space)")
     add_compile_options(parser)
     return parser
 
@@ -22,6 +25,7 @@ def parse_search_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Na
 
 
 def with_search_args(config, args: argparse.Namespace):
-    """``config`` with ``--epochs`` and ``--warmup`` applied."""
+    """``config`` with ``--epochs``, ``--warmup`` and ``--formulation`` applied."""
     config.train.epochs, config.search.warmup_epochs = args.epochs, args.warmup
+    config.model.formulation = config.shapley.formulation = args.formulation
     return config

@@ -16,7 +16,8 @@ use ``--samples`` chains (default 2, not the config's 10, to keep P = 8 short); 
 device, or each member data-parallel over N / P devices when N > P); on a CPU, make
 them with ``XLA_FLAGS=--xla_force_host_platform_device_count=N``: each simulated device runs its members
 beside the others', the way two single-threaded searches share two cores. The single searches run on the
-first device. ``--json FILE`` writes the rows and the machine (CPU, ISA).
+first device. ``--formulation lax|shifted`` sets the training steps' op arithmetic (default: the config's;
+each row records the one that ran). ``--json FILE`` writes the rows and the machine (CPU, ISA).
 
     XLA_FLAGS=--xla_force_host_platform_device_count=2 .venv/bin/python scripts/bench_population.py \
         --setups nb201_cpu --sizes 2,4 --devices 2 --json population-2dev.json
@@ -72,6 +73,8 @@ def bench_setup(name: str, sizes: list[int], samples: int, repeats: int, devices
     config = apply_size_options(complete(load_config_file(os.path.join(REPO, "configs", file))), args)
     config.shapley.samples = samples
     config.shapley.bn_mode = "running"
+    if args.formulation:
+        config.model.formulation = args.formulation
     config.mesh.devices = 1  # each member on one device, as a population's (search/population.py)
     program = SearchProgram(config, get_space(config.space), image_shape=image_shape, num_classes=10)
     hyper = Hyperparameters.from_config(config, steps_per_epoch=100)
@@ -142,6 +145,7 @@ def bench_setup(name: str, sizes: list[int], samples: int, repeats: int, devices
             return [st.step for st in single_state["states"]]
 
         row = {"setup": name, "members": size, "samples": samples, "devices": devices,
+               "formulation": program.model.formulation,
                "mesh": dict(mesh.shape) if mesh is not None else None,
                "arch_step": "lax.map" if steps.maps_arch_step else "vmap",
                "population_weight_s": timed(population_weight, repeats),
@@ -173,6 +177,8 @@ def main(argv=None):
     ap.add_argument("--devices", type=int, default=1,
                     help="split the members over this many devices (CPU: run with XLA_FLAGS="
                          "--xla_force_host_platform_device_count=N)")
+    ap.add_argument("--formulation", default="", choices=["", "auto", "lax", "shifted"],
+                    help="model.formulation, the training steps' op arithmetic (default: the config's)")
     add_size_options(ap)
     add_compile_options(ap, cache_option=True)
     ap.add_argument("--json", default="")

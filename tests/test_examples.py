@@ -19,7 +19,9 @@ pytestmark = pytest.mark.slow  # the examples run in a subprocess (and search: t
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
-SEARCH_ARGS = ["--epochs", "2", "--warmup", "1", "--fast-compile"]  # one Shapley update
+# One Shapley update; lax arithmetic (its steps compile faster at 8x8 than the CPU default's shifted custom VJPs,
+# which test_formulations.py checks; 131 -> 115 s for the six searches on a 2-core AVX2 EPYC).
+SEARCH_ARGS = ["--epochs", "2", "--warmup", "1", "--formulation", "lax", "--fast-compile"]
 GENOTYPE = re.compile(r"^genotype: (Genotype\(normal=.*\))$", re.M)
 
 
@@ -148,6 +150,24 @@ def test_every_example_is_tested():
     tested = {name[len("test_"):] for name in globals() if name.startswith("test_")}
     assert scripts <= tested, f"untested examples: {sorted(scripts - tested)}"
     assert scripts <= set(EXAMPLE_ARGS), f"examples never run: {sorted(scripts - set(EXAMPLE_ARGS))}"
+
+
+def test_search_examples_share_one_command_line_that_sets_the_arithmetic():
+    """examples/_search_args.py: --epochs, --warmup and --formulation reach the config (the tests above pass
+    --formulation lax); by default the config keeps "auto"."""
+    from shapley_nas_jax.config import small_cpu_config
+
+    spec = importlib.util.spec_from_file_location("example_search_args", os.path.join(EXAMPLES, "_search_args.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    parser = module.search_parser("A search.\n")
+    config = module.with_search_args(small_cpu_config("s2"), parser.parse_args(["--epochs", "5", "--formulation", "lax"]))
+    assert (config.train.epochs, config.search.warmup_epochs) == (5, 1)
+    assert config.model.formulation == config.shapley.formulation == "lax"
+    config = module.with_search_args(small_cpu_config("s2"), parser.parse_args([]))
+    assert config.model.formulation == config.shapley.formulation == "auto"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--formulation", "fast"])
 
 
 def test_voting_game(example_outcomes):
