@@ -205,17 +205,24 @@ def test_bench_shapley_keeps_to_its_time_budget_and_the_order_given(tmp_path):
     assert "speedup_vs_single" not in result["strategies"][0]
 
 
-def test_bench_ops_runs_and_its_horizontal_fusion_is_exact():
+def test_bench_ops_runs_and_its_horizontal_fusion_is_exact(tmp_path):
     # The script itself asserts that the shared first stages equal the per-op primitives; a wrong offset or
     # dilation in the fused path fails it. The ops rows run lax arithmetic, the fusion experiment the shifted one.
+    out = tmp_path / "ops.json"
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run([sys.executable, "scripts/bench_ops.py", "--batch", "2", "--repeats", "1",
-                           "--formulations", "lax", "--fast-compile"],
+                           "--formulations", "lax", "--fast-compile", "--json", str(out)],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     fusion_rows = proc.stdout.split("horizontal fusion")[1].splitlines()[2:]
     assert [row.split()[0] for row in fusion_rows] == ["32x32x4", "16x16x8", "8x8x16"]
     assert all(float(t) > 0 for row in fusion_rows for t in row.split()[1:])
+    # the same rows in its JSON, with the settings and the machine
+    record = json.loads(out.read_text())
+    assert record["settings"]["formulations"] == "lax" and record["machine"]["isa"] in ("avx512", "avx2", "other")
+    assert record["rows"][0]["block"] == "depthwise 3x3" and record["rows"][-1]["block"].startswith("MixedOp")
+    assert all(set(row["ms"]) == {"lax"} and row["ms"]["lax"] > 0 for row in record["rows"])
+    assert [row["shape"] for row in record["fusion"]] == ["32x32x4", "16x16x8", "8x8x16"]
 
 
 # scripts/bench_population.py on a tiny NB201 supernet (2 channels, 1 cell per stage), sharing compiles, in lax
