@@ -177,7 +177,7 @@ def main(argv=None):
     ap.add_argument("--devices", type=int, default=1,
                     help="split the members over this many devices (CPU: run with XLA_FLAGS="
                          "--xla_force_host_platform_device_count=N)")
-    ap.add_argument("--formulation", default="", choices=["", "auto", "lax", "shifted"],
+    ap.add_argument("--formulation", default=None, choices=["auto", "lax", "shifted"],
                     help="model.formulation, the training steps' op arithmetic (default: the config's)")
     add_size_options(ap)
     add_compile_options(ap, cache_option=True)
