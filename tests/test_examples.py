@@ -157,9 +157,7 @@ def test_search_examples_share_one_command_line_that_sets_the_arithmetic():
     --formulation lax); by default the config keeps "auto"."""
     from shapley_nas_jax.config import small_cpu_config
 
-    spec = importlib.util.spec_from_file_location("example_search_args", os.path.join(EXAMPLES, "_search_args.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_example("_search_args")
     parser = module.search_parser("A search.\n")
     config = module.with_search_args(small_cpu_config("s2"), parser.parse_args(["--epochs", "5", "--formulation", "lax"]))
     assert (config.train.epochs, config.search.warmup_epochs) == (5, 1)

@@ -151,7 +151,6 @@ def test_bn_train_flag_and_formulation_switch():
     assert float(jnp.abs(P.max_pool_3x3(x, 1)).max()) > 0
 
 
-
 @pytest.mark.parametrize("affine", [False, True])
 def test_batch_norm_matches_flax_with_its_closed_form_backward(affine):
     """ops.BatchNorm (closed-form backward pass) gives flax's nn.BatchNorm values, running averages and
