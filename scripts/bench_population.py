@@ -36,7 +36,8 @@ import jax.numpy as jnp
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, REPO)
 from shapley_nas_jax.compilation_cache import add_compile_options, apply_compile_options  # noqa: E402
-from shapley_nas_jax.config import add_size_options, apply_size_options, complete, load_config_file  # noqa: E402
+from shapley_nas_jax.config import (  # noqa: E402
+    add_formulation_option, add_size_options, apply_size_options, complete, load_config_file)
 from shapley_nas_jax.hardware import machine_info, write_benchmark_json  # noqa: E402
 from shapley_nas_jax.errors import ConfigError  # noqa: E402
 from shapley_nas_jax.search.population import (  # noqa: E402
@@ -73,8 +74,6 @@ def bench_setup(name: str, sizes: list[int], samples: int, repeats: int, devices
     config = apply_size_options(complete(load_config_file(os.path.join(REPO, "configs", file))), args)
     config.shapley.samples = samples
     config.shapley.bn_mode = "running"
-    if args.formulation:
-        config.model.formulation = args.formulation
     config.mesh.devices = 1  # each member on one device, as a population's (search/population.py)
     program = SearchProgram(config, get_space(config.space), image_shape=image_shape, num_classes=10)
     hyper = Hyperparameters.from_config(config, steps_per_epoch=100)
@@ -177,9 +176,8 @@ def main(argv=None):
     ap.add_argument("--devices", type=int, default=1,
                     help="split the members over this many devices (CPU: run with XLA_FLAGS="
                          "--xla_force_host_platform_device_count=N)")
-    ap.add_argument("--formulation", default=None, choices=["auto", "lax", "shifted"],
-                    help="model.formulation, the training steps' op arithmetic (default: the config's)")
     add_size_options(ap)
+    add_formulation_option(ap)
     add_compile_options(ap, cache_option=True)
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)

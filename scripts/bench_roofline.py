@@ -28,7 +28,8 @@ and formulation, ``op:<name>:<formulation>``), so the table shows which ops are 
 ``--steps none`` leaves the steps out (op rows only).
 
 ``--batch`` / ``--value-batch`` (and ``--channels``, ``--cells-per-stage``, ``--layers``) override the configs' sizes
-(the reference's own batches are 256 and 1024).
+(the reference's own batches are 256 and 1024); ``--formulation lax|shifted`` the training steps' op arithmetic
+(``model.formulation``; default: the config's).
 ``--json FILE`` writes the rows, the peaks and the machine (CPU, ISA); cap the ISA with
 ``XLA_FLAGS=--xla_cpu_max_isa=AVX2`` to measure an AVX2 machine on an AVX-512 one.
 """
@@ -47,7 +48,8 @@ import jax.numpy as jnp
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, REPO)
 from shapley_nas_jax.compilation_cache import add_compile_options, apply_compile_options  # noqa: E402
-from shapley_nas_jax.config import add_size_options, apply_size_options, complete, load_config_file  # noqa: E402
+from shapley_nas_jax.config import (  # noqa: E402
+    add_formulation_option, add_size_options, apply_size_options, complete, load_config_file)
 from shapley_nas_jax.hardware import machine_info, write_benchmark_json  # noqa: E402
 from shapley_nas_jax.ops import make_op  # noqa: E402
 from shapley_nas_jax.ops import primitives as P  # noqa: E402
@@ -168,6 +170,7 @@ def main(argv=None):
     ap.add_argument("--op-formulations", default="training",
                     help="comma-separated formulations of the op rows; 'training': the weight step's")
     add_size_options(ap)
+    add_formulation_option(ap)
     add_compile_options(ap)
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)

@@ -419,10 +419,21 @@ def add_size_options(parser) -> None:
         parser.add_argument(f"--{flag}", type=int, default=0, help=f"{option} (default: the config's)")
 
 
+def add_formulation_option(parser) -> None:
+    """Add ``--formulation auto|lax|shifted`` to a benchmark script's parser: ``model.formulation``, the training
+    steps' op arithmetic (default: the config's); :func:`apply_size_options` applies it with the sizes."""
+    parser.add_argument("--formulation", default=None, choices=["auto", "lax", "shifted"],
+                        help="model.formulation, the training steps' op arithmetic (default: the config's)")
+
+
 def apply_size_options(config: ml_collections.ConfigDict, args) -> ml_collections.ConfigDict:
-    """``config`` with the size options :func:`add_size_options` parsed into ``args`` set (in place)."""
-    return override(config, {option: value for flag, option in SIZE_OPTIONS.items()
-                             if (value := getattr(args, flag.replace("-", "_")))})
+    """``config`` with the size options :func:`add_size_options` parsed into ``args`` set (in place), and
+    ``--formulation`` where the parser has :func:`add_formulation_option`'s and it was given."""
+    overrides = {option: value for flag, option in SIZE_OPTIONS.items()
+                 if (value := getattr(args, flag.replace("-", "_")))}
+    if getattr(args, "formulation", None):
+        overrides["model.formulation"] = args.formulation
+    return override(config, overrides)
 
 
 def override(config: ml_collections.ConfigDict, assignments) -> ml_collections.ConfigDict:

@@ -303,24 +303,26 @@ def test_bench_roofline_sets_each_step_against_the_measured_peaks(tmp_path):
     peaks, and the measured time's ratio to it."""
     out = tmp_path / "roofline.json"
     args = ["--setups", "nb201_cpu", "--channels", "4", "--cells-per-stage", "1", "--batch", "8", "--value-batch", "8",
-            "--repeats", "1", "--matmul", "128", "--stream-mb", "8", "--cache-mb", "0.5", "--ops", "--fast-compile"]
-    proc = subprocess.run([sys.executable, "scripts/bench_roofline.py", *args, "--json", str(out)], cwd=REPO,
-                          env={**os.environ, "JAX_PLATFORMS": "cpu"}, capture_output=True, text=True, timeout=900)
+            "--repeats", "1", "--matmul", "128", "--stream-mb", "8", "--cache-mb", "0.5", "--fast-compile"]
+    # training steps in lax (they compile faster than shifted at these shapes); the op rows in the weight step's
+    # formulation ("training": lax) and in shifted, one run for both (a row each)
+    command = [sys.executable, "scripts/bench_roofline.py", *args, "--formulation", "lax", "--ops",
+               "--op-formulations", "training,shifted", "--json", str(out)]
+    proc = subprocess.run(command, cwd=REPO, env={**os.environ, "JAX_PLATFORMS": "cpu"}, capture_output=True,
+                          text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(out.read_text())
     peaks = result["peaks"]
     assert peaks["peak_flops"] > 0 and peaks["bandwidth_bytes"] > 0 and peaks["cache_bandwidth_bytes"] > 0
-    # the space's op kinds after the steps (NB201: `none` computes nothing and has no row)
-    assert [row["step"] for row in result["rows"]] == ["weight_step", "scoring", "darts_1st", "op:skip_connect",
-                                                       "op:nor_conv_1x1", "op:nor_conv_3x3", "op:avg_pool_3x3"]
-    # each row in the arithmetic its step runs: the op rows in the weight step's (the training formulation)
-    formulations = {row["step"]: row["formulation"] for row in result["rows"]}
-    assert formulations["weight_step"] == formulations["darts_1st"] == "shifted" and formulations["scoring"] == "lax"
-    assert {f for step, f in formulations.items() if step.startswith("op:")} == {"shifted"}
+    # the space's op kinds after the steps (NB201: `none` computes nothing and has no row), each formulation
+    ops = ("skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+    assert [(row["step"], row["formulation"]) for row in result["rows"]] == [
+        ("weight_step", "lax"), ("scoring", "lax"), ("darts_1st", "lax"),
+        *((f"op:{op}:{formulation}", formulation) for op in ops for formulation in ("lax", "shifted"))]
     for row in result["rows"]:
         assert row["bytes"] > 0 and row["seconds"] > 0
         # XLA counts no FLOPs in the identity's gradient nor in pooling windows: those rows are bounded by bytes
-        assert row["flops"] > 0 or row["step"] in ("op:skip_connect", "op:avg_pool_3x3")
+        assert row["flops"] > 0 or row["step"].split(":")[1] in ("skip_connect", "avg_pool_3x3")
         floor = max(row["flops"] / peaks["peak_flops"], row["bytes"] / peaks["cache_bandwidth_bytes"])
         assert row["floor_s"] == pytest.approx(floor) and row["times_floor"] == pytest.approx(row["seconds"] / floor)
         assert row["dram_floor_s"] == pytest.approx(row["bytes"] / peaks["bandwidth_bytes"])
@@ -328,12 +330,10 @@ def test_bench_roofline_sets_each_step_against_the_measured_peaks(tmp_path):
     flops = {row["step"]: row["flops"] / (row["batch"] if row["step"] != "scoring" else row["value_batch"])
              for row in result["rows"]}
     assert flops["weight_step"] > flops["scoring"]
-    assert flops["op:nor_conv_3x3"] > flops["op:nor_conv_1x1"] > 0  # 9 taps against 1
-    # op rows only (--steps none), in both formulations, in this process (the script ran as a subprocess above)
-    both = script_main("bench_roofline")([*args, "--steps", "none", "--op-formulations", "lax,shifted"])
-    assert [(row["step"], row["formulation"]) for row in both["rows"]] == [
-        (f"op:{op}:{formulation}", formulation)
-        for op in ("skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3") for formulation in ("lax", "shifted")]
+    for formulation in ("shifted", "lax"):  # 9 taps against 1
+        assert flops[f"op:nor_conv_3x3:{formulation}"] > flops[f"op:nor_conv_1x1:{formulation}"] > 0
+    # --steps none without --ops: the peaks alone (in this process; the script ran as a subprocess above)
+    assert script_main("bench_roofline")([*args, "--steps", "none"])["rows"] == []
 
 
 def test_compare_estimators_runs_as_a_script(tmp_path):
