@@ -422,7 +422,7 @@ def add_size_options(parser) -> None:
 def add_formulation_option(parser) -> None:
     """Add ``--formulation auto|lax|shifted`` to a benchmark script's parser: ``model.formulation``, the training
     steps' op arithmetic (default: the config's); :func:`apply_size_options` applies it with the sizes."""
-    parser.add_argument("--formulation", default=None, choices=["auto", "lax", "shifted"],
+    parser.add_argument("--formulation", dest="model_formulation", default=None, choices=["auto", "lax", "shifted"],
                         help="model.formulation, the training steps' op arithmetic (default: the config's)")
 
 
@@ -431,8 +431,8 @@ def apply_size_options(config: ml_collections.ConfigDict, args) -> ml_collection
     ``--formulation`` where the parser has :func:`add_formulation_option`'s and it was given."""
     overrides = {option: value for flag, option in SIZE_OPTIONS.items()
                  if (value := getattr(args, flag.replace("-", "_")))}
-    if getattr(args, "formulation", None):
-        overrides["model.formulation"] = args.formulation
+    if getattr(args, "model_formulation", None):  # its own dest: other scripts' --formulation mean other things
+        overrides["model.formulation"] = args.model_formulation
     return override(config, overrides)
 
 

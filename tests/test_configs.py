@@ -305,6 +305,24 @@ def test_override_reads_each_value_as_the_type_its_key_holds():
         config_lib.override(config, {"shapley.samples": 1.5})
 
 
+def test_benchmark_scripts_size_and_formulation_options_set_the_config():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    config_lib.add_size_options(parser)
+    config_lib.add_formulation_option(parser)
+    args = parser.parse_args(["--channels", "4", "--batch", "8", "--formulation", "lax"])
+    config = config_lib.apply_size_options(config_lib.base_config(), args)
+    assert (config.model.channels, config.train.batch_size, config.model.formulation) == (4, 8, "lax")
+    default = config_lib.base_config()
+    unchanged = config_lib.apply_size_options(config_lib.base_config(), parser.parse_args([]))
+    assert unchanged.model.channels == default.model.channels
+    assert unchanged.model.formulation == default.model.formulation
+    # a script's own --formulation (e.g. bench_shapley's scoring one) is not the model's
+    other = argparse.Namespace(**{flag.replace("-", "_"): 0 for flag in config_lib.SIZE_OPTIONS}, formulation="lax")
+    assert config_lib.apply_size_options(config_lib.base_config(), other).model.formulation == default.model.formulation
+
+
 def test_override_adds_parameters_of_an_extension_only_inside_its_kwargs_sections():
     config = config_lib.base_config()
     config.lock()
