@@ -332,8 +332,9 @@ def test_bench_roofline_sets_each_step_against_the_measured_peaks(tmp_path):
     assert flops["weight_step"] > flops["scoring"]
     for formulation in ("shifted", "lax"):  # 9 taps against 1
         assert flops[f"op:nor_conv_3x3:{formulation}"] > flops[f"op:nor_conv_1x1:{formulation}"] > 0
-    # --steps none without --ops: the peaks alone (in this process; the script ran as a subprocess above)
-    assert script_main("bench_roofline")([*args, "--steps", "none"])["rows"] == []
+    # --steps none: op rows only (in this process; the script ran as a subprocess above), one formulation: no suffix
+    ops_only = script_main("bench_roofline")([*args, "--steps", "none", "--ops", "--op-formulations", "lax"])
+    assert [(row["step"], row["formulation"]) for row in ops_only["rows"]] == [(f"op:{op}", "lax") for op in ops]
 
 
 def test_compare_estimators_runs_as_a_script(tmp_path):
